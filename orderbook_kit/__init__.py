@@ -1,0 +1,8 @@
+"""orderbook_kit: the code behind the realtime orderbook workbook.
+
+Import what you need from its modules (``orderbook_kit.models``, ``orderbook_kit.simulator``, ...);
+importing the package itself does nothing but define the version.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

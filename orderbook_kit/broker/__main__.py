@@ -1,0 +1,143 @@
+"""Command line for the JVM broker and Apache Kafka's own tools.
+
+    python -m orderbook_kit.broker start | stop | status | logs | ensure
+    python -m orderbook_kit.broker topics --list
+    python -m orderbook_kit.broker console-consumer --topic orderbook.raw --from-beginning
+
+Environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), ORDERBOOK_KAFKA_HOME (jar cache and
+default broker, default ./.kafka), ORDERBOOK_BROKER_DIR (the broker's state, default
+<home>/broker), KAFKA_START_TIMEOUT_S (default 60).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..config import load_settings
+from ..connection import broker_answers
+from ..errors import OrderbookKitError
+from . import process
+from .runtime import KAFKA_VERSION
+
+# Kafka's command-line tools, by the name of their kafka-*.sh script.
+TOOLS = {
+    "topics": "org.apache.kafka.tools.TopicCommand",
+    "console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "console-producer": "org.apache.kafka.tools.ConsoleProducer",
+    "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+}
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("ORDERBOOK_BROKER_DIR")
+    return Path(configured).expanduser().resolve() if configured else process.default_home() / "broker"
+
+
+def start_timeout() -> float:
+    raw = os.environ.get("KAFKA_START_TIMEOUT_S", "").strip()
+    try:
+        return float(raw) if raw else process.DEFAULT_START_TIMEOUT_S
+    except ValueError:
+        raise OrderbookKitError(
+            f"KAFKA_START_TIMEOUT_S={raw!r} is not a number of seconds; fix or unset it."
+        ) from None
+
+
+def cmd_start(bootstrap: str) -> int:
+    print(f"Starting Apache Kafka {KAFKA_VERSION} on the JVM at {bootstrap} ...", flush=True)
+    started = process.start(bootstrap, state_dir(), timeout_s=start_timeout())
+    print(f"Kafka broker is up at {started.bootstrap_servers} (pid {started.pid}).")
+    print(f"Log: {started.log_file}. Stop it with `python -m orderbook_kit.broker stop`.")
+    return 0
+
+
+def cmd_ensure(bootstrap: str) -> int:
+    """Use the broker that answers at ``bootstrap`` (Docker, yours, ours), else start ours."""
+    if broker_answers(bootstrap):
+        print(f"Using the Kafka broker that answers at {bootstrap}.")
+        return 0
+    return cmd_start(bootstrap)
+
+
+def cmd_stop() -> int:
+    if process.stop(state_dir()):
+        print("Kafka broker stopped. Its data is kept; `start` brings every message back.")
+    else:
+        print(f"No kit broker is running from {state_dir()}.")
+    return 0
+
+
+def cmd_status() -> int:
+    running = process.status(state_dir())
+    if running is None:
+        print(f"No kit broker is running from {state_dir()}.")
+        return 3
+    health = "answers" if running.answers else "does NOT answer metadata requests"
+    print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
+    print(f"Log: {running.log_file}")
+    return 0 if running.answers else 1
+
+
+def cmd_tool(name: str, arguments: list[str], bootstrap: str) -> int:
+    if not any(a == "--bootstrap-server" or a.startswith("--bootstrap-server=") for a in arguments):
+        arguments = ["--bootstrap-server", bootstrap, *arguments]
+    try:
+        return process.run_tool(TOOLS[name], arguments).returncode
+    except KeyboardInterrupt:  # the console consumer runs until Ctrl-C
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m orderbook_kit.broker",
+        description=f"Run Apache Kafka {KAFKA_VERSION} on the JVM (no Docker) and its tools.",
+        epilog=__doc__.split("Environment:")[1].join(["Environment:", ""]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("start", help="start the broker in the background; wait until it answers")
+    commands.add_parser("stop", help="stop the broker cleanly (its data is kept)")
+    commands.add_parser("status", help="is the broker running and answering?")
+    logs = commands.add_parser("logs", help="print the end of the broker's log")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    commands.add_parser("ensure", help="use the broker that answers, else start one")
+    for name, main_class in TOOLS.items():
+        commands.add_parser(
+            name, help=f"Kafka's kafka-{name}.sh ({main_class}); --bootstrap-server is added",
+            add_help=False,
+        )  # fmt: skip
+    arguments, rest = parser.parse_known_args(argv)
+    if rest and arguments.command not in TOOLS:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    bootstrap = load_settings().bootstrap_servers
+    try:
+        if arguments.command == "start":
+            return cmd_start(bootstrap)
+        if arguments.command == "ensure":
+            return cmd_ensure(bootstrap)
+        if arguments.command == "stop":
+            return cmd_stop()
+        if arguments.command == "status":
+            return cmd_status()
+        if arguments.command == "logs":
+            print(process.tail_log(state_dir(), arguments.lines))
+            return 0
+        return cmd_tool(arguments.command, rest, bootstrap)
+    except OrderbookKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.TimeoutExpired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

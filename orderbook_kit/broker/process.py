@@ -1,0 +1,361 @@
+"""Start, stop and inspect a single-node Apache Kafka broker running straight on the JVM.
+
+A broker lives in a *state directory*: ``server.properties``, the KRaft data (``data/``), logs
+(``logs/server.log``) and ``broker.json`` (pid and address). Stopping keeps ``data/``, so messages
+survive a restart - the durability lesson of notebook 05 depends on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..connection import broker_answers
+from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, PortInUseError
+from . import runtime
+from .properties import BROKER_LOG4J2, TOOLS_LOG4J2, render_properties, server_properties
+
+__all__ = [
+    "BrokerState",
+    "BrokerStatus",
+    "default_home",
+    "parse_address",
+    "run_tool",
+    "start",
+    "status",
+    "stop",
+    "tail_log",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+READY_POLL_S = 0.5
+LOG_TAIL_LINES = 25
+BROKER_HEAP = ("-Xms256m", "-Xmx512m")
+TOOL_HEAP = ("-Xms64m", "-Xmx256m")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def default_home() -> Path:
+    """Where jars and the default broker live: ``$ORDERBOOK_KAFKA_HOME``, else ``./.kafka``.
+
+    For an editable install (the workbook's normal case) "./" is the repository, wherever the
+    command runs from, so notebooks, ``make`` and the CLI all share one cache and one broker.
+    """
+    configured = os.environ.get("ORDERBOOK_KAFKA_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    repository = Path(__file__).resolve().parents[2]
+    if (repository / "pyproject.toml").exists():
+        return repository / ".kafka"
+    return Path.home() / ".cache" / "orderbook-kit" / "kafka"
+
+
+def parse_address(bootstrap_servers: str) -> tuple[str, int]:
+    """'127.0.0.1:9092' -> ('127.0.0.1', 9092); the JVM broker binds to loopback only."""
+    first = bootstrap_servers.split(",")[0].strip()
+    host, _, port_text = first.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise BrokerError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers!r} is not host:port; "
+            "use e.g. 127.0.0.1:9092."
+        )
+    if host not in LOOPBACK_HOSTS:
+        raise BrokerError(
+            f"The kit's broker listens on 127.0.0.1 only, but KAFKA_BOOTSTRAP_SERVERS names "
+            f"{host!r}. Use 127.0.0.1:<port>, or start that remote broker yourself."
+        )
+    return "127.0.0.1", int(port_text)
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """The files of one broker instance."""
+
+    directory: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    @property
+    def console_file(self) -> Path:
+        return self.logs_dir / "console.out"  # the JVM's own stdout/stderr (crashes land here)
+
+    @property
+    def properties_file(self) -> Path:
+        return self.directory / "server.properties"
+
+    @property
+    def info_file(self) -> Path:
+        return self.directory / "broker.json"
+
+    @property
+    def is_formatted(self) -> bool:
+        return (self.data_dir / "meta.properties").exists()
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    pid: int
+    bootstrap_servers: str
+    log_file: Path
+    answers: bool
+
+
+def status(state_dir: Path, *, probe_timeout_s: float = 2.0) -> BrokerStatus | None:
+    """The broker running from ``state_dir``, or None if none is."""
+    state = BrokerState(state_dir)
+    info = _read_info(state)
+    if info is None or not _is_our_broker(info["pid"], state):
+        return None
+    answers = broker_answers(info["bootstrap_servers"], probe_timeout_s)
+    return BrokerStatus(info["pid"], info["bootstrap_servers"], state.log_file, answers)
+
+
+def start(
+    bootstrap_servers: str,
+    state_dir: Path,
+    *,
+    home: Path | None = None,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    extra_properties: dict[str, str] | None = None,
+) -> BrokerStatus:
+    """Start a broker from ``state_dir`` listening at ``bootstrap_servers``; return once it answers.
+
+    Idempotent: if this state directory's broker already runs at that address, it is returned.
+    """
+    host, port = parse_address(bootstrap_servers)
+    address = f"{host}:{port}"
+    state = BrokerState(state_dir)
+    running = status(state_dir)
+    if running is not None:
+        if running.bootstrap_servers == address:
+            return running
+        raise BrokerError(
+            f"The broker in {state_dir} already runs at {running.bootstrap_servers}, not "
+            f"{address}. Stop it first: `python -m orderbook_kit.broker stop`."
+        )
+    _check_port_free(host, port)
+    java = runtime.find_java()
+    classpath = runtime.classpath(home or default_home())
+
+    for directory in (state.data_dir, state.logs_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    properties = server_properties(host, port, _free_port(host), state.data_dir)
+    properties.update(extra_properties or {})
+    state.properties_file.write_text(render_properties(properties))
+    broker_log4j = state.directory / "log4j2.properties"
+    broker_log4j.write_text(BROKER_LOG4J2)
+    if not state.is_formatted:
+        _format_storage(java, classpath, state)
+
+    command = [
+        str(java), *BROKER_HEAP, "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={state.logs_dir}", f"-Dlog4j2.configurationFile={broker_log4j}",
+        "-cp", classpath, "kafka.Kafka", str(state.properties_file),
+    ]  # fmt: skip
+    with state.console_file.open("ab") as console:
+        # A new session: the broker outlives this Python process (`make broker`) and does not
+        # receive the Ctrl-C a learner sends to a notebook or service.
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=state.directory,
+        )  # fmt: skip
+    state.info_file.write_text(
+        json.dumps({"pid": process.pid, "bootstrap_servers": address, "started": time.time()})
+    )
+    log.info("Kafka broker starting (pid %d) at %s, log %s", process.pid, address, state.log_file)
+    _wait_until_ready(process, address, state, timeout_s)
+    return BrokerStatus(process.pid, address, state.log_file, answers=True)
+
+
+def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Shut the broker down cleanly (SIGTERM, then SIGKILL after ``timeout_s``); False if none ran."""
+    state = BrokerState(state_dir)
+    info = _read_info(state)
+    if info is None or not _is_our_broker(info["pid"], state):
+        state.info_file.unlink(missing_ok=True)
+        return False
+    pid = info["pid"]
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_for_exit(pid, timeout_s):
+        log.warning("broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+        _wait_for_exit(pid, 10.0)
+    state.info_file.unlink(missing_ok=True)
+    return True
+
+
+def tail_log(state_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of the broker's log (and of the JVM console, if it said anything)."""
+    state = BrokerState(state_dir)
+    parts = []
+    for path in (state.log_file, state.console_file):
+        if path.exists() and path.stat().st_size:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {path} (last {len(text)} lines) ---\n" + "\n".join(text))
+    return "\n".join(parts) or f"(no log yet in {state.logs_dir})"
+
+
+def run_tool(
+    main_class: str, arguments: Sequence[str], *, home: Path | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run one of Apache Kafka's command-line tools (``kafka-topics``, ...) on the JVM."""
+    java = runtime.find_java()
+    classpath = runtime.classpath(home or default_home())
+    tools_log4j = (home or default_home()) / "tools-log4j2.properties"
+    if not tools_log4j.exists() or tools_log4j.read_text() != TOOLS_LOG4J2:
+        tools_log4j.write_text(TOOLS_LOG4J2)
+    command = [
+        str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={tools_log4j}",
+        "-cp", classpath, main_class, *arguments,
+    ]  # fmt: skip
+    return subprocess.run(command, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+            return
+        except OSError:
+            pass
+    address = f"{host}:{port}"
+    if broker_answers(address):
+        raise PortInUseError(
+            f"Port {port} on {host} is already in use, and a Kafka broker answers there. Use it "
+            f"(`export KAFKA_BOOTSTRAP_SERVERS={address}`), or stop it first (`make stop`, or "
+            "`docker compose down` if it runs in Docker)."
+        )
+    raise PortInUseError(
+        f"Port {port} on {host} is already in use by another program (not a Kafka broker). Stop "
+        "that program (`ss -ltnp 'sport = :"
+        f"{port}'` shows which), or choose another port: "
+        f"`export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<free port>`."
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
+    # A cluster id is 16 random bytes, base64url without padding (what `random-uuid` prints).
+    cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+    result = subprocess.run(
+        [
+            str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={state.directory / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={state.logs_dir}", "-cp", classpath, "kafka.tools.StorageTool",
+            "format", "-t", cluster_id, "-c", str(state.properties_file),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise BrokerError(
+            f"Formatting the broker's storage in {state.data_dir} failed:\n"
+            f"{(result.stdout + result.stderr).strip()[-2000:]}\n"
+            f"If this directory holds an old or broken broker, remove it and start again."
+        )
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], address: str, state: BrokerState, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            state.info_file.unlink(missing_ok=True)
+            raise BrokerExitedError(
+                f"The Kafka broker exited during start (exit code {process.returncode}). The end "
+                f"of its log:\n{tail_log(state.directory)}\nFix the cause above; the full log is "
+                f"{state.log_file}."
+            )
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if broker_answers(address, min(2.0, max(remaining, 0.1))):
+            return
+        time.sleep(min(READY_POLL_S, max(deadline - time.monotonic(), 0)))
+    _terminate(process)
+    state.info_file.unlink(missing_ok=True)
+    raise BrokerStartTimeoutError(
+        f"The Kafka broker did not answer at {address} within {timeout_s:g} s, so it was stopped. "
+        f"The end of its log:\n{tail_log(state.directory)}\nOn a slow machine, allow more time: "
+        f"`export KAFKA_START_TIMEOUT_S=120`."
+    )
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def _read_info(state: BrokerState) -> dict[str, object] | None:
+    try:
+        return json.loads(state.info_file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_our_broker(pid: object, state: BrokerState) -> bool:
+    """Is ``pid`` alive and really this state directory's broker (pids get reused)?"""
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.exists():  # not Linux: trust the live pid
+        return True
+    with contextlib.suppress(OSError):
+        arguments = cmdline.read_bytes().split(b"\0")
+        return b"kafka.Kafka" in arguments and str(state.properties_file).encode() in arguments
+    return False
+
+
+def _wait_for_exit(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            # Reap it if it is our child (tests start brokers in-process); else just probe.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False

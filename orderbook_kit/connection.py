@@ -1,0 +1,100 @@
+"""Reaching the broker: bounded connection attempts and the one "broker unreachable" message.
+
+kafka-python clients connect inside their constructors; these helpers give every connection a
+deadline and turn kafka-python's timeout into :class:`BrokerUnreachableError`, which says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .errors import BrokerUnreachableError
+
+__all__ = ["admin_client", "broker_answers", "ensure_topic", "unreachable_error"]
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 2.0
+
+
+def unreachable_error(bootstrap_servers: str, timeout_s: float) -> BrokerUnreachableError:
+    return BrokerUnreachableError(
+        f"No Kafka broker answered at {bootstrap_servers} within {timeout_s:g} s. Start one with "
+        "`make broker` (or `python -m orderbook_kit.broker start`, or `docker compose up -d "
+        "--wait`), or point KAFKA_BOOTSTRAP_SERVERS at a broker that is running."
+    )
+
+
+def client_timeouts(timeout_s: float) -> dict[str, int]:
+    """kafka-python settings that bound connecting and each request by ``timeout_s``."""
+    timeout_ms = max(int(timeout_s * 1000), 100)
+    return {
+        "bootstrap_timeout_ms": timeout_ms,
+        "request_timeout_ms": max(timeout_ms, 1000),
+        # Back off quickly between reconnects so a broker that is starting is found at once.
+        "reconnect_backoff_max_ms": 1000,
+    }
+
+
+@contextmanager
+def admin_client(bootstrap_servers: str, timeout_s: float) -> Iterator[KafkaAdminClient]:
+    """An admin client that has answered a metadata request, closed on exit."""
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id="orderbook-kit-admin",
+            **client_timeouts(timeout_s),
+        )
+    except KafkaError as exc:
+        raise unreachable_error(bootstrap_servers, timeout_s) from exc
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+@contextmanager
+def quiet_kafka_logs() -> Iterator[None]:
+    """Silence kafka-python's connection errors while a failure is expected and handled."""
+    kafka_logger = logging.getLogger("kafka")
+    previous = kafka_logger.level
+    kafka_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        kafka_logger.setLevel(previous)
+
+
+def broker_answers(bootstrap_servers: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """True if a Kafka broker at ``bootstrap_servers`` answers a metadata request in time."""
+    try:
+        with quiet_kafka_logs(), admin_client(bootstrap_servers, timeout_s) as admin:
+            admin.describe_cluster()
+    except (BrokerUnreachableError, KafkaError, OSError) as exc:
+        log.debug("no broker at %s: %s", bootstrap_servers, exc)
+        return False
+    return True
+
+
+def ensure_topic(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
+    """Create ``topic`` with ``partitions`` partitions unless it exists; True if created.
+
+    Topics are created explicitly because an auto-created topic can drop or delay the first
+    messages sent to it (and the kit's brokers disable auto-creation anyway).
+    """
+    if topic in admin.list_topics():
+        return False
+    try:
+        admin.create_topics(
+            {topic: {"num_partitions": partitions, "replication_factor": 1}},
+            wait_for_metadata=True,
+        )
+    except TopicAlreadyExistsError:  # created by someone else between our two calls
+        return False
+    log.info("created topic %r with %d partition(s)", topic, partitions)
+    return True
