@@ -1,7 +1,7 @@
 """Reaching the broker: bounded connection attempts and the one "broker unreachable" message.
 
-kafka-python clients connect inside their constructors; these helpers give every connection a
-deadline and turn kafka-python's timeout into :class:`BrokerUnreachableError`, which says what to do.
+kafka-python clients connect inside their constructors; these helpers give every connection
+a deadline and turn kafka-python's timeout into :class:`BrokerUnreachableError`, naming the fix.
 """
 
 from __future__ import annotations

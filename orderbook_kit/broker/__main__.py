@@ -36,7 +36,9 @@ TOOLS = {
 
 def state_dir() -> Path:
     configured = os.environ.get("ORDERBOOK_BROKER_DIR")
-    return Path(configured).expanduser().resolve() if configured else process.default_home() / "broker"
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return process.default_home() / "broker"
 
 
 def start_timeout() -> float:

@@ -192,7 +192,7 @@ def start(
 
 
 def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-    """Shut the broker down cleanly (SIGTERM, then SIGKILL after ``timeout_s``); False if none ran."""
+    """Stop the broker cleanly (SIGTERM; SIGKILL after ``timeout_s``); False if none ran."""
     state = BrokerState(state_dir)
     info = _read_info(state)
     if info is None or not _is_our_broker(info["pid"], state):
@@ -209,7 +209,7 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
 
 
 def tail_log(state_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of the broker's log (and of the JVM console, if it said anything)."""
+    """The last ``lines`` lines of the broker's log (and of the JVM console, if not empty)."""
     state = BrokerState(state_dir)
     parts = []
     for path in (state.log_file, state.console_file):
@@ -269,9 +269,10 @@ def _free_port(host: str) -> int:
 def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
     # A cluster id is 16 random bytes, base64url without padding (what `random-uuid` prints).
     cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+    log4j = state.directory / "log4j2.properties"
     result = subprocess.run(
         [
-            str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={state.directory / 'log4j2.properties'}",
+            str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={state.logs_dir}", "-cp", classpath, "kafka.tools.StorageTool",
             "format", "-t", cluster_id, "-c", str(state.properties_file),
         ],

@@ -1,7 +1,7 @@
 """The broker's settings: one single-node KRaft (broker + controller) property set.
 
-``SHARED_PROPERTIES`` is what the JVM broker and ``docker-compose.yml`` have in common (a test checks
-the compose file against it); only listeners and the data directory differ between the two.
+``SHARED_PROPERTIES`` is what the JVM broker and ``docker-compose.yml`` have in common (a test
+checks the compose file against it); only listeners and the data directory differ between the two.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SHARED_PROPERTIES: dict[str, str] = {
     "share.coordinator.state.topic.min.isr": "1",
     # A learner's consumer group should start reading at once, not after a 3 s rebalance delay.
     "group.initial.rebalance.delay.ms": "0",
-    # Topics are created on purpose by the kit; auto-created ones hide typos and lose first messages.
+    # Topics are created on purpose; auto-created ones hide typos and can lose first messages.
     "auto.create.topics.enable": "false",
 }
 
