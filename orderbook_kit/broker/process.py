@@ -274,7 +274,8 @@ def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
         [
             str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={state.logs_dir}", "-cp", classpath, "kafka.tools.StorageTool",
-            "format", "-t", cluster_id, "-c", str(state.properties_file),
+            # "=" form: a base64url id may start with "-", which would read as an option.
+            "format", f"--cluster-id={cluster_id}", "--config", str(state.properties_file),
         ],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -294,9 +295,9 @@ def _wait_until_ready(
         if process.poll() is not None:
             state.info_file.unlink(missing_ok=True)
             raise BrokerExitedError(
-                f"The Kafka broker exited during start (exit code {process.returncode}). The end "
-                f"of its log:\n{tail_log(state.directory)}\nFix the cause above; the full log is "
-                f"{state.log_file}."
+                f"The Kafka broker exited during start (exit code {process.returncode}): "
+                f"{_last_error(state)}\nThe end of its log:\n{tail_log(state.directory)}\n"
+                f"Fix the cause above; the full log is {state.log_file}."
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -311,6 +312,18 @@ def _wait_until_ready(
         f"The end of its log:\n{tail_log(state.directory)}\nOn a slow machine, allow more time: "
         f"`export KAFKA_START_TIMEOUT_S=120`."
     )
+
+
+def _last_error(state: BrokerState) -> str:
+    """The broker's own explanation: the line after its last ERROR line (the exception)."""
+    if not state.log_file.exists():
+        return "(it wrote no log)"
+    lines = state.log_file.read_text(errors="replace").splitlines()
+    errors = [i for i, line in enumerate(lines) if " ERROR " in line]
+    if not errors:
+        return "(no ERROR line in its log)"
+    last = errors[-1]
+    return " ".join(line.strip() for line in lines[last : last + 2])
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

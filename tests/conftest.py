@@ -1,0 +1,37 @@
+"""Fixtures shared by the tests. The broker itself is started by the root conftest.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def bootstrap_servers() -> str:
+    """The test session's broker (set by the root conftest.py for tests marked ``kafka``)."""
+    return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture
+def free_address() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    """An empty folder for stand-in executables, to put first on PATH."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    return folder
+
+
+def write_executable(folder: Path, name: str, script: str) -> Path:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return path

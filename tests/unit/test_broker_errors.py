@@ -1,0 +1,100 @@
+"""Each way the JVM broker can fail to start gives a message that names the fix."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from orderbook_kit.broker import process, runtime
+from orderbook_kit.errors import (
+    BrokerError,
+    JavaNotFoundError,
+    MavenNotFoundError,
+    MavenResolveError,
+    PortInUseError,
+)
+from tests.conftest import write_executable
+
+
+def test_missing_java_names_the_install(monkeypatch: pytest.MonkeyPatch, fake_bin: Path) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    with pytest.raises(JavaNotFoundError) as error:
+        runtime.find_java()
+    message = str(error.value)
+    assert message.startswith("Java was not found: the Kafka broker needs Java 17 or newer.")
+    assert "JAVA_HOME" in message
+    assert "docker compose up -d --wait" in message
+
+
+def test_old_java_is_rejected_with_its_version(
+    monkeypatch: pytest.MonkeyPatch, fake_bin: Path
+) -> None:
+    write_executable(fake_bin, "java", """echo 'openjdk version "11.0.22" 2024-01-16' >&2""")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    with pytest.raises(JavaNotFoundError, match=r"is Java 11, but Kafka 4\.3\.1 needs Java 17"):
+        runtime.find_java()
+
+
+def test_java_home_wins_over_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home_bin = tmp_path / "jdk" / "bin"
+    home_bin.mkdir(parents=True)
+    write_executable(home_bin, "java", """echo 'java version "1.8.0_392"' >&2""")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    with pytest.raises(JavaNotFoundError, match="is Java 8"):
+        runtime.find_java()
+
+
+def test_missing_maven_names_the_install(
+    monkeypatch: pytest.MonkeyPatch, fake_bin: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(fake_bin))
+    with pytest.raises(MavenNotFoundError, match=r"Maven \(`mvn`\) was not found") as error:
+        runtime.resolve_jars(tmp_path / "home")
+    assert "apt-get install maven" in str(error.value)
+
+
+def test_unreachable_maven_central_says_so(tmp_path: Path) -> None:
+    # A mirror on a closed local port and an empty local repository: exactly what Maven sees
+    # when Maven Central cannot be reached.
+    settings = tmp_path / "settings.xml"
+    settings.write_text(
+        "<settings><mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf>"
+        "<url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"
+    )
+    maven_args = ("-s", str(settings), f"-Dmaven.repo.local={tmp_path / 'm2'}")
+    with pytest.raises(MavenResolveError) as error:
+        runtime.resolve_jars(tmp_path / "home", maven_args=maven_args)
+    message = str(error.value)
+    assert message.startswith("Maven could not download Kafka's jars: Maven Central")
+    assert "Check your internet connection or proxy" in message
+    assert not (tmp_path / "home" / "lib" / runtime.KAFKA_VERSION).exists()
+
+
+def test_port_taken_by_another_program(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(PortInUseError) as error:
+            process.start(f"127.0.0.1:{port}", tmp_path / "broker", timeout_s=5)
+    message = str(error.value)
+    assert message.startswith(f"Port {port} on 127.0.0.1 is already in use by another program")
+    assert "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<free port>" in message
+
+
+@pytest.mark.parametrize("address", ["kafka.example.com:9092", "0.0.0.0:9092", "9092"])
+def test_broker_listens_on_loopback_only(address: str, tmp_path: Path) -> None:
+    with pytest.raises(BrokerError, match="127.0.0.1"):
+        process.start(address, tmp_path / "broker")
+
+
+def test_java_version_parsing(fake_bin: Path) -> None:
+    cases = {'openjdk version "17.0.15" 2025-04-15': 17, 'java version "1.8.0_392"': 8,
+             'openjdk version "21" 2023-09-19': 21}  # fmt: skip
+    for banner, major in cases.items():
+        java = write_executable(fake_bin, "java", f"echo '{banner}' >&2")
+        assert runtime.java_major_version(java) == major

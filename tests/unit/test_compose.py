@@ -1,0 +1,82 @@
+"""docker-compose.yml, checked without a Docker engine: the Compose specification's JSON schema,
+and the promises the README makes about it (same Kafka and settings as the JVM broker, loopback
+only, a volume that keeps the log, a healthcheck for `up --wait`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from orderbook_kit.broker.properties import SHARED_PROPERTIES
+from orderbook_kit.broker.runtime import KAFKA_VERSION
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def kafka(compose: dict) -> dict:
+    return compose["services"]["kafka"]
+
+
+def test_valid_against_the_compose_specification(compose: dict) -> None:
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(compose, schema)  # raises with the offending path if invalid
+
+
+def test_schema_check_catches_mistakes(compose: dict) -> None:
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    broken = {**compose, "services": {"kafka": {**compose["services"]["kafka"], "ports": 9092}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_image_is_the_pinned_official_kafka(kafka: dict) -> None:
+    assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
+
+
+def test_host_port_is_bound_to_loopback_only(kafka: dict) -> None:
+    assert kafka["ports"] == ["127.0.0.1:9092:9092"]
+
+
+def test_same_broker_settings_as_the_jvm_broker(kafka: dict) -> None:
+    environment = kafka["environment"]
+    for key, value in SHARED_PROPERTIES.items():
+        variable = "KAFKA_" + key.upper().replace(".", "_")
+        assert environment.get(variable) == value, f"{variable} should be {value!r}"
+
+
+def test_two_listeners_host_and_containers(kafka: dict) -> None:
+    environment = kafka["environment"]
+    assert environment["KAFKA_ADVERTISED_LISTENERS"] == "HOST://127.0.0.1:9092,DOCKER://kafka:29092"
+    assert "CONTROLLER://:9093" in environment["KAFKA_LISTENERS"].split(",")
+    assert environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+
+
+def test_cluster_id_is_sixteen_bytes(kafka: dict) -> None:
+    cluster_id = kafka["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_log_lives_in_a_named_volume(compose: dict, kafka: dict) -> None:
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dir}" in kafka["volumes"]
+    assert "kafka-data" in compose["volumes"]
+
+
+def test_healthcheck_asks_the_broker(kafka: dict) -> None:
+    check = kafka["healthcheck"]
+    assert "kafka-topics.sh --bootstrap-server kafka:29092" in " ".join(check["test"])
+    assert check["retries"] > 0
