@@ -88,7 +88,7 @@ def test_port_taken_by_another_program(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("address", ["kafka.example.com:9092", "0.0.0.0:9092", "9092"])
 def test_broker_listens_on_loopback_only(address: str, tmp_path: Path) -> None:
-    with pytest.raises(BrokerError, match="127.0.0.1"):
+    with pytest.raises(BrokerError, match=r"127\.0\.0\.1"):
         process.start(address, tmp_path / "broker")
 
 

@@ -1,0 +1,81 @@
+"""The top-of-book tick: one validated snapshot of the best bid and ask of one instrument.
+
+Bad market data is rejected at the door with a message that names the field and the rule, so a
+crossed book or a negative size never reaches a chart or a store unnoticed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["SYMBOL_PATTERN", "Tick", "utc_now"]
+
+# Upper-case exchange-style codes: TTF-GAS, NBP.GAS, EUA_DEC26. No spaces, at most 32 characters.
+SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9._-]{0,31}$"
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Size = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Tick(BaseModel):
+    """Best bid and ask of ``symbol`` at ``event_time``; ``seq`` counts ticks per symbol from 0."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(pattern=SYMBOL_PATTERN, description="instrument code, e.g. TTF-GAS")
+    seq: int = Field(ge=0, description="per-symbol sequence number, +1 for each tick")
+    bid: Price = Field(description="best bid price (EUR/MWh for TTF-GAS)")
+    ask: Price = Field(description="best ask price; always above the bid")
+    bid_size: Size = Field(description="quantity at the best bid (lots)")
+    ask_size: Size = Field(description="quantity at the best ask (lots)")
+    event_time: AwareDatetime = Field(description="when the market showed this quote (UTC)")
+    publish_time: AwareDatetime | None = Field(
+        default=None, description="when the producer sent it to Kafka (UTC); set by the producer"
+    )
+
+    @field_validator("event_time", "publish_time")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _book_not_crossed(self) -> Tick:
+        if self.bid > self.ask:
+            raise ValueError(
+                f"crossed book: bid {self.bid} is above ask {self.ask}; bid must be below ask"
+            )
+        if self.bid == self.ask:
+            raise ValueError(f"locked book: bid equals ask ({self.bid}); bid must be below ask")
+        return self
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2
+
+    @property
+    def spread(self) -> float:
+        return self.ask - self.bid
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON bytes, as sent to Kafka. ``Tick.from_json`` reads them back unchanged."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Tick:
+        """Parse and validate JSON; raises ``pydantic.ValidationError`` naming each bad field."""
+        return cls.model_validate_json(data)
+
+    def published(self, at: datetime | None = None) -> Tick:
+        """A copy stamped with ``publish_time`` (now, by default)."""
+        return self.model_copy(update={"publish_time": (at or utc_now()).astimezone(UTC)})
+
+    def as_record(self) -> dict[str, Any]:
+        """A flat dict for a DataFrame row (datetimes kept as datetimes)."""
+        return self.model_dump()
