@@ -187,7 +187,9 @@ def _drain(
     result = ReadResult(empty_frame())
     seen = 0
     while max_messages is None or seen < max_messages:
-        if end and all(consumer.position(tp) >= offset for tp, offset in end.items()):
+        # A group consumer has no partitions until its first poll joins the group.
+        caught_up = end and consumer.assignment() == set(end)
+        if caught_up and all(consumer.position(tp) >= offset for tp, offset in end.items()):
             break
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms <= 0:

@@ -85,7 +85,6 @@ class TickProducer:
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "client_id": "orderbook-kit-producer",
-            "key_serializer": str.encode,
             **PRODUCER_TUNING,
             **client_timeouts(timeout_s),
             # send() blocks at most this long for metadata or buffer space: never forever.
@@ -117,7 +116,7 @@ class TickProducer:
         """Send bytes as they are (the quality gate forwards and dead-letters this way)."""
         producer = self._require_connected()
         try:
-            future = producer.send(self.topic, key=key, value=value, headers=headers)
+            future = producer.send(self.topic, key=key.encode(), value=value, headers=headers)
         except KafkaError as exc:
             self.failed += 1
             raise OrderbookKitError(

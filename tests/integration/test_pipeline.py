@@ -1,0 +1,163 @@
+"""Producer, DataFrame reader and ingestion service against the real test broker."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from orderbook_kit.config import load_settings
+from orderbook_kit.consumer import COLUMNS, read_ticks
+from orderbook_kit.errors import BrokerUnreachableError
+from orderbook_kit.producer import Delivery, TickProducer
+from orderbook_kit.simulator import OrderbookSimulator
+
+pytestmark = pytest.mark.kafka
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def new_topic() -> str:
+    return f"test.{uuid.uuid4().hex[:10]}"
+
+
+def test_producer_keys_by_symbol_and_sends_json(bootstrap_servers: str) -> None:
+    topic = new_topic()
+    deliveries: list[Delivery] = []
+    ticks = list(OrderbookSimulator(["TTF-GAS", "NBP-GAS"]).ticks(20, start_time=START))
+    with TickProducer(topic=topic, on_delivery=deliveries.append) as producer:
+        metadata = producer.send(ticks[0]).get(timeout=10)
+        producer.send_all(ticks[1:])
+    assert (metadata.topic, metadata.offset) == (topic, 0)
+    assert len(deliveries) == 20 and producer.delivered == 20
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, consumer_timeout_ms=3000,
+                             enable_auto_commit=False)  # fmt: skip
+    consumer.assign([TopicPartition(topic, p) for p in range(3)])
+    consumer.seek_to_beginning()
+    records = list(consumer)
+    consumer.close()
+    assert len(records) == 20
+    partition_of: dict[bytes, set[int]] = {}
+    for record in records:
+        body = json.loads(record.value)
+        assert record.key == body["symbol"].encode()
+        assert body["publish_time"] is not None
+        partition_of.setdefault(record.key, set()).add(record.partition)
+    assert all(len(partitions) == 1 for partitions in partition_of.values())
+
+
+def test_reader_dtypes_and_derived_columns() -> None:
+    topic = new_topic()
+    with TickProducer(topic=topic) as producer:
+        producer.send_all(OrderbookSimulator().ticks(30, start_time=START))
+    result = read_ticks(topic, timeout_s=20)
+    frame = result.frame
+    assert len(frame) == 30 and not result.timed_out
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == COLUMNS
+    assert (frame["mid"] == (frame["bid"] + frame["ask"]) / 2).all()
+    assert (frame["spread"] > 0).all()
+    assert frame["seq"].tolist() == list(range(30))
+
+
+def test_empty_topic_gives_empty_frame_with_columns() -> None:
+    topic = new_topic()
+    with TickProducer(topic=topic):
+        pass  # creates the topic, sends nothing
+    started = time.monotonic()
+    result = read_ticks(topic, timeout_s=10)
+    assert result.frame.empty
+    assert {name: str(dtype) for name, dtype in result.frame.dtypes.items()} == COLUMNS
+    assert time.monotonic() - started < 10  # it stopped at the end, not at the time limit
+
+
+def test_reader_is_bounded_by_count_and_time() -> None:
+    topic = new_topic()
+    with TickProducer(topic=topic) as producer:
+        producer.send_all(OrderbookSimulator().ticks(50, start_time=START))
+    assert len(read_ticks(topic, max_messages=10).frame) == 10
+    started = time.monotonic()
+    waiting = read_ticks(topic, max_messages=1000, until_end=False, timeout_s=2)
+    assert waiting.timed_out and len(waiting.frame) == 50
+    assert time.monotonic() - started < 6
+
+
+def test_bad_messages_are_counted_not_fatal() -> None:
+    topic = new_topic()
+    good = list(OrderbookSimulator().ticks(5, start_time=START))
+    crossed = good[0].model_dump(mode="json") | {"bid": 40.0, "ask": 39.0}
+    with TickProducer(topic=topic) as producer:
+        producer.send_all(good[:3])
+        producer.send_raw("TTF-GAS", b"this is not json {")
+        producer.send_raw("TTF-GAS", json.dumps(crossed).encode())
+        producer.send_all(good[3:])
+    result = read_ticks(topic)
+    assert len(result.frame) == 5
+    assert dict(result.skipped) == {"not_json": 1, "invalid_tick": 1}
+    assert "2 message(s) skipped (1 invalid_tick, 1 not_json)" in result.report()
+    assert any("crossed book" in example for example in result.examples)
+
+
+def test_reader_leaves_no_group_behind_unless_asked() -> None:
+    topic = new_topic()
+    with TickProducer(topic=topic) as producer:
+        producer.send_all(OrderbookSimulator().ticks(10, start_time=START))
+    read_ticks(topic)
+    first = read_ticks(topic, group_id=f"group-{topic}", timeout_s=15)
+    again = read_ticks(topic, group_id=f"group-{topic}", until_end=False, timeout_s=2)
+    assert len(first.frame) == 10
+    assert len(again.frame) == 0  # the group committed its offsets: nothing new to read
+
+
+def test_ingest_count_gives_exactly_n_contiguous_rows(bootstrap_servers: str) -> None:
+    topic, n = new_topic(), 40
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "ORDERBOOK_TOPIC": topic}
+    run = subprocess.run(
+        [sys.executable, "-m", "orderbook_kit.ingest", "--count", str(n), "--interval", "0.01"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == f"Connecting to Kafka at {bootstrap_servers}"
+    assert lines[1].startswith("Producing ticks for symbol 'TTF-GAS' every 0.01 seconds")
+    assert sum(line.startswith("Sending tick: {") for line in lines) == n
+    assert lines[-1] == f"Sent {n} ticks ({n} acknowledged by Kafka)."
+    frame = read_ticks(topic).frame
+    assert len(frame) == n
+    assert frame["seq"].tolist() == list(range(n))
+    assert not frame.duplicated(["symbol", "seq"]).any()
+
+
+@pytest.fixture
+def nowhere(free_address: str) -> str:
+    return free_address  # a free port: nothing listens there
+
+
+def test_unreachable_broker_producer_and_reader(nowhere: str) -> None:
+    settings = dataclasses.replace(load_settings(), bootstrap_servers=nowhere, client_timeout_s=3)
+    for attempt in (lambda: TickProducer(settings).connect(),
+                    lambda: read_ticks("orderbook.raw", settings=settings)):  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(BrokerUnreachableError, match=f"No Kafka broker answered at {nowhere}"):
+            attempt()
+        assert time.monotonic() - started < 10
+
+
+def test_unreachable_broker_ingest_service(nowhere: str) -> None:
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "orderbook_kit.ingest", "--bootstrap-servers", nowhere],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "KAFKA_CLIENT_TIMEOUT_S": "5"},
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert f"error: No Kafka broker answered at {nowhere} within 5 s" in run.stderr
+    assert time.monotonic() - started < 10 + 5  # + interpreter start-up
