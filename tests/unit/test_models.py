@@ -45,7 +45,7 @@ def test_bad_fields_are_named(change: dict, field: str, message: str) -> None:
 
 
 def test_crossed_book_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="crossed book: bid 35.02 is above ask 35.0"):
+    with pytest.raises(ValidationError, match=r"crossed book: bid 35\.02 is above ask 35\.0"):
         Tick(**{**VALID, "bid": 35.02, "ask": 35.0})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from datetime import UTC, datetime
@@ -62,7 +63,8 @@ def test_volatility_is_per_square_root_second() -> None:
                                        mean_spread_ticks=1.0)  # fmt: skip
         per_second = round(1 / interval)
         mids = [t.mid for t in simulator.ticks(per_second * 400, start_time=START)]
-        return [math.log(b / a) for a, b in zip(mids[::per_second], mids[per_second::per_second])]
+        seconds = mids[::per_second]
+        return [math.log(b / a) for a, b in itertools.pairwise(seconds)]
 
     fast, slow = one_second_log_returns(0.01), one_second_log_returns(0.5)
     assert statistics.stdev(fast) == pytest.approx(0.01, rel=0.2)
