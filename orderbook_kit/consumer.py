@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,30 +21,13 @@ from .config import Settings, load_settings
 from .connection import client_timeouts, unreachable_error
 from .decoding import DecodeFailure, decode_tick
 from .errors import OrderbookKitError
+from .frames import empty_frame, ticks_frame
 
-__all__ = ["COLUMNS", "ReadResult", "empty_frame", "open_consumer", "read_ticks", "ticks_frame"]
+__all__ = ["ReadResult", "open_consumer", "read_ticks"]
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 200
-
-# Column -> dtype of every frame the reader returns, empty or not.
-COLUMNS: dict[str, str] = {
-    "symbol": "string",
-    "seq": "int64",
-    "bid": "float64",
-    "ask": "float64",
-    "bid_size": "float64",
-    "ask_size": "float64",
-    "mid": "float64",
-    "spread": "float64",
-    "event_time": "datetime64[us, UTC]",
-    "publish_time": "datetime64[us, UTC]",
-    "kafka_time": "datetime64[us, UTC]",
-    "consume_time": "datetime64[us, UTC]",
-    "partition": "int64",
-    "offset": "int64",
-}
 
 
 @dataclass
@@ -69,26 +51,6 @@ class ReadResult:
         if self.timed_out:
             text += "; stopped at the time limit"
         return text
-
-
-def empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in COLUMNS.items()})
-
-
-def ticks_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    """Rows (tick fields + Kafka metadata) -> a frame with :data:`COLUMNS` and their dtypes."""
-    frame = pd.DataFrame(list(rows))
-    if frame.empty:
-        return empty_frame()
-    frame["mid"] = (frame["bid"] + frame["ask"]) / 2
-    frame["spread"] = frame["ask"] - frame["bid"]
-    for name, dtype in COLUMNS.items():
-        if name not in frame:
-            frame[name] = pd.Series(dtype=dtype)
-        frame[name] = frame[name].astype(dtype) if "datetime" not in dtype else (
-            pd.to_datetime(frame[name], utc=True).astype(dtype)
-        )  # fmt: skip
-    return frame[list(COLUMNS)]
 
 
 def open_consumer(settings: Settings, **overrides: object) -> KafkaConsumer:

@@ -7,6 +7,7 @@ them in order - which is what lets a consumer check that ``seq`` is contiguous.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from .connection import admin_client, client_timeouts, ensure_topic, unreachable
 from .errors import OrderbookKitError
 from .models import Tick
 
-__all__ = ["PRODUCER_TUNING", "Delivery", "TickProducer"]
+__all__ = ["PRODUCER_TUNING", "Delivery", "TickProducer", "produce_in_background"]
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +174,21 @@ class TickProducer:
     def _failed(self, key: str, exc: BaseException) -> None:
         self.failed += 1
         log.error("delivery of a message with key %r failed: %s", key, exc)
+
+
+def produce_in_background(
+    ticks: Iterable[Tick], settings: Settings | None = None, *, topic: str | None = None
+) -> threading.Thread:
+    """Send ``ticks`` (e.g. a paced ``simulator.stream(...)``) from a daemon thread.
+
+    Lets a notebook read while it writes, to measure real publish-to-consume latency. ``join()``
+    the returned thread to wait until every tick was sent and acknowledged.
+    """
+
+    def produce() -> None:
+        with TickProducer(settings, topic=topic) as producer:
+            producer.send_all(ticks)
+
+    thread = threading.Thread(target=produce, name="tick-producer", daemon=True)
+    thread.start()
+    return thread

@@ -15,8 +15,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from orderbook_kit.config import load_settings
-from orderbook_kit.consumer import COLUMNS, read_ticks
+from orderbook_kit.consumer import read_ticks
 from orderbook_kit.errors import BrokerUnreachableError
+from orderbook_kit.frames import COLUMNS
 from orderbook_kit.producer import Delivery, TickProducer
 from orderbook_kit.simulator import OrderbookSimulator
 

@@ -1,0 +1,65 @@
+"""Ticks as pandas DataFrames, with the same columns and dtypes every time (even when empty)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+from .models import Tick
+
+__all__ = [
+    "COLUMNS",
+    "KAFKA_COLUMNS",
+    "TICK_COLUMNS",
+    "empty_frame",
+    "simulated_frame",
+    "ticks_frame",
+]
+
+UTC_TIME = "datetime64[us, UTC]"
+
+TICK_COLUMNS: dict[str, str] = {
+    "symbol": "string",
+    "seq": "int64",
+    "bid": "float64",
+    "ask": "float64",
+    "bid_size": "float64",
+    "ask_size": "float64",
+    "mid": "float64",
+    "spread": "float64",
+    "event_time": UTC_TIME,
+    "publish_time": UTC_TIME,
+}
+# Where and when Kafka stored each message, and when the reader received it.
+KAFKA_COLUMNS: dict[str, str] = {
+    "kafka_time": UTC_TIME,
+    "consume_time": UTC_TIME,
+    "partition": "int64",
+    "offset": "int64",
+}
+COLUMNS: dict[str, str] = {**TICK_COLUMNS, **KAFKA_COLUMNS}
+
+
+def empty_frame(columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
+def ticks_frame(rows: Iterable[dict], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+    """Rows of tick fields (plus Kafka metadata) -> a frame with ``columns`` and their dtypes."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return empty_frame(columns)
+    frame["mid"] = (frame["bid"] + frame["ask"]) / 2
+    frame["spread"] = frame["ask"] - frame["bid"]
+    for name, dtype in columns.items():
+        if dtype == UTC_TIME:
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype(dtype)
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame[list(columns)]
+
+
+def simulated_frame(ticks: Iterable[Tick]) -> pd.DataFrame:
+    """Ticks that never went through Kafka (straight from the simulator) as a frame."""
+    return ticks_frame((tick.model_dump() for tick in ticks), TICK_COLUMNS)
