@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 NOTEBOOK_TIMEOUT ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test unit broker stop status logs lint format bench clean
+.PHONY: help install lab test unit broker stop status logs lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,9 +50,6 @@ lint: $(INSTALLED) ## ruff check and format check
 format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-
-bench: $(INSTALLED) ## throughput benchmarks (start their own broker; print figures)
-	$(BIN)/python -m benchmarks.throughput
 
 clean: stop ## stop the broker and delete .venv and .kafka (jars and the broker's data)
 	rm -rf $(VENV) .kafka
