@@ -35,10 +35,7 @@ TOOLS = {
 
 
 def state_dir() -> Path:
-    configured = os.environ.get("ORDERBOOK_BROKER_DIR")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return process.default_home() / "broker"
+    return process.default_state_dir()
 
 
 def start_timeout() -> float:

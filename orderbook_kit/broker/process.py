@@ -64,6 +64,32 @@ def default_home() -> Path:
     return Path.home() / ".cache" / "orderbook-kit" / "kafka"
 
 
+def default_state_dir() -> Path:
+    """The broker's state: ``$ORDERBOOK_BROKER_DIR``, else ``<home>/broker``."""
+    configured = os.environ.get("ORDERBOOK_BROKER_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return default_home() / "broker"
+
+
+def restart(state_dir: Path | None = None, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
+    """Stop and start the kit's broker at the same address; return that address.
+
+    Raises :class:`BrokerError` when no kit broker runs from ``state_dir`` (for example when
+    Kafka runs in Docker: then use ``docker compose restart kafka``).
+    """
+    state_dir = state_dir or default_state_dir()
+    running = status(state_dir)
+    if running is None:
+        raise BrokerError(
+            f"No kit broker runs from {state_dir}, so the kit cannot restart it. If Kafka runs "
+            "in Docker, restart it with `docker compose restart kafka`."
+        )
+    stop(state_dir)
+    start(running.bootstrap_servers, state_dir, timeout_s=timeout_s)
+    return running.bootstrap_servers
+
+
 def parse_address(bootstrap_servers: str) -> tuple[str, int]:
     """'127.0.0.1:9092' -> ('127.0.0.1', 9092); the JVM broker binds to loopback only."""
     first = bootstrap_servers.split(",")[0].strip()

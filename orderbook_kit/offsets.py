@@ -1,0 +1,39 @@
+"""Where each consumer group is in the log: committed offsets, end offsets and lag."""
+
+from __future__ import annotations
+
+import pandas as pd
+from kafka import TopicPartition
+
+from .config import Settings, load_settings
+from .connection import admin_client
+from .consumer import open_consumer
+
+__all__ = ["end_offsets", "group_lag"]
+
+
+def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
+    """{partition: offset the next message will get} for every partition of ``topic``."""
+    settings = settings or load_settings()
+    consumer = open_consumer(settings)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd.DataFrame:
+    """Per partition: the group's committed offset, the log's end offset, and the lag between."""
+    settings = settings or load_settings()
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+    rows = []
+    for partition, end in sorted(end_offsets(topic, settings).items()):
+        mark = committed.get(TopicPartition(topic, partition))
+        position = mark.offset if mark is not None and mark.offset >= 0 else 0
+        rows.append({"group": group_id, "partition": partition, "committed": position,
+                     "end": end, "lag": end - position})  # fmt: skip
+    return pd.DataFrame(rows)
