@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .config import load_settings
 from .errors import OrderbookKitError
 from .producer import TickProducer
 from .service import add_common_arguments, settings_from, stop_on_signals
@@ -21,7 +22,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m orderbook_kit.ingest", description=__doc__.splitlines()[0]
     )
     add_common_arguments(parser)
-    defaults = settings_from(argparse.Namespace(bootstrap_servers="unused"))
+    defaults = load_settings()
     parser.add_argument("--topic", default=defaults.raw_topic, help="default %(default)s")
     parser.add_argument(
         "--symbol", action="append", help=f"repeat for several (default {defaults.symbol})"

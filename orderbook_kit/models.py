@@ -7,7 +7,7 @@ crossed book or a negative size never reaches a chart or a store unnoticed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -75,7 +75,3 @@ class Tick(BaseModel):
     def published(self, at: datetime | None = None) -> Tick:
         """A copy stamped with ``publish_time`` (now, by default)."""
         return self.model_copy(update={"publish_time": (at or utc_now()).astimezone(UTC)})
-
-    def as_record(self) -> dict[str, Any]:
-        """A flat dict for a DataFrame row (datetimes kept as datetimes)."""
-        return self.model_dump()

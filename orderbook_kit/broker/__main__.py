@@ -16,7 +16,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from ..config import load_settings
 from ..connection import broker_answers
@@ -34,10 +33,6 @@ TOOLS = {
 }
 
 
-def state_dir() -> Path:
-    return process.default_state_dir()
-
-
 def start_timeout() -> float:
     raw = os.environ.get("KAFKA_START_TIMEOUT_S", "").strip()
     try:
@@ -50,7 +45,7 @@ def start_timeout() -> float:
 
 def cmd_start(bootstrap: str) -> int:
     print(f"Starting Apache Kafka {KAFKA_VERSION} on the JVM at {bootstrap} ...", flush=True)
-    started = process.start(bootstrap, state_dir(), timeout_s=start_timeout())
+    started = process.start(bootstrap, process.default_state_dir(), timeout_s=start_timeout())
     print(f"Kafka broker is up at {started.bootstrap_servers} (pid {started.pid}).")
     print(f"Log: {started.log_file}. Stop it with `python -m orderbook_kit.broker stop`.")
     return 0
@@ -65,17 +60,17 @@ def cmd_ensure(bootstrap: str) -> int:
 
 
 def cmd_stop() -> int:
-    if process.stop(state_dir()):
+    if process.stop(process.default_state_dir()):
         print("Kafka broker stopped. Its data is kept; `start` brings every message back.")
     else:
-        print(f"No kit broker is running from {state_dir()}.")
+        print(f"No kit broker is running from {process.default_state_dir()}.")
     return 0
 
 
 def cmd_status() -> int:
-    running = process.status(state_dir())
+    running = process.status(process.default_state_dir())
     if running is None:
-        print(f"No kit broker is running from {state_dir()}.")
+        print(f"No kit broker is running from {process.default_state_dir()}.")
         return 3
     health = "answers" if running.answers else "does NOT answer metadata requests"
     print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "status":
             return cmd_status()
         if arguments.command == "logs":
-            print(process.tail_log(state_dir(), arguments.lines))
+            print(process.tail_log(process.default_state_dir(), arguments.lines))
             return 0
         return cmd_tool(arguments.command, rest, bootstrap)
     except OrderbookKitError as exc:
