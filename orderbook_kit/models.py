@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = ["SYMBOL_PATTERN", "Tick", "utc_now"]
 
@@ -47,12 +48,20 @@ class Tick(BaseModel):
 
     @model_validator(mode="after")
     def _book_not_crossed(self) -> Tick:
+        # Custom error types ("crossed_book", "locked_book") let the decoder name the reason
+        # without parsing the message text.
         if self.bid > self.ask:
-            raise ValueError(
-                f"crossed book: bid {self.bid} is above ask {self.ask}; bid must be below ask"
+            raise PydanticCustomError(
+                "crossed_book",
+                "crossed book: bid {bid} is above ask {ask}; bid must be below ask",
+                {"bid": self.bid, "ask": self.ask},
             )
         if self.bid == self.ask:
-            raise ValueError(f"locked book: bid equals ask ({self.bid}); bid must be below ask")
+            raise PydanticCustomError(
+                "locked_book",
+                "locked book: bid equals ask ({bid}); bid must be below ask",
+                {"bid": self.bid},
+            )
         return self
 
     @property

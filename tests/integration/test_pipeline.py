@@ -102,8 +102,8 @@ def test_bad_messages_are_counted_not_fatal() -> None:
         producer.send_all(good[3:])
     result = read_ticks(topic)
     assert len(result.frame) == 5
-    assert dict(result.skipped) == {"not_json": 1, "invalid_tick": 1}
-    assert "2 message(s) skipped (1 invalid_tick, 1 not_json)" in result.report()
+    assert dict(result.skipped) == {"not_json": 1, "crossed_book": 1}
+    assert "2 message(s) skipped (1 crossed_book, 1 not_json)" in result.report()
     assert any("crossed book" in example for example in result.examples)
 
 

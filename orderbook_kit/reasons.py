@@ -1,0 +1,42 @@
+"""Why a message is not a clean tick: the reason codes, in one place.
+
+The DataFrame reader counts skipped messages by these codes, the quality gate writes them into the
+dead-letter header, and the fault injector labels what it injected with them - so a test (or a
+learner) can check that every injected fault came out of the gate with the right name.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["MARKET_REASONS", "SCHEMA_REASONS", "SEQUENCE_REASONS", "Reason"]
+
+
+class Reason(StrEnum):
+    # The message itself: it cannot be read as a tick.
+    NOT_JSON = "not_json"
+    INVALID_SCHEMA = "invalid_schema"  # missing or unknown field, wrong type, bad symbol...
+    CROSSED_BOOK = "crossed_book"  # bid above ask
+    LOCKED_BOOK = "locked_book"  # bid equals ask
+    NON_POSITIVE_PRICE = "non_positive_price"
+    NON_POSITIVE_SIZE = "non_positive_size"
+    # The message against the ticks of its symbol before it (needs the gate's memory).
+    DUPLICATE = "duplicate"  # same seq as the last one seen
+    OUT_OF_ORDER = "out_of_order"  # a seq older than the last one seen
+    SEQ_GAP = "seq_gap"  # seq numbers missing before this one
+    TIME_BACKWARDS = "time_backwards"  # event_time before the last accepted tick's
+    PRICE_JUMP = "price_jump"  # mid moved more than the limit since the last accepted tick
+
+
+SCHEMA_REASONS = frozenset(
+    {
+        Reason.NOT_JSON,
+        Reason.INVALID_SCHEMA,
+        Reason.CROSSED_BOOK,
+        Reason.LOCKED_BOOK,
+        Reason.NON_POSITIVE_PRICE,
+        Reason.NON_POSITIVE_SIZE,
+    }
+)
+SEQUENCE_REASONS = frozenset({Reason.DUPLICATE, Reason.OUT_OF_ORDER, Reason.SEQ_GAP})
+MARKET_REASONS = frozenset({Reason.TIME_BACKWARDS, Reason.PRICE_JUMP})
