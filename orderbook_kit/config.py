@@ -34,6 +34,8 @@ class Settings:
     tick_count: int = 200  # TICK_COUNT: how many ticks the notebooks' long cells produce
     stream_seconds: float = 5.0  # STREAM_SECONDS: how long the notebooks' live cells run
     client_timeout_s: float = 10.0  # KAFKA_CLIENT_TIMEOUT_S: bound on reaching the broker
+    quality_group: str = "orderbook-quality"  # ORDERBOOK_QUALITY_GROUP: the gate's consumer group
+    price_jump_limit: float = 0.05  # PRICE_JUMP_LIMIT: largest accepted move of the mid per tick
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -49,6 +51,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "tick_count": ("TICK_COUNT", int),
     "stream_seconds": ("STREAM_SECONDS", float),
     "client_timeout_s": ("KAFKA_CLIENT_TIMEOUT_S", float),
+    "quality_group": ("ORDERBOOK_QUALITY_GROUP", str),
+    "price_jump_limit": ("PRICE_JUMP_LIMIT", float),
 }
 
 

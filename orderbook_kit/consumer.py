@@ -11,10 +11,11 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from .config import Settings, load_settings
@@ -23,11 +24,21 @@ from .decoding import DecodeFailure, decode_tick
 from .errors import OrderbookKitError
 from .frames import empty_frame, ticks_frame
 
-__all__ = ["ReadResult", "open_consumer", "read_ticks"]
+__all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_records", "read_ticks"]
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class RecordsRead:
+    """Records in the order they were read, and whether the read stopped at its time limit."""
+
+    records: list[ConsumerRecord] = field(default_factory=list)
+    received_at: list[datetime] = field(default_factory=list)  # when each record was polled
+    timed_out: bool = False
 
 
 @dataclass
@@ -68,7 +79,7 @@ def open_consumer(settings: Settings, **overrides: object) -> KafkaConsumer:
         raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s) from exc
 
 
-def read_ticks(
+def read_records(
     topic: str | None = None,
     *,
     settings: Settings | None = None,
@@ -78,8 +89,8 @@ def read_ticks(
     from_time: datetime | None = None,
     group_id: str | None = None,
     until_end: bool = True,
-) -> ReadResult:
-    """Read ticks from ``topic`` into a DataFrame.
+) -> RecordsRead:
+    """Read the raw Kafka records of ``topic`` (key, value bytes, headers, offsets...).
 
     Where to start: the beginning (default), ``offsets`` ({partition: offset}), or ``from_time``
     (the first message at or after it, by Kafka timestamp). When to stop, whichever comes first:
@@ -98,7 +109,7 @@ def read_ticks(
         if not partitions:
             raise OrderbookKitError(
                 f"Topic {topic!r} does not exist at {settings.bootstrap_servers}. Produce to it "
-                "first (the kit's producer creates it), or check ORDERBOOK_TOPIC."
+                "first (the kit's producer creates it), or check the topic name."
             )
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         if group_id is None:
@@ -110,6 +121,56 @@ def read_ticks(
         return _drain(consumer, end, max_messages, deadline, commit=group_id is not None)
     finally:
         consumer.close()
+
+
+def read_ticks(
+    topic: str | None = None,
+    *,
+    settings: Settings | None = None,
+    max_messages: int | None = None,
+    timeout_s: float = 10.0,
+    offsets: dict[int, int] | None = None,
+    from_time: datetime | None = None,
+    group_id: str | None = None,
+    until_end: bool = True,
+) -> ReadResult:
+    """Read ticks from ``topic`` into a DataFrame; the arguments are those of :func:`read_records`.
+
+    Messages that are not valid ticks are counted by reason in ``skipped``, not put in the frame.
+    """
+    read = read_records(
+        topic, settings=settings, max_messages=max_messages, timeout_s=timeout_s,
+        offsets=offsets, from_time=from_time, group_id=group_id, until_end=until_end,
+    )  # fmt: skip
+    result = ReadResult(empty_frame(), timed_out=read.timed_out)
+    rows: list[dict] = []
+    for record, received_at in zip(read.records, read.received_at, strict=True):
+        decoded = decode_tick(record.value)
+        if isinstance(decoded, DecodeFailure):
+            result.skipped[decoded.reason] += 1
+            if len(result.examples) < 5:
+                where = f"partition {record.partition} offset {record.offset}"
+                result.examples.append(f"{where}: {decoded.reason}: {decoded.detail}")
+            continue
+        rows.append(
+            {
+                **decoded.model_dump(),
+                "kafka_time": kafka_time(record),
+                "consume_time": received_at,
+                "partition": record.partition,
+                "offset": record.offset,
+            }
+        )
+    if result.skipped:
+        log.warning("skipped %d message(s) that are not valid ticks: %s", result.skipped_count,
+                    "; ".join(result.examples))  # fmt: skip
+    result.frame = ticks_frame(rows)
+    return result
+
+
+def kafka_time(record: ConsumerRecord) -> datetime:
+    """The record's Kafka timestamp (set by the producer: CreateTime) as an aware datetime."""
+    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 def _seek(
@@ -125,7 +186,7 @@ def _seek(
             else:
                 consumer.seek_to_end(tp)  # partitions not named: nothing from them
     elif from_time is not None:
-        timestamp_ms = int(from_time.timestamp() * 1000)
+        timestamp_ms = _ceil_millis(from_time)
         found = consumer.offsets_for_times({tp: timestamp_ms for tp in partitions})
         for tp in partitions:
             hit = found.get(tp)
@@ -137,6 +198,17 @@ def _seek(
         consumer.seek_to_beginning(*partitions)
 
 
+def _ceil_millis(moment: datetime) -> int:
+    """Kafka timestamps are whole milliseconds: "at or after 12:00:00.0004" means from .001."""
+    if moment.tzinfo is None:
+        raise OrderbookKitError(
+            f"from_time {moment} has no time zone; pass an aware datetime, e.g. "
+            "datetime(2026, 1, 1, 12, tzinfo=UTC)"
+        )
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return -(-micros // 1000)
+
+
 def _drain(
     consumer: KafkaConsumer,
     end: dict[TopicPartition, int],
@@ -144,43 +216,24 @@ def _drain(
     deadline: float,
     *,
     commit: bool,
-) -> ReadResult:
-    rows: list[dict] = []
-    result = ReadResult(empty_frame())
-    seen = 0
-    while max_messages is None or seen < max_messages:
+) -> RecordsRead:
+    read = RecordsRead()
+    while max_messages is None or len(read.records) < max_messages:
         # A group consumer has no partitions until its first poll joins the group.
         caught_up = end and consumer.assignment() == set(end)
         if caught_up and all(consumer.position(tp) >= offset for tp, offset in end.items()):
             break
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms <= 0:
-            result.timed_out = True
+            read.timed_out = True
             break
-        limit = None if max_messages is None else max_messages - seen
+        limit = None if max_messages is None else max_messages - len(read.records)
         batches = consumer.poll(timeout_ms=min(POLL_MS, remaining_ms), max_records=limit)
+        received_at = datetime.now(UTC)
         for records in batches.values():
             for record in records:
-                seen += 1
-                decoded = decode_tick(record.value)
-                if isinstance(decoded, DecodeFailure):
-                    result.skipped[decoded.reason] += 1
-                    if len(result.examples) < 5:
-                        result.examples.append(f"offset {record.offset}: {decoded.detail}")
-                    continue
-                rows.append(
-                    {
-                        **decoded.model_dump(),
-                        "kafka_time": datetime.fromtimestamp(record.timestamp / 1000, UTC),
-                        "consume_time": datetime.now(UTC),
-                        "partition": record.partition,
-                        "offset": record.offset,
-                    }
-                )
+                read.records.append(record)
+                read.received_at.append(received_at)
         if commit and batches:
             consumer.commit()
-    if result.skipped:
-        log.warning("skipped %d message(s) that are not valid ticks: %s", result.skipped_count,
-                    "; ".join(result.examples))  # fmt: skip
-    result.frame = ticks_frame(rows)
-    return result
+    return read

@@ -3,15 +3,20 @@
 python -m orderbook_kit.ingest                       # stream until Ctrl-C
 python -m orderbook_kit.ingest --count 500 --quiet   # or a fixed number of ticks
 python -m orderbook_kit.ingest --duration 10 --symbol TTF-GAS --symbol NBP-GAS
+python -m orderbook_kit.ingest --fault-rate 0.01   # 1% of each kind of bad tick, for the gate
+python -m orderbook_kit.ingest --fault crossed_book=0.05 --fault seq_gap=0.02
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 
 from .config import load_settings
 from .errors import OrderbookKitError
+from .faults import FAULT_KINDS, FaultInjector
+from .models import Tick
 from .producer import TickProducer
 from .service import add_common_arguments, settings_from, stop_on_signals
 from .simulator import OrderbookSimulator
@@ -32,7 +37,42 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--volatility", type=float, default=defaults.volatility,
                         help="per sqrt second (default %(default)s)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
+    parser.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
+                        help="probability of each kind of bad tick (default 0)")  # fmt: skip
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=P",
+        help=f"probability of one kind, repeatable; kinds: {', '.join(FAULT_KINDS)}",
+    )
     return parser.parse_args(argv)
+
+
+def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
+    """The injector the fault flags ask for, or None for a clean feed."""
+    rates: dict[str, float] = dict.fromkeys(FAULT_KINDS, arguments.fault_rate)
+    for item in arguments.fault:
+        kind, separator, rate = item.partition("=")
+        try:
+            rates[kind.strip()] = float(rate)
+        except ValueError:
+            separator = ""
+        if not separator:
+            raise ValueError(f"--fault {item!r}: write KIND=PROBABILITY, e.g. crossed_book=0.05")
+    if not any(rates.values()):
+        return None
+    return FaultInjector(rates, seed=arguments.seed)
+
+
+def send_with_faults(
+    producer: TickProducer, injector: FaultInjector, ticks: Iterable[Tick], verbose: bool
+) -> None:
+    for message in injector.messages(ticks):
+        if verbose:
+            label = "tick" if message.fault is None else f"bad message ({message.fault})"
+            print(f"Sending {label}: {message.value.decode(errors='replace')}", flush=True)
+        producer.send_raw(message.key, message.value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = stop_on_signals()
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
     try:
+        injector = fault_injector(arguments)
         simulator = OrderbookSimulator(
             symbols, interval_s=arguments.interval, volatility=arguments.volatility,
             seed=arguments.seed,
@@ -54,11 +95,18 @@ def main(argv: list[str] | None = None) -> int:
             ticks = simulator.stream(
                 count=arguments.count, duration_s=arguments.duration, stop=stop
             )
-            producer.send_all(ticks)
+            if injector is None:
+                producer.send_all(ticks)
+            else:
+                send_with_faults(producer, injector, ticks, verbose=not arguments.quiet)
             producer.flush()
-            print(f"Sent {producer.sent} ticks ({producer.delivered} acknowledged by Kafka).")
+            unit = "ticks" if injector is None else "messages"
+            print(f"Sent {producer.sent} {unit} ({producer.delivered} acknowledged by Kafka).")
+            if injector is not None:
+                faults = ", ".join(f"{n} {kind}" for kind, n in sorted(injector.injected.items()))
+                print(f"Injected faults: {faults or 'none'}.")
             return 0 if producer.failed == 0 else 1
-    except OrderbookKitError as exc:
+    except (OrderbookKitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

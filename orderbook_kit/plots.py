@@ -16,7 +16,13 @@ from plotly.subplots import make_subplots
 
 from .models import Tick
 
-__all__ = ["LiveChart", "latency_figure", "price_figure", "spread_and_sizes_figure"]
+__all__ = [
+    "LiveChart",
+    "latency_figure",
+    "price_figure",
+    "rejections_figure",
+    "spread_and_sizes_figure",
+]
 
 TIME_COLUMN = "event_time"
 
@@ -52,6 +58,23 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure:
     figure = go.Figure(go.Histogram(x=latency_ms, nbinsx=40, name="latency"))
     figure.update_layout(title="Publish-to-consume latency", xaxis_title="milliseconds",
                          yaxis_title="ticks")  # fmt: skip
+    return figure
+
+
+def rejections_figure(dead_letters: pd.DataFrame) -> go.Figure:
+    """Rejected messages by reason (bars, most frequent first), stacked by key (symbol).
+
+    ``dead_letters`` is a frame from ``quality.dead_letters.read_dead_letters``.
+    """
+    counts = dead_letters.fillna({"key": "(no key)"}).groupby(["reason", "key"]).size()
+    order = counts.groupby(level="reason").sum().sort_values(ascending=False).index
+    figure = go.Figure()
+    for key, per_reason in counts.groupby(level="key", sort=True):
+        per_reason = per_reason.droplevel("key").reindex(order, fill_value=0)
+        figure.add_bar(x=list(per_reason.index), y=per_reason.to_numpy(), name=str(key))
+    figure.update_layout(barmode="stack", title="Rejected by the quality gate, by reason",
+                         xaxis_title="reason", yaxis_title="messages",
+                         legend_title="symbol")  # fmt: skip
     return figure
 
 

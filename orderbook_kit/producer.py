@@ -45,7 +45,7 @@ class Delivery:
     topic: str
     partition: int
     offset: int
-    key: str
+    key: str | None
 
 
 class TickProducer:
@@ -112,12 +112,22 @@ class TickProducer:
         return self.send_raw(tick.symbol, tick.to_json())
 
     def send_raw(
-        self, key: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+        self,
+        key: str | bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
     ) -> FutureRecordMetadata:
-        """Send bytes as they are (the quality gate forwards and dead-letters this way)."""
+        """Send bytes as they are (the quality gate forwards and dead-letters this way).
+
+        ``timestamp_ms`` sets the record's Kafka timestamp (default: now).
+        """
         producer = self._require_connected()
+        key_bytes = key.encode() if isinstance(key, str) else key
         try:
-            future = producer.send(self.topic, key=key.encode(), value=value, headers=headers)
+            future = producer.send(
+                self.topic, key=key_bytes, value=value, headers=headers, timestamp_ms=timestamp_ms
+            )
         except KafkaError as exc:
             self.failed += 1
             raise OrderbookKitError(
@@ -125,8 +135,9 @@ class TickProducer:
                 f"{exc}. Check that the broker runs (`make status`) and the topic exists."
             ) from exc
         self.sent += 1
-        future.add_callback(self._delivered, key)
-        future.add_errback(self._failed, key)
+        label = None if key_bytes is None else key_bytes.decode(errors="replace")
+        future.add_callback(self._delivered, label)
+        future.add_errback(self._failed, label)
         return future
 
     def send_all(self, ticks: Iterable[Tick]) -> int:
@@ -166,12 +177,12 @@ class TickProducer:
             )
         return self._producer
 
-    def _delivered(self, key: str, metadata: Any) -> None:
+    def _delivered(self, key: str | None, metadata: Any) -> None:
         self.delivered += 1
         if self.on_delivery is not None:
             self.on_delivery(Delivery(metadata.topic, metadata.partition, metadata.offset, key))
 
-    def _failed(self, key: str, exc: BaseException) -> None:
+    def _failed(self, key: str | None, exc: BaseException) -> None:
         self.failed += 1
         log.error("delivery of a message with key %r failed: %s", key, exc)
 

@@ -1,0 +1,250 @@
+"""The quality gate on Kafka: read raw ticks, write clean ones on, dead-letter the rest.
+
+Every raw message ends up in exactly one of two topics, byte for byte as it arrived, with headers
+saying where it came from (and, in the dead-letter topic, why it was rejected)::
+
+    orderbook.raw ──> QualityGate ──> orderbook.clean   (headers: source.*)
+                                 └──> orderbook.dlq     (headers: reason, detail, source.*)
+
+Delivery is *at least once*: after each batch the gate waits until Kafka has acknowledged every
+clean and dead-letter write, and only then commits the batch's offsets. A gate that is killed
+before committing re-reads the batch when it restarts, so nothing is lost; a message may then be
+written twice, and the ``source.*`` headers (or the tick's ``seq``) show the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from ..config import Settings, load_settings
+from ..connection import admin_client, ensure_topic
+from ..consumer import open_consumer
+from ..errors import OrderbookKitError
+from ..producer import TickProducer
+from ..reasons import Reason
+from .checks import QualityChecker, Verdict
+
+__all__ = [
+    "HEADER_DETAIL",
+    "HEADER_REASON",
+    "GateStats",
+    "QualityGate",
+    "Routed",
+    "header",
+    "source_of",
+]
+
+log = logging.getLogger(__name__)
+
+HEADER_REASON = "reason"
+HEADER_DETAIL = "detail"
+HEADER_SOURCE_TOPIC = "source.topic"
+HEADER_SOURCE_PARTITION = "source.partition"
+HEADER_SOURCE_OFFSET = "source.offset"
+
+POLL_MS = 500
+MAX_BATCH = 500  # records per batch: one flush and one commit for each
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What the gate did with one raw message (passed to ``on_routed``)."""
+
+    record: ConsumerRecord
+    verdict: Verdict
+    topic: str  # where it was written
+
+
+@dataclass
+class GateStats:
+    """Counts of one :meth:`QualityGate.run`."""
+
+    processed: int = 0
+    clean: int = 0
+    rejected: Counter[Reason] = field(default_factory=Counter)
+    batches: int = 0
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(self.rejected.values())
+
+    def summary(self) -> str:
+        text = f"Checked {self.processed} message(s): {self.clean} clean, "
+        text += f"{self.rejected_count} rejected"
+        if self.rejected:
+            text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(self.rejected.items())) + ")"
+        return text + "."
+
+
+class QualityGate:
+    """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
+    ``settings.quality_group``. Nothing connects until :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        on_routed: Callable[[Routed], None] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.checker = QualityChecker(self.settings.price_jump_limit)
+        self.on_routed = on_routed
+
+    def run(
+        self,
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        idle_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> GateStats:
+        """Check messages until ``count`` are done, ``duration_s`` passed, no message came for
+        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
+        """
+        settings = self.settings
+        stats = GateStats()
+        started = time.monotonic()
+        last_message_at = started
+        self._create_topics()
+        clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
+        dead = TickProducer(settings, topic=settings.dlq_topic, create_topic=False)
+        consumer = open_consumer(
+            settings,
+            group_id=settings.quality_group,
+            client_id="orderbook-kit-quality",
+            auto_offset_reset="earliest",  # a new gate checks the whole raw log
+            enable_auto_commit=False,  # offsets are committed by hand, after the acks
+        )
+        try:
+            clean.connect()
+            dead.connect()
+            consumer.subscribe([settings.raw_topic])
+            while True:
+                now = time.monotonic()
+                if (
+                    (stop is not None and stop.is_set())
+                    or (count is not None and stats.processed >= count)
+                    or (duration_s is not None and now - started >= duration_s)
+                    or (idle_s is not None and now - last_message_at >= idle_s)
+                ):
+                    break
+                limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
+                batches = consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+                if not batches:
+                    continue
+                last_message_at = time.monotonic()
+                self._process(batches, clean, dead, stats)
+                self._commit(consumer, batches)
+                stats.batches += 1
+        finally:
+            consumer.close(autocommit=False)
+            clean.close()
+            dead.close()
+        return stats
+
+    def _create_topics(self) -> None:
+        settings = self.settings
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            for topic in (settings.raw_topic, settings.clean_topic, settings.dlq_topic):
+                ensure_topic(admin, topic, settings.partitions)
+
+    def _process(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        clean: TickProducer,
+        dead: TickProducer,
+        stats: GateStats,
+    ) -> None:
+        failed_before = clean.failed + dead.failed
+        for records in batches.values():
+            for record in records:
+                verdict = self.checker.check(record.value)
+                headers = _source_headers(record)
+                if verdict.accepted:
+                    target = clean
+                    stats.clean += 1
+                else:
+                    assert verdict.reason is not None
+                    target = dead
+                    stats.rejected[verdict.reason] += 1
+                    headers += [
+                        (HEADER_REASON, verdict.reason.value.encode()),
+                        (HEADER_DETAIL, verdict.detail.encode()),
+                    ]
+                # Same key, same bytes, same timestamp: the copy is indistinguishable from the
+                # original except for the headers.
+                target.send_raw(record.key, record.value, headers, timestamp_ms=record.timestamp)
+                stats.processed += 1
+                if self.on_routed is not None:
+                    self.on_routed(Routed(record, verdict, target.topic))
+        # Wait for every acknowledgement before the caller commits: this is what makes the
+        # delivery at-least-once. flush() raises if Kafka does not answer in time.
+        clean.flush()
+        dead.flush()
+        if clean.failed + dead.failed > failed_before:
+            raise OrderbookKitError(
+                f"Kafka refused {clean.failed + dead.failed - failed_before} write(s) to "
+                f"{clean.topic!r} or {dead.topic!r}; offsets were not committed, so a restart "
+                "checks those messages again. See the log above and `make status`."
+            )
+
+    def _commit(
+        self, consumer: KafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        # The committed offset is the *next* message to read: one past the last one written.
+        offsets = {
+            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+            for tp, records in batches.items()
+            if records
+        }
+        try:
+            consumer.commit(offsets, timeout_ms=int(self.settings.client_timeout_s * 1000))
+        except CommitFailedError as exc:
+            # The group rebalanced: another member now owns these partitions and will check
+            # this batch again. Its writes are already in Kafka, so this only makes duplicates.
+            log.warning("offsets not committed (the group rebalanced): %s", exc)
+        except KafkaError as exc:
+            raise OrderbookKitError(
+                f"Could not commit offsets of group {self.settings.quality_group!r}: {exc}. The "
+                "batch's writes are in Kafka; a restart checks it again (at-least-once)."
+            ) from exc
+
+
+def _source_headers(record: ConsumerRecord) -> list[tuple[str, bytes]]:
+    return [
+        (HEADER_SOURCE_TOPIC, record.topic.encode()),
+        (HEADER_SOURCE_PARTITION, str(record.partition).encode()),
+        (HEADER_SOURCE_OFFSET, str(record.offset).encode()),
+    ]
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    """The value of header ``name`` of ``record`` as text, or None."""
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode(errors="replace") if value is not None else None
+    return None
+
+
+def source_of(record: ConsumerRecord) -> tuple[str, int, int]:
+    """(topic, partition, offset) of the raw message a clean or dead-letter record copies."""
+    topic = header(record, HEADER_SOURCE_TOPIC)
+    partition = header(record, HEADER_SOURCE_PARTITION)
+    offset = header(record, HEADER_SOURCE_OFFSET)
+    if topic is None or partition is None or offset is None:
+        raise OrderbookKitError(
+            f"record at {record.topic}/{record.partition}@{record.offset} has no source.* "
+            "headers: was it written by the quality gate?"
+        )
+    return topic, int(partition), int(offset)
