@@ -36,4 +36,5 @@ def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd
         position = mark.offset if mark is not None and mark.offset >= 0 else 0
         rows.append({"group": group_id, "partition": partition, "committed": position,
                      "end": end, "lag": end - position})  # fmt: skip
-    return pd.DataFrame(rows)
+    # Named columns even with no rows (a topic not created yet), so sums and filters still work.
+    return pd.DataFrame(rows, columns=["group", "partition", "committed", "end", "lag"])

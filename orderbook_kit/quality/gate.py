@@ -54,6 +54,10 @@ HEADER_SOURCE_OFFSET = "source.offset"
 
 POLL_MS = 500
 MAX_BATCH = 500  # records per batch: one flush and one commit for each
+# A gate that dies without leaving the group (kill -9, a crash) keeps its partitions until the
+# broker stops hearing its heartbeats; a restarted gate waits that long. kafka-python's default is
+# 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy gate.
+SESSION_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class QualityGate:
             client_id="orderbook-kit-quality",
             auto_offset_reset="earliest",  # a new gate checks the whole raw log
             enable_auto_commit=False,  # offsets are committed by hand, after the acks
+            session_timeout_ms=SESSION_TIMEOUT_MS,
         )
         try:
             clean.connect()
