@@ -59,6 +59,7 @@ def _reason(error: ErrorDetails) -> Reason:
 def _summarize(errors: list[ErrorDetails]) -> str:
     parts = []
     for error in errors:
-        field = ".".join(str(part) for part in error["loc"]) or "tick"
-        parts.append(f"{field}: {error['msg']}")
+        field = ".".join(str(part) for part in error["loc"])
+        # A rule on the whole tick (crossed or locked book) has no field to name.
+        parts.append(f"{field}: {error['msg']}" if field else error["msg"])
     return "; ".join(parts)

@@ -128,31 +128,35 @@ class FaultInjector:
         return RawMessage(clean.key, clean.value[:cut], fault)
 
     def _replaced(self, fault: Reason, tick: Tick, history: _History) -> RawMessage:
-        body = tick.model_dump(mode="json")
+        # model_copy(update=...) does not validate, which is exactly what lets us build bad ticks
+        # that serialise like good ones: only the fault differs from a clean message.
         rand = self._random
+        changes: dict[str, object] = {}
         if fault is Reason.CROSSED_BOOK:
-            body["bid"], body["ask"] = tick.ask, tick.bid
+            changes = {"bid": tick.ask, "ask": tick.bid}
         elif fault is Reason.LOCKED_BOOK:
-            body["ask"] = tick.bid
+            changes = {"ask": tick.bid}
         elif fault is Reason.NON_POSITIVE_PRICE:
-            body[rand.choice(["bid", "ask"])] = rand.choice([0.0, -tick.bid])
+            changes = {rand.choice(["bid", "ask"]): rand.choice([0.0, -tick.bid])}
         elif fault is Reason.NON_POSITIVE_SIZE:
-            body[rand.choice(["bid_size", "ask_size"])] = rand.choice([0.0, -1.0])
+            changes = {rand.choice(["bid_size", "ask_size"]): rand.choice([0.0, -1.0])}
+        elif fault is Reason.TIME_BACKWARDS:
+            assert history.last_clean is not None
+            back = timedelta(seconds=rand.uniform(0.01, 1.0))
+            changes = {"event_time": history.last_clean.event_time - back}
+        elif fault is Reason.PRICE_JUMP:
+            factor = 1 + rand.choice([PRICE_JUMP_FACTOR, -PRICE_JUMP_FACTOR])
+            changes = {"bid": tick.bid * factor, "ask": tick.ask * factor}
         elif fault is Reason.INVALID_SCHEMA:
             # Symbol and seq stay readable, so the gate still sees the sequence advance.
+            body = json.loads(tick.to_json())
             if rand.random() < 0.5:
                 del body["ask_size"]
             else:
                 body["venue"] = "XYZ"
-        elif fault is Reason.TIME_BACKWARDS:
-            assert history.last_clean is not None
-            back = timedelta(seconds=rand.uniform(0.01, 1.0))
-            body["event_time"] = (history.last_clean.event_time - back).isoformat()
-        elif fault is Reason.PRICE_JUMP:
-            factor = 1 + rand.choice([PRICE_JUMP_FACTOR, -PRICE_JUMP_FACTOR])
-            body["bid"], body["ask"] = tick.bid * factor, tick.ask * factor
-        # SEQ_GAP: the tick is fine; its seq was already moved on.
-        return RawMessage(tick.symbol, json.dumps(body).encode(), fault)
+            return RawMessage(tick.symbol, json.dumps(body, separators=(",", ":")).encode(), fault)
+        # SEQ_GAP: the tick itself is fine; its seq was already moved on.
+        return RawMessage(tick.symbol, tick.model_copy(update=changes).to_json(), fault)
 
     def _count(self, message: RawMessage) -> RawMessage:
         if message.fault is None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderbook_kit.faults import FAULT_KINDS, FaultInjector
+from orderbook_kit.ingest import fault_injector, parse_arguments
 from orderbook_kit.models import Tick
 from orderbook_kit.quality.checks import QualityChecker
 from orderbook_kit.reasons import Reason
@@ -89,3 +90,17 @@ def test_history_faults_wait_for_a_first_clean_tick() -> None:
 def test_bad_rates_are_refused_with_the_fix(rates: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         FaultInjector(rates)
+
+
+def test_ingest_fault_flags() -> None:
+    def injector(*flags: str) -> FaultInjector | None:
+        return fault_injector(parse_arguments(list(flags)))
+
+    assert injector() is None  # a clean feed by default
+    both = injector("--fault-rate", "0.01", "--fault", "seq_gap=0.05")
+    assert both is not None and both.rates[Reason.SEQ_GAP] == 0.05
+    assert both.rates[Reason.CROSSED_BOOK] == 0.01
+    with pytest.raises(ValueError, match="--fault 'seq_gap': write KIND=PROBABILITY, e.g."):
+        injector("--fault", "seq_gap")
+    with pytest.raises(ValueError, match="unknown fault kind 'gap'"):
+        injector("--fault", "gap=0.1")
