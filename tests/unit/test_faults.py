@@ -100,7 +100,7 @@ def test_ingest_fault_flags() -> None:
     both = injector("--fault-rate", "0.01", "--fault", "seq_gap=0.05")
     assert both is not None and both.rates[Reason.SEQ_GAP] == 0.05
     assert both.rates[Reason.CROSSED_BOOK] == 0.01
-    with pytest.raises(ValueError, match="--fault 'seq_gap': write KIND=PROBABILITY, e.g."):
+    with pytest.raises(ValueError, match=r"--fault 'seq_gap': write KIND=PROBABILITY, e\.g\."):
         injector("--fault", "seq_gap")
     with pytest.raises(ValueError, match="unknown fault kind 'gap'"):
         injector("--fault", "gap=0.1")
