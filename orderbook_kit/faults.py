@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .models import Tick
+from .quality.checks import CONFIRMING_TICKS
 from .reasons import Reason
 
 __all__ = ["FAULT_KINDS", "PRICE_JUMP_FACTOR", "FaultInjector", "RawMessage"]
@@ -62,6 +63,7 @@ class _History:
     clean: list[RawMessage] = field(default_factory=list)  # the last few, newest last
     last_clean: Tick | None = None
     seq_shift: int = 0  # seq numbers skipped so far by injected gaps
+    jumps_since_clean: int = 0  # injected price jumps since the last clean tick
 
 
 class FaultInjector:
@@ -95,6 +97,12 @@ class FaultInjector:
         fault = self._draw()
         if fault in _NEEDS_HISTORY and history.last_clean is None:
             fault = None
+        if fault is Reason.PRICE_JUMP:
+            # Enough jumps in a row would be a real move of the market to the gate: stay below.
+            if history.jumps_since_clean + 1 >= CONFIRMING_TICKS:
+                fault = None
+            else:
+                history.jumps_since_clean += 1
         if fault is Reason.SEQ_GAP:
             skipped = self._random.randint(1, 3)
             history.seq_shift += skipped
@@ -106,6 +114,7 @@ class FaultInjector:
                 yield self._count(self._added(fault, clean, history))
             history.clean = [*history.clean[-4:], clean]
             history.last_clean = tick
+            history.jumps_since_clean = 0
             return
         yield self._count(self._replaced(fault, tick, history))
 

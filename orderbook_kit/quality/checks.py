@@ -8,7 +8,9 @@ that fails names the reason):
 2. its ``seq`` follows the symbol's last one: equal is a ``duplicate``, lower is ``out_of_order``,
    more than one higher is a ``seq_gap`` (the ticks in between were lost upstream);
 3. its ``event_time`` is not before the last accepted tick's (``time_backwards``);
-4. its mid is within ``price_jump_limit`` (relative) of the last accepted mid (``price_jump``).
+4. its mid is within ``price_jump_limit`` (relative) of the last accepted mid (``price_jump``) -
+   unless it is the ``CONFIRMING_TICKS``-th tick in a row at a new level that agrees with the
+   rejected ones before it: then the market really moved, and the new level is accepted.
 
 The sequence moves on with every message that carries a readable seq, even a rejected one, so one
 bad tick is reported once and does not make the next good tick look like a gap. Times and prices
@@ -19,18 +21,21 @@ After a seq gap the checker resynchronises on the new seq.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..decoding import DecodeFailure, decode_tick
 from ..models import Tick
 from ..reasons import Reason
 
-__all__ = ["DEFAULT_PRICE_JUMP_LIMIT", "QualityChecker", "Verdict"]
+__all__ = ["CONFIRMING_TICKS", "DEFAULT_PRICE_JUMP_LIMIT", "QualityChecker", "Verdict"]
 
 # A 5% move of the mid between two ticks of a gas contract is far outside normal trading; the
 # default simulator moves about 0.05% per tick.
 DEFAULT_PRICE_JUMP_LIMIT = 0.05
+# A one-tick spike is an error; three ticks in a row at the new level are the market moving.
+# Without this, a gate whose reference fell behind a real move would reject every tick after it.
+CONFIRMING_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class _SymbolState:
     last_seq: int
     last_time: datetime | None = None  # of the last accepted tick
     last_mid: float | None = None  # of the last accepted tick
+    jumped_mids: list[float] = field(default_factory=list)  # consecutive jumps that agree
 
 
 class QualityChecker:
@@ -78,6 +84,7 @@ class QualityChecker:
         if rejected is not None:
             return rejected
         state.last_time, state.last_mid = tick.event_time, tick.mid
+        state.jumped_mids.clear()
         return Verdict(None, tick=tick)
 
     def _sequence_problem(self, tick: Tick, state: _SymbolState) -> Verdict | None:
@@ -103,7 +110,7 @@ class QualityChecker:
             )
         if state.last_mid is not None:
             move = tick.mid / state.last_mid - 1
-            if abs(move) > self.price_jump_limit:
+            if abs(move) > self.price_jump_limit and not self._confirms_new_level(tick, state):
                 return Verdict(
                     Reason.PRICE_JUMP,
                     f"mid moved {move:+.1%} (from {state.last_mid:g} to {tick.mid:g}); "
@@ -111,6 +118,14 @@ class QualityChecker:
                     tick,
                 )
         return None
+
+    def _confirms_new_level(self, tick: Tick, state: _SymbolState) -> bool:
+        """Record a jump; True once ``CONFIRMING_TICKS`` consecutive jumps agree on a level."""
+        jumped = state.jumped_mids
+        if jumped and abs(tick.mid / jumped[-1] - 1) > self.price_jump_limit:
+            jumped.clear()  # a jump to yet another level: start counting again
+        jumped.append(tick.mid)
+        return len(jumped) >= CONFIRMING_TICKS
 
     def _advance_readable_seq(self, value: bytes | None) -> None:
         """A rejected message whose symbol and seq can still be read moves the sequence on."""

@@ -113,3 +113,21 @@ def test_symbols_are_checked_independently() -> None:
 def test_equal_event_times_are_not_backwards() -> None:
     checker = QualityChecker()
     assert reasons(checker, message(0, seconds=1), message(1, seconds=1)) == [None, None]
+
+
+def test_a_new_price_level_is_accepted_once_confirmed() -> None:
+    checker = QualityChecker()
+    moved = [message(seq, bid=40.0 + seq / 100, ask=40.01 + seq / 100) for seq in range(1, 5)]
+    assert reasons(checker, message(0), *moved) == [
+        None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None, None,
+    ]  # fmt: skip
+
+
+def test_jumps_to_different_levels_do_not_confirm_each_other() -> None:
+    checker = QualityChecker()
+    up, down = {"bid": 40.0, "ask": 40.01}, {"bid": 30.0, "ask": 30.01}
+    values = [message(0), message(1, **up), message(2, **down), message(3, **up),
+              message(4)]  # fmt: skip
+    assert reasons(checker, *values) == [
+        None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None,
+    ]  # fmt: skip
