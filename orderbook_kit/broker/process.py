@@ -397,5 +397,18 @@ def _wait_for_exit(pid: int, timeout_s: float) -> bool:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
+        if _is_zombie(pid):
+            # It exited, but its parent is another process that has not reaped it yet (a
+            # notebook restarting the test session's broker): as good as gone.
+            return True
         time.sleep(0.1)
     return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the command name in parentheses, which may itself hold spaces.
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
