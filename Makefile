@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 NOTEBOOK_TIMEOUT ?= 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test unit broker stop status logs lint format clean
+.PHONY: help install lab test unit broker stop status logs bench lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ status: $(INSTALLED) ## is the JVM broker running?
 
 logs: $(INSTALLED) ## the end of the JVM broker's log
 	$(BIN)/python -m orderbook_kit.broker logs
+
+bench: $(INSTALLED) ## throughput figures (Kafka ones need a broker: make broker)
+	$(BIN)/python benchmarks/throughput.py
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check .
