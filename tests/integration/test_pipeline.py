@@ -152,10 +152,11 @@ def test_unreachable_broker_producer_and_reader(nowhere: str) -> None:
         assert time.monotonic() - started < 10
 
 
-def test_unreachable_broker_ingest_service(nowhere: str) -> None:
+@pytest.mark.parametrize("service", ["orderbook_kit.ingest", "orderbook_kit.quality"])
+def test_unreachable_broker_services(service: str, nowhere: str) -> None:
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-m", "orderbook_kit.ingest", "--bootstrap-servers", nowhere],
+        [sys.executable, "-m", service, "--bootstrap-servers", nowhere],
         capture_output=True, text=True, timeout=30,
         env={**os.environ, "KAFKA_CLIENT_TIMEOUT_S": "5"},
     )  # fmt: skip
