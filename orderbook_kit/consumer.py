@@ -22,7 +22,7 @@ from .config import Settings, load_settings
 from .connection import client_timeouts, unreachable_error
 from .decoding import DecodeFailure, decode_tick
 from .errors import OrderbookKitError
-from .frames import empty_frame, ticks_frame
+from .frames import ticks_frame
 
 __all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_records", "read_ticks"]
 
@@ -142,15 +142,16 @@ def read_ticks(
         topic, settings=settings, max_messages=max_messages, timeout_s=timeout_s,
         offsets=offsets, from_time=from_time, group_id=group_id, until_end=until_end,
     )  # fmt: skip
-    result = ReadResult(empty_frame(), timed_out=read.timed_out)
+    skipped: Counter[str] = Counter()
+    examples: list[str] = []
     rows: list[dict] = []
     for record, received_at in zip(read.records, read.received_at, strict=True):
         decoded = decode_tick(record.value)
         if isinstance(decoded, DecodeFailure):
-            result.skipped[decoded.reason] += 1
-            if len(result.examples) < 5:
+            skipped[decoded.reason] += 1
+            if len(examples) < 5:
                 where = f"partition {record.partition} offset {record.offset}"
-                result.examples.append(f"{where}: {decoded.reason}: {decoded.detail}")
+                examples.append(f"{where}: {decoded.reason}: {decoded.detail}")
             continue
         rows.append(
             {
@@ -161,10 +162,10 @@ def read_ticks(
                 "offset": record.offset,
             }
         )
-    if result.skipped:
+    result = ReadResult(ticks_frame(rows), skipped, examples, timed_out=read.timed_out)
+    if skipped:
         log.warning("skipped %d message(s) that are not valid ticks: %s", result.skipped_count,
-                    "; ".join(result.examples))  # fmt: skip
-    result.frame = ticks_frame(rows)
+                    "; ".join(examples))  # fmt: skip
     return result
 
 
