@@ -10,7 +10,6 @@ The in-memory figures always run. The Kafka figures need a broker at KAFKA_BOOTS
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import time
 import uuid
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, broker_answers
+from orderbook_kit.connection import broker_answers, delete_pipeline
 from orderbook_kit.consumer import read_ticks
 from orderbook_kit.faults import FaultInjector
 from orderbook_kit.models import Tick
@@ -52,14 +51,7 @@ def in_memory(count: int) -> None:
 
 
 def on_kafka(count: int, settings: Settings) -> None:
-    run = uuid.uuid4().hex[:8]
-    settings = dataclasses.replace(
-        settings,
-        raw_topic=f"bench.{run}.raw",
-        clean_topic=f"bench.{run}.clean",
-        dlq_topic=f"bench.{run}.dlq",
-        quality_group=f"bench-{run}",
-    )
+    settings = settings.isolated(f"bench-{uuid.uuid4().hex[:8]}")
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
     messages = list(FaultInjector.uniform(0.01).messages(ticks))
 
@@ -77,9 +69,7 @@ def on_kafka(count: int, settings: Settings) -> None:
         report("quality gate, raw -> clean + dead letters", len(messages),
                lambda: gate.run(count=len(messages), duration_s=300))  # fmt: skip
     finally:
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            admin.delete_topics([settings.raw_topic, settings.clean_topic, settings.dlq_topic])
-            admin.delete_groups([settings.quality_group])
+        delete_pipeline(settings)
 
 
 def main() -> None:

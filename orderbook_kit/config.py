@@ -7,6 +7,7 @@ Nothing is read at import time: call the function when you need the values.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,18 @@ class Settings:
     client_timeout_s: float = 10.0  # KAFKA_CLIENT_TIMEOUT_S: bound on reaching the broker
     quality_group: str = "orderbook-quality"  # ORDERBOOK_QUALITY_GROUP: the gate's consumer group
     price_jump_limit: float = 0.05  # PRICE_JUMP_LIMIT: largest accepted move of the mid per tick
+
+    def isolated(self, label: str) -> Settings:
+        """These settings with raw, clean and dead-letter topics and a quality group of their own
+        (``orderbook.raw.<label>``...), so a lesson, test or benchmark run counts only its own
+        messages."""
+        return dataclasses.replace(
+            self,
+            raw_topic=f"{self.raw_topic}.{label}",
+            clean_topic=f"{self.clean_topic}.{label}",
+            dlq_topic=f"{self.dlq_topic}.{label}",
+            quality_group=f"{self.quality_group}.{label}",
+        )
 
 
 _ENV: dict[str, tuple[str, type]] = {

@@ -13,9 +13,16 @@ from contextlib import contextmanager
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from .config import Settings
 from .errors import BrokerUnreachableError
 
-__all__ = ["admin_client", "broker_answers", "ensure_topic", "unreachable_error"]
+__all__ = [
+    "admin_client",
+    "broker_answers",
+    "delete_pipeline",
+    "ensure_topic",
+    "unreachable_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +105,17 @@ def ensure_topic(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
         return False
     log.info("created topic %r with %d partition(s)", topic, partitions)
     return True
+
+
+def delete_pipeline(settings: Settings) -> None:
+    """Delete the raw, clean and dead-letter topics of ``settings`` and the quality group.
+
+    For runs made with :meth:`Settings.isolated`: Kafka keeps messages until retention ends
+    whether or not anyone reads them, so a finished run tidies up after itself.
+    """
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        if settings.quality_group in {group["group_id"] for group in admin.list_groups()}:
+            admin.delete_groups([settings.quality_group])
+        existing = set(admin.list_topics())
+        topics = [settings.raw_topic, settings.clean_topic, settings.dlq_topic]
+        admin.delete_topics([topic for topic in topics if topic in existing])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.connection import admin_client, delete_pipeline
 from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.faults import FaultInjector, RawMessage
 from orderbook_kit.offsets import end_offsets, group_lag
@@ -33,14 +33,7 @@ Coordinates = tuple[int, int]  # (partition, offset) in the raw topic
 
 def lesson_settings() -> Settings:
     """Topics and group of their own, so tests never see each other's messages."""
-    run = uuid.uuid4().hex[:10]
-    return dataclasses.replace(
-        load_settings(),
-        raw_topic=f"test.{run}.raw",
-        clean_topic=f"test.{run}.clean",
-        dlq_topic=f"test.{run}.dlq",
-        quality_group=f"quality-{run}",
-    )
+    return load_settings().isolated(f"test-{uuid.uuid4().hex[:10]}")
 
 
 def produce(settings: Settings, messages: Iterator[RawMessage]) -> dict[Coordinates, RawMessage]:
@@ -86,6 +79,23 @@ def test_every_raw_message_is_clean_or_dead_lettered_once_with_its_reason() -> N
     assert Counter(frame["reason"]) == injector.injected
     assert frame["detail"].str.len().min() > 0
     assert int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
+
+
+def test_an_isolated_run_deletes_its_topics_and_group() -> None:
+    settings = lesson_settings()
+    assert settings.raw_topic.startswith("orderbook.raw.test-")
+    produce(settings, FaultInjector({}).messages(OrderbookSimulator().ticks(5)))
+    assert QualityGate(settings).run(count=5, duration_s=30).processed == 5
+    delete_pipeline(settings)
+    names = {settings.raw_topic, settings.clean_topic, settings.dlq_topic}
+
+    def gone() -> bool:  # deletion spreads through the cluster's metadata asynchronously
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            groups = {g["group_id"] for g in admin.list_groups()}
+            return not names & set(admin.list_topics()) and settings.quality_group not in groups
+
+    wait_for(gone, 15, "the run's topics and group to be deleted")
+    delete_pipeline(settings)  # nothing left to delete is not an error
 
 
 def test_a_gate_run_again_continues_where_it_committed() -> None:
