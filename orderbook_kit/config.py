@@ -12,31 +12,128 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import OrderbookKitError
+from . import validation as rules
+from .errors import SettingsError
 
-__all__ = ["DEFAULT_BOOTSTRAP_SERVERS", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_BOOTSTRAP_SERVERS",
+    "SETTINGS",
+    "SettingSpec",
+    "Settings",
+    "environment_variables",
+    "load_settings",
+    "read_setting",
+]
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 
 
 @dataclass(frozen=True)
-class Settings:
-    """One place for every tunable of the workbook. Field comments name the variable."""
+class SettingSpec:
+    """How one field of :class:`Settings` is read: its variable, its type, the rule it obeys."""
 
-    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS  # KAFKA_BOOTSTRAP_SERVERS
-    raw_topic: str = "orderbook.raw"  # ORDERBOOK_TOPIC
-    clean_topic: str = "orderbook.clean"  # ORDERBOOK_CLEAN_TOPIC
-    dlq_topic: str = "orderbook.dlq"  # ORDERBOOK_DLQ_TOPIC
-    partitions: int = 3  # ORDERBOOK_PARTITIONS: used when the kit creates a topic
-    symbol: str = "TTF-GAS"  # ORDERBOOK_SYMBOL
-    tick_interval_s: float = 0.05  # TICK_INTERVAL_S: seconds between ticks of a live stream
-    volatility: float = 0.002  # TICK_VOLATILITY: relative price move per sqrt(second)
-    seed: int = 42  # TICK_SEED
-    tick_count: int = 200  # TICK_COUNT: how many ticks the notebooks' long cells produce
-    stream_seconds: float = 5.0  # STREAM_SECONDS: how long the notebooks' live cells run
-    client_timeout_s: float = 10.0  # KAFKA_CLIENT_TIMEOUT_S: bound on reaching the broker
-    quality_group: str = "orderbook-quality"  # ORDERBOOK_QUALITY_GROUP: the gate's consumer group
-    price_jump_limit: float = 0.05  # PRICE_JUMP_LIMIT: largest accepted move of the mid per tick
+    variable: str
+    kind: type
+    rule: rules.Rule
+
+    def parse(self, field: str, text: str) -> object:
+        """``text`` (from the environment) as a checked value, or :class:`SettingsError`."""
+        try:
+            return self.rule(text if self.kind is str else text.strip())
+        except ValueError as exc:
+            raise SettingsError(field, self.variable, str(exc)) from None
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    "bootstrap_servers": SettingSpec("KAFKA_BOOTSTRAP_SERVERS", str, rules.bootstrap_servers),
+    "raw_topic": SettingSpec("ORDERBOOK_TOPIC", str, rules.topic_name),
+    "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", str, rules.topic_name),
+    "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", str, rules.topic_name),
+    "partitions": SettingSpec(
+        "ORDERBOOK_PARTITIONS", int, rules.whole_number(minimum=1, maximum=1000, example=3)
+    ),
+    "symbol": SettingSpec("ORDERBOOK_SYMBOL", str, rules.symbol),
+    "tick_interval_s": SettingSpec(
+        "TICK_INTERVAL_S", float, rules.seconds(minimum=0.001, maximum=3600, example=0.05)
+    ),
+    "volatility": SettingSpec(
+        "TICK_VOLATILITY", float, rules.number(minimum=0.0, maximum=1.0, example=0.002)
+    ),
+    "seed": SettingSpec("TICK_SEED", int, rules.whole_number(example=42)),
+    "tick_count": SettingSpec(
+        "TICK_COUNT", int, rules.whole_number(minimum=1, maximum=10_000_000, example=200)
+    ),
+    "stream_seconds": SettingSpec("STREAM_SECONDS", float, rules.seconds(example=5)),
+    "client_timeout_s": SettingSpec(
+        "KAFKA_CLIENT_TIMEOUT_S", float, rules.seconds(minimum=1, maximum=3600, example=10)
+    ),
+    "delivery_timeout_s": SettingSpec(
+        "KAFKA_DELIVERY_TIMEOUT_S", float, rules.seconds(minimum=1, example=120)
+    ),
+    "quality_group": SettingSpec("ORDERBOOK_QUALITY_GROUP", str, rules.group_id),
+    "price_jump_limit": SettingSpec(
+        "PRICE_JUMP_LIMIT", float, rules.number(above=0.0, maximum=10.0, example=0.05)
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One place for every tunable of the workbook. ``SETTINGS`` names each field's variable.
+
+    Every value is checked when the settings are made (also by ``dataclasses.replace``), so a bad
+    one fails at once with :class:`SettingsError` naming the variable and the fix.
+    """
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    raw_topic: str = "orderbook.raw"
+    clean_topic: str = "orderbook.clean"
+    dlq_topic: str = "orderbook.dlq"
+    partitions: int = 3  # used when the kit creates a topic
+    symbol: str = "TTF-GAS"
+    tick_interval_s: float = 0.05  # seconds between ticks of a live stream
+    volatility: float = 0.002  # relative price move per sqrt(second)
+    seed: int = 42
+    tick_count: int = 200  # how many ticks the notebooks' long cells produce
+    stream_seconds: float = 5.0  # how long the notebooks' live cells run
+    client_timeout_s: float = 10.0  # bound on reaching the broker, and on each request
+    # How long the producer keeps trying to deliver a message before it counts as lost
+    # (kafka-python's default, 120 s); ingest stops, saying so, when that happens.
+    delivery_timeout_s: float = 120.0
+    quality_group: str = "orderbook-quality"  # the gate's consumer group
+    price_jump_limit: float = 0.05  # largest accepted relative move of the mid per tick
+
+    def __post_init__(self) -> None:
+        for field, spec in SETTINGS.items():
+            try:
+                checked = spec.rule(getattr(self, field))
+            except ValueError as exc:
+                raise SettingsError(field, spec.variable, str(exc)) from None
+            object.__setattr__(self, field, checked)  # "3" -> 3: the declared type, always
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        # A gate whose output is its input reads its own writes forever.
+        topics = [("raw_topic", self.raw_topic), ("clean_topic", self.clean_topic),
+                  ("dlq_topic", self.dlq_topic)]  # fmt: skip
+        for index, (field, topic) in enumerate(topics):
+            for other, other_topic in topics[:index]:
+                if topic == other_topic:
+                    raise SettingsError(
+                        field,
+                        SETTINGS[field].variable,
+                        f"{topic!r} is also the {other.replace('_', ' ')} "
+                        f"({SETTINGS[other].variable}); the quality gate would read its own "
+                        "output, so give each of the three topics its own name",
+                    )
+        if self.delivery_timeout_s <= self.client_timeout_s:
+            raise SettingsError(
+                "delivery_timeout_s",
+                SETTINGS["delivery_timeout_s"].variable,
+                f"{self.delivery_timeout_s:g} s must be longer than KAFKA_CLIENT_TIMEOUT_S "
+                f"({self.client_timeout_s:g} s), since a delivery needs at least one request; "
+                f"raise it or lower KAFKA_CLIENT_TIMEOUT_S",
+            )
 
     def isolated(self, label: str) -> Settings:
         """These settings with raw, clean and dead-letter topics and a quality group of their own
@@ -51,42 +148,33 @@ class Settings:
         )
 
 
-_ENV: dict[str, tuple[str, type]] = {
-    "bootstrap_servers": ("KAFKA_BOOTSTRAP_SERVERS", str),
-    "raw_topic": ("ORDERBOOK_TOPIC", str),
-    "clean_topic": ("ORDERBOOK_CLEAN_TOPIC", str),
-    "dlq_topic": ("ORDERBOOK_DLQ_TOPIC", str),
-    "partitions": ("ORDERBOOK_PARTITIONS", int),
-    "symbol": ("ORDERBOOK_SYMBOL", str),
-    "tick_interval_s": ("TICK_INTERVAL_S", float),
-    "volatility": ("TICK_VOLATILITY", float),
-    "seed": ("TICK_SEED", int),
-    "tick_count": ("TICK_COUNT", int),
-    "stream_seconds": ("STREAM_SECONDS", float),
-    "client_timeout_s": ("KAFKA_CLIENT_TIMEOUT_S", float),
-    "quality_group": ("ORDERBOOK_QUALITY_GROUP", str),
-    "price_jump_limit": ("PRICE_JUMP_LIMIT", float),
-}
+def read_setting(field: str, environ: Mapping[str, str] | None = None) -> object:
+    """One setting from ``environ`` (default ``os.environ``), checked; its default when unset.
+
+    For commands that need one value only (``broker stop`` should work whatever TICK_COUNT says).
+    """
+    env = os.environ if environ is None else environ
+    spec = SETTINGS[field]
+    raw = env.get(spec.variable, "")
+    if not raw.strip():
+        return getattr(Settings, field)
+    return spec.parse(field, raw)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build :class:`Settings` from ``environ`` (default: ``os.environ``); unset means default."""
+    """Build :class:`Settings` from ``environ`` (default: ``os.environ``); unset means default.
+
+    Raises :class:`SettingsError` (``VARIABLE: why; fix``) for the first unusable value.
+    """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for field, (variable, kind) in _ENV.items():
-        raw = env.get(variable, "").strip()
-        if not raw:
-            continue
-        try:
-            values[field] = kind(raw)
-        except ValueError:
-            raise OrderbookKitError(
-                f"{variable}={raw!r} is not a valid {kind.__name__}: "
-                f"fix or unset it (unset means {getattr(Settings, field)!r})"
-            ) from None
+    values = {
+        field: spec.parse(field, env[spec.variable])
+        for field, spec in SETTINGS.items()
+        if env.get(spec.variable, "").strip()
+    }
     return Settings(**values)  # type: ignore[arg-type]
 
 
 def environment_variables() -> dict[str, str]:
     """Variable name -> setting name, for the README and ``--help`` texts."""
-    return {variable: field for field, (variable, _) in _ENV.items()}
+    return {spec.variable: field for field, spec in SETTINGS.items()}

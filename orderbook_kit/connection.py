@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import Settings
@@ -21,6 +22,8 @@ __all__ = [
     "broker_answers",
     "delete_pipeline",
     "ensure_topic",
+    "message_size_limit",
+    "raise_message_size_limit",
     "unreachable_error",
 ]
 
@@ -88,8 +91,11 @@ def broker_answers(bootstrap_servers: str, timeout_s: float = PROBE_TIMEOUT_S) -
     return True
 
 
-def ensure_topic(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
-    """Create ``topic`` with ``partitions`` partitions unless it exists; True if created.
+def ensure_topic(
+    admin: KafkaAdminClient, topic: str, partitions: int, configs: dict[str, str] | None = None
+) -> bool:
+    """Create ``topic`` with ``partitions`` partitions (and topic ``configs``) unless it exists;
+    True if created.
 
     Topics are created explicitly because an auto-created topic can drop or delay the first
     messages sent to it (and the kit's brokers disable auto-creation anyway).
@@ -98,13 +104,36 @@ def ensure_topic(admin: KafkaAdminClient, topic: str, partitions: int) -> bool:
         return False
     try:
         admin.create_topics(
-            {topic: {"num_partitions": partitions, "replication_factor": 1}},
+            {
+                topic: {
+                    "num_partitions": partitions,
+                    "replication_factor": 1,
+                    "configs": dict(configs or {}),
+                }
+            },
             wait_for_metadata=True,
         )
     except TopicAlreadyExistsError:  # created by someone else between our two calls
         return False
     log.info("created topic %r with %d partition(s)", topic, partitions)
     return True
+
+
+MAX_MESSAGE_BYTES_CONFIG = "max.message.bytes"
+
+
+def message_size_limit(admin: KafkaAdminClient, topic: str) -> int:
+    """The largest record batch ``topic`` accepts, in bytes (its ``max.message.bytes``)."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {MAX_MESSAGE_BYTES_CONFIG: None})
+    described = admin.describe_configs([resource], config_filter="all")
+    return int(described["topic"][topic][MAX_MESSAGE_BYTES_CONFIG]["value"])
+
+
+def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) -> None:
+    """Let ``topic`` accept records of up to ``limit`` bytes (an incremental config change)."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {MAX_MESSAGE_BYTES_CONFIG: limit})
+    admin.alter_configs([resource])
+    log.info("raised %s of topic %r to %d bytes", MAX_MESSAGE_BYTES_CONFIG, topic, limit)
 
 
 def delete_pipeline(settings: Settings) -> None:

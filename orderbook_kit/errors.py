@@ -11,11 +11,13 @@ __all__ = [
     "BrokerExitedError",
     "BrokerStartTimeoutError",
     "BrokerUnreachableError",
+    "DeliveryError",
     "JavaNotFoundError",
     "MavenNotFoundError",
     "MavenResolveError",
     "OrderbookKitError",
     "PortInUseError",
+    "SettingsError",
 ]
 
 
@@ -53,3 +55,29 @@ class BrokerStartTimeoutError(BrokerError):
 
 class BrokerUnreachableError(BrokerError):
     """A client (producer, consumer, admin) could not reach any broker in time."""
+
+
+class SettingsError(OrderbookKitError):
+    """A setting (environment variable or command-line flag) has a value the kit cannot use.
+
+    ``str(error)`` reads ``NAME: why; fix``, where NAME is the environment variable; a command
+    line that took the value from a flag renders it with the flag's name instead (:meth:`named`).
+    """
+
+    def __init__(self, field: str, name: str, problem: str) -> None:
+        self.field = field  # the Settings field (or flag destination) concerned
+        self.name = name  # what the user typed: a variable or a --flag
+        self.problem = problem  # "why; fix"
+        super().__init__(f"{name}: {problem}")
+
+    def named(self, name: str) -> SettingsError:
+        """The same error, naming ``name`` (for example the flag that gave the value)."""
+        return SettingsError(self.field, name, self.problem)
+
+
+class DeliveryError(OrderbookKitError):
+    """Kafka did not acknowledge messages the kit sent: they may not be in the topic."""
+
+    def __init__(self, message: str, *, unacknowledged: int) -> None:
+        self.unacknowledged = unacknowledged
+        super().__init__(message)

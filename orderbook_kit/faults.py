@@ -9,9 +9,11 @@ Faults are injected so that each message has exactly one thing wrong with it, an
 clean ticks around a fault stay clean for a gate that remembers the last tick of each symbol:
 
 - most faults *replace* a tick (a crossed book, a seq gap, a timestamp in the past...);
-- ``duplicate``, ``out_of_order`` and ``not_json`` *add* a message after a clean tick: a resent
-  copy, a stale older tick, or a garbled fragment. These never take a seq number, so they make no
-  gap; the stream then has more messages than the simulator made ticks;
+- ``duplicate``, ``out_of_order``, ``not_json``, ``too_large`` and ``key_mismatch`` *add* a message
+  after a clean tick: a resent copy, a stale older tick, a garbled fragment, a copy padded far
+  beyond any tick's size, or a copy keyed by another symbol (which may land in another partition).
+  These never take a seq number, so they make no gap; the stream then has more messages than the
+  simulator made ticks;
 - faults that need history (sequence, time and price checks) start after a symbol's first clean
   tick, because a gate has nothing to compare the very first tick with.
 """
@@ -25,9 +27,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from .decoding import MAX_CLOCK_SKEW, MAX_MESSAGE_BYTES
 from .models import Tick
 from .quality.checks import CONFIRMING_TICKS
-from .reasons import Reason
+from .reasons import HISTORY_REASONS, Reason
 
 __all__ = ["FAULT_KINDS", "PRICE_JUMP_FACTOR", "FaultInjector", "RawMessage"]
 
@@ -37,14 +40,14 @@ FAULT_KINDS: tuple[Reason, ...] = tuple(Reason)
 # An injected jump moves bid and ask by 25%, far beyond any sensible gate limit (default 5%).
 PRICE_JUMP_FACTOR = 0.25
 
-_ADDED = {Reason.DUPLICATE, Reason.OUT_OF_ORDER, Reason.NOT_JSON}
-_NEEDS_HISTORY = {
+_ADDED = {
     Reason.DUPLICATE,
     Reason.OUT_OF_ORDER,
-    Reason.SEQ_GAP,
-    Reason.TIME_BACKWARDS,
-    Reason.PRICE_JUMP,
+    Reason.NOT_JSON,
+    Reason.TOO_LARGE,
+    Reason.KEY_MISMATCH,
 }
+_NEEDS_HISTORY = HISTORY_REASONS
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,11 @@ class FaultInjector:
         if fault is Reason.OUT_OF_ORDER:
             older = self._random.choice(history.clean)  # a clean tick sent before this one
             return RawMessage(older.key, older.value, fault)
+        if fault is Reason.TOO_LARGE:  # valid JSON, padded past any tick's size
+            padding = b" " * (MAX_MESSAGE_BYTES + self._random.randint(1, 1024))
+            return RawMessage(clean.key, clean.value + padding, fault)
+        if fault is Reason.KEY_MISMATCH:
+            return RawMessage(f"NOT-{clean.key}"[:32], clean.value, fault)
         # NOT_JSON: a fragment of the message, as if a write was cut short.
         cut = self._random.randint(1, len(clean.value) - 2)
         return RawMessage(clean.key, clean.value[:cut], fault)
@@ -153,6 +161,10 @@ class FaultInjector:
             assert history.last_clean is not None
             back = timedelta(seconds=rand.uniform(0.01, 1.0))
             changes = {"event_time": history.last_clean.event_time - back}
+        elif fault is Reason.TIME_AHEAD:
+            assert tick.publish_time is not None
+            ahead = MAX_CLOCK_SKEW + timedelta(seconds=rand.uniform(1, 60))
+            changes = {"event_time": tick.publish_time + ahead}
         elif fault is Reason.PRICE_JUMP:
             factor = 1 + rand.choice([PRICE_JUMP_FACTOR, -PRICE_JUMP_FACTOR])
             changes = {"bid": tick.bid * factor, "ask": tick.ask * factor}

@@ -5,48 +5,51 @@ python -m orderbook_kit.ingest --count 500 --quiet   # or a fixed number of tick
 python -m orderbook_kit.ingest --duration 10 --symbol TTF-GAS --symbol NBP-GAS
 python -m orderbook_kit.ingest --fault-rate 0.01   # 1% of each kind of bad tick, for the gate
 python -m orderbook_kit.ingest --fault crossed_book=0.05 --fault seq_gap=0.02
+
+If Kafka fails to deliver a tick (the broker was gone for longer than KAFKA_DELIVERY_TIMEOUT_S),
+ingest stops at once and says how many ticks were not delivered (exit code 1), instead of going
+on "sending" ticks that never arrive.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from . import validation as rules
 from .config import load_settings
-from .errors import OrderbookKitError
+from .errors import DeliveryError, SettingsError
 from .faults import FAULT_KINDS, FaultInjector
 from .models import Tick
 from .producer import TickProducer
-from .service import add_common_arguments, settings_from, stop_on_signals
+from .service import ServiceParser, StopSignal, flag_type, run_service
 from .simulator import OrderbookSimulator
 
+# After Ctrl-C (or a failed delivery), how long to wait for Kafka to acknowledge what was sent.
+SHUTDOWN_FLUSH_S = 3.0
 
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m orderbook_kit.ingest", description=__doc__.splitlines()[0]
-    )
-    add_common_arguments(parser)
+
+def build_parser() -> ServiceParser:
     defaults = load_settings()
-    parser.add_argument("--topic", default=defaults.raw_topic, help="default %(default)s")
+    parser = ServiceParser("python -m orderbook_kit.ingest", __doc__.splitlines()[0], defaults)
+    parser.add_setting("--topic", "raw_topic", "topic to produce to")
     parser.add_argument(
-        "--symbol", action="append", help=f"repeat for several (default {defaults.symbol})"
-    )
-    parser.add_argument("--interval", type=float, default=defaults.tick_interval_s,
-                        help="seconds between ticks (default %(default)s)")  # fmt: skip
-    parser.add_argument("--volatility", type=float, default=defaults.volatility,
-                        help="per sqrt second (default %(default)s)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default %(default)s")
-    parser.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
-                        help="probability of each kind of bad tick (default 0)")  # fmt: skip
+        "--symbol", dest="symbols", action="append", type=flag_type(rules.symbol),
+        help=f"repeat for several (env ORDERBOOK_SYMBOL, default {defaults.symbol})",
+    )  # fmt: skip
+    parser.add_setting("--interval", "tick_interval_s", "seconds between ticks")
+    parser.add_setting("--volatility", "volatility", "relative move per sqrt second")
+    parser.add_setting("--seed", "seed", "random seed")
     parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="KIND=P",
+        "--fault-rate", type=flag_type(rules.probability), default=0.0, metavar="P",
+        help="probability of each kind of bad tick (default 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="KIND=P",
         help=f"probability of one kind, repeatable; kinds: {', '.join(FAULT_KINDS)}",
-    )
-    return parser.parse_args(argv)
+    )  # fmt: skip
+    return parser
 
 
 def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
@@ -55,14 +58,20 @@ def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
     for item in arguments.fault:
         kind, separator, rate = item.partition("=")
         try:
-            rates[kind.strip()] = float(rate)
+            rates[kind.strip()] = rules.probability(rate)
         except ValueError:
             separator = ""
         if not separator:
-            raise ValueError(f"--fault {item!r}: write KIND=PROBABILITY, e.g. crossed_book=0.05")
+            raise SettingsError(
+                "fault", "--fault", f"{item!r} is not KIND=PROBABILITY; use e.g. crossed_book=0.05"
+            )
     if not any(rates.values()):
         return None
-    return FaultInjector(rates, seed=arguments.seed)
+    try:
+        return FaultInjector(rates, seed=arguments.seed)
+    except ValueError as exc:
+        flag = "--fault" if arguments.fault else "--fault-rate"
+        raise SettingsError("fault", flag, str(exc)) from None
 
 
 def send_with_faults(
@@ -71,44 +80,52 @@ def send_with_faults(
     for message in injector.messages(ticks):
         if verbose:
             label = "tick" if message.fault is None else f"bad message ({message.fault})"
-            print(f"Sending {label}: {message.value.decode(errors='replace')}", flush=True)
+            print(f"Sending {label}: {message.value.decode(errors='replace')[:300]}", flush=True)
         producer.send_raw(message.key, message.value)
+        producer.raise_if_failed()
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = parse_arguments(argv)
-    settings = settings_from(arguments, raw_topic=arguments.topic)
-    symbols = arguments.symbol or [settings.symbol]
-    stop = stop_on_signals()
+def ingest(argv: Sequence[str] | None) -> int:
+    stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    settings = parser.settings(arguments, argv)
+    injector = fault_injector(arguments)
+    symbols = arguments.symbols or [settings.symbol]
+    simulator = OrderbookSimulator(
+        symbols, interval_s=settings.tick_interval_s, volatility=settings.volatility,
+        seed=settings.seed,
+    )  # fmt: skip
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
-    try:
-        injector = fault_injector(arguments)
-        simulator = OrderbookSimulator(
-            symbols, interval_s=arguments.interval, volatility=arguments.volatility,
-            seed=arguments.seed,
-        )  # fmt: skip
-        with TickProducer(settings, verbose=not arguments.quiet) as producer:
-            names = ", ".join(repr(s) for s in symbols)
-            label = "symbol" if len(symbols) == 1 else "symbols"
-            print(f"Producing ticks for {label} {names} every {arguments.interval} seconds "
-                  f"to topic '{producer.topic}'", flush=True)  # fmt: skip
-            ticks = simulator.stream(
-                count=arguments.count, duration_s=arguments.duration, stop=stop
-            )
+    with TickProducer(settings, verbose=not arguments.quiet) as producer:
+        stop.running()
+        names = ", ".join(repr(s) for s in symbols)
+        label = "symbol" if len(symbols) == 1 else "symbols"
+        print(f"Producing ticks for {label} {names} every {settings.tick_interval_s} seconds "
+              f"to topic '{producer.topic}'", flush=True)  # fmt: skip
+        ticks = simulator.stream(count=arguments.count, duration_s=arguments.duration,
+                                 stop=stop.event)  # fmt: skip
+        try:
             if injector is None:
                 producer.send_all(ticks)
             else:
                 send_with_faults(producer, injector, ticks, verbose=not arguments.quiet)
-            producer.flush()
-            unit = "ticks" if injector is None else "messages"
-            print(f"Sent {producer.sent} {unit} ({producer.delivered} acknowledged by Kafka).")
-            if injector is not None:
-                faults = ", ".join(f"{n} {kind}" for kind, n in sorted(injector.injected.items()))
-                print(f"Injected faults: {faults or 'none'}.")
-            return 0 if producer.failed == 0 else 1
-    except (OrderbookKitError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        except DeliveryError:
+            pass  # close() below reports it, counting everything not acknowledged
+        finally:
+            stop.finishing()
+        hurry = stop.event.is_set() or producer.failed > 0
+        producer.close(timeout_s=SHUTDOWN_FLUSH_S if hurry else None)
+    unit = "ticks" if injector is None else "messages"
+    print(f"Sent {producer.sent} {unit} ({producer.delivered} acknowledged by Kafka).")
+    if injector is not None:
+        faults = ", ".join(f"{n} {kind}" for kind, n in sorted(injector.injected.items()))
+        print(f"Injected faults: {faults or 'none'}.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_service(lambda: ingest(argv))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["SYMBOL_PATTERN", "Tick", "utc_now"]
+__all__ = ["MAX_SEQ", "SYMBOL_PATTERN", "Tick", "utc_now"]
 
 # Upper-case exchange-style codes: TTF-GAS, NBP.GAS, EUA_DEC26. No spaces, at most 32 characters.
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9._-]{0,31}$"
+# A seq must fit a signed 64-bit integer, as it does in pandas (int64), Kafka and SQL (BIGINT).
+MAX_SEQ = 2**63 - 1
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Size = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -28,10 +30,13 @@ def utc_now() -> datetime:
 class Tick(BaseModel):
     """Best bid and ask of ``symbol`` at ``event_time``; ``seq`` counts ticks per symbol from 0."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: types as declared. JSON "1" is not a seq and "30.0" is not a price, even though
+    # pydantic would happily convert them in its default (lax) mode; true is not a number either.
+    # (JSON integers are accepted for floats: 30 is a valid price.)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     symbol: str = Field(pattern=SYMBOL_PATTERN, description="instrument code, e.g. TTF-GAS")
-    seq: int = Field(ge=0, description="per-symbol sequence number, +1 for each tick")
+    seq: int = Field(ge=0, le=MAX_SEQ, description="per-symbol sequence number, +1 for each tick")
     bid: Price = Field(description="best bid price (EUR/MWh for TTF-GAS)")
     ask: Price = Field(description="best ask price; always above the bid")
     bid_size: Size = Field(description="quantity at the best bid (lots)")
@@ -44,7 +49,12 @@ class Tick(BaseModel):
     @field_validator("event_time", "publish_time")
     @classmethod
     def _to_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
+            raise ValueError("the time is outside the years 1-9999 once converted to UTC") from None
 
     @model_validator(mode="after")
     def _book_not_crossed(self) -> Tick:
@@ -66,7 +76,8 @@ class Tick(BaseModel):
 
     @property
     def mid(self) -> float:
-        return (self.bid + self.ask) / 2
+        # Halves first: exactly (bid + ask) / 2, without overflowing to inf near float's maximum.
+        return self.bid / 2 + self.ask / 2
 
     @property
     def spread(self) -> float:

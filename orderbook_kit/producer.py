@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from .config import Settings, load_settings
 from .connection import admin_client, client_timeouts, ensure_topic, unreachable_error
-from .errors import OrderbookKitError
+from .errors import DeliveryError, OrderbookKitError
 from .models import Tick
 
 __all__ = ["PRODUCER_TUNING", "Delivery", "TickProducer", "produce_in_background"]
@@ -52,7 +52,13 @@ class TickProducer:
     """Sends ticks to ``topic``. Connects in :meth:`connect` (or ``with``), never in ``__init__``.
 
     ``verbose`` prints ``Sending tick: {...}`` for each tick; ``on_delivery`` is called with a
-    :class:`Delivery` once Kafka acknowledges each message.
+    :class:`Delivery` once Kafka acknowledges each message - from kafka-python's I/O thread, not
+    the caller's, so keep it short and thread-safe (appending to a list is).
+
+    Counters: ``sent`` is updated by the caller's thread, ``delivered`` and ``failed`` by the I/O
+    thread only (one writer each, so they never lose an update). A message Kafka did not
+    acknowledge within ``settings.delivery_timeout_s`` counts as failed; :meth:`raise_if_failed`
+    and :meth:`close` raise :class:`DeliveryError` then, so a failure is never silent.
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class TickProducer:
         self.sent = 0
         self.delivered = 0
         self.failed = 0
+        self.first_error: BaseException | None = None
 
     def connect(self) -> TickProducer:
         if self._producer is not None:
@@ -90,6 +97,12 @@ class TickProducer:
             **client_timeouts(timeout_s),
             # send() blocks at most this long for metadata or buffer space: never forever.
             "max_block_ms": int(timeout_s * 1000),
+            # After this, a message that could not be delivered fails (kafka-python requires it
+            # to cover one request and the linger).
+            "delivery_timeout_ms": max(
+                int(self.settings.delivery_timeout_s * 1000),
+                client_timeouts(timeout_s)["request_timeout_ms"] + PRODUCER_TUNING["linger_ms"],
+            ),
             **self._overrides,
         }
         try:
@@ -101,8 +114,15 @@ class TickProducer:
     def __enter__(self) -> TickProducer:
         return self.connect()
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # An error is already on its way out: closing must not replace it with another one.
+        try:
+            self.close(timeout_s=0)
+        except OrderbookKitError as exc:
+            log.warning("while stopping after an error: %s", exc)
 
     def send(self, tick: Tick) -> FutureRecordMetadata:
         """Stamp ``publish_time`` and send; the returned future resolves to the record metadata."""
@@ -128,11 +148,17 @@ class TickProducer:
             future = producer.send(
                 self.topic, key=key_bytes, value=value, headers=headers, timestamp_ms=timestamp_ms
             )
-        except KafkaError as exc:
-            self.failed += 1
+        except MessageSizeTooLargeError as exc:
             raise OrderbookKitError(
-                f"Could not send to topic {self.topic!r} at {self.settings.bootstrap_servers}: "
-                f"{exc}. Check that the broker runs (`make status`) and the topic exists."
+                f"A message of {len(value or b''):,} bytes is too large for this producer "
+                f"({exc}). Raise the producer's max_request_size and the topic's "
+                f"max.message.bytes for {self.topic!r}, or send smaller messages."
+            ) from exc
+        except KafkaError as exc:
+            raise OrderbookKitError(
+                f"Could not send to topic {self.topic!r} at {self.settings.bootstrap_servers} "
+                f"within {self.settings.client_timeout_s:g} s: {exc}. Check that the broker runs "
+                "(`make status`) and the topic exists."
             ) from exc
         self.sent += 1
         label = None if key_bytes is None else key_bytes.decode(errors="replace")
@@ -141,33 +167,69 @@ class TickProducer:
         return future
 
     def send_all(self, ticks: Iterable[Tick]) -> int:
+        """Send every tick; stop with :class:`DeliveryError` as soon as one failed delivery is
+        known, rather than go on sending into a topic that is missing ticks."""
         count = 0
         for tick in ticks:
             self.send(tick)
             count += 1
+            self.raise_if_failed()
         return count
 
+    @property
+    def pending(self) -> int:
+        """Messages sent and not yet acknowledged or failed."""
+        return self.sent - self.delivered - self.failed
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`DeliveryError` if Kafka failed to deliver any message so far."""
+        if self.failed:
+            raise self._delivery_error(self.failed)
+
     def flush(self, timeout_s: float | None = None) -> None:
-        """Wait until every sent message is acknowledged (or ``timeout_s`` passes)."""
+        """Wait until every sent message is acknowledged (or ``timeout_s`` passes).
+
+        Raises :class:`DeliveryError` if a message failed or is still unacknowledged then.
+        """
         timeout = self.settings.client_timeout_s * 3 if timeout_s is None else timeout_s
         try:
             self._require_connected().flush(timeout=timeout)
         except KafkaError as exc:
-            raise OrderbookKitError(
-                f"{self.sent - self.delivered - self.failed} message(s) were not acknowledged "
-                f"within {timeout:g} s ({exc}). Check the broker (`make status`)."
-            ) from exc
+            raise self._delivery_error(self.pending + self.failed, f"within {timeout:g} s") from exc
+        self.raise_if_failed()
 
     def close(self, timeout_s: float | None = None) -> None:
-        """Flush, then close. Safe to call twice."""
+        """Wait up to ``timeout_s`` for acknowledgements, then close. Safe to call twice.
+
+        Whatever is still unacknowledged then is abandoned, and :class:`DeliveryError` says how
+        many messages that is: a bounded close never hangs on a broker that is gone, and never
+        drops messages silently.
+        """
         if self._producer is None:
             return
         producer, self._producer = self._producer, None
         timeout = self.settings.client_timeout_s * 3 if timeout_s is None else timeout_s
         try:
             producer.flush(timeout=timeout)
-        finally:
-            producer.close(timeout=timeout)
+        except KafkaError:
+            _abandon_pending(producer)
+        try:
+            producer.close(timeout=1)
+        except KafkaError as exc:  # nothing left to flush, so only shutting down failed
+            log.debug("closing the producer: %s", exc)
+        not_acknowledged = self.sent - self.delivered
+        if not_acknowledged:
+            raise self._delivery_error(not_acknowledged)
+
+    def _delivery_error(self, count: int, when: str = "") -> DeliveryError:
+        cause = f" The first error: {self.first_error}." if self.first_error else ""
+        return DeliveryError(
+            f"Kafka did not acknowledge {count} of the {self.sent} message(s) sent to topic "
+            f"{self.topic!r}{' ' + when if when else ''}, so they may be missing from it.{cause}"
+            f" Check the broker (`make status`); a producer retries for "
+            f"KAFKA_DELIVERY_TIMEOUT_S ({self.settings.delivery_timeout_s:g} s) before giving up.",
+            unacknowledged=count,
+        )
 
     def _require_connected(self) -> KafkaProducer:
         if self._producer is None:
@@ -183,8 +245,22 @@ class TickProducer:
             self.on_delivery(Delivery(metadata.topic, metadata.partition, metadata.offset, key))
 
     def _failed(self, key: str | None, exc: BaseException) -> None:
+        if self.first_error is None:
+            self.first_error = exc
+            log.warning("delivery of a message with key %r failed: %s", key, exc)
         self.failed += 1
-        log.error("delivery of a message with key %r failed: %s", key, exc)
+
+
+def _abandon_pending(producer: KafkaProducer) -> None:
+    """Fail every message the producer still holds, now, and stop its I/O thread.
+
+    kafka-python's ``close(timeout)`` raises half-way when its flush times out, leaving the I/O
+    thread running (and a traceback at exit). Its force-close - what ``close`` itself does once the
+    timeout passed - has no public name, so it is called here, in this one place.
+    """
+    sender = producer._sender
+    sender.force_close()
+    sender.join(5)
 
 
 def produce_in_background(

@@ -9,34 +9,39 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["MARKET_REASONS", "SCHEMA_REASONS", "SEQUENCE_REASONS", "Reason"]
+__all__ = ["HISTORY_REASONS", "MESSAGE_REASONS", "Reason"]
 
 
 class Reason(StrEnum):
-    # The message itself: it cannot be read as a tick.
-    NOT_JSON = "not_json"
+    # The message itself: it cannot be read as a tick of the symbol it is keyed by.
+    TOO_LARGE = "too_large"  # far bigger than any tick: not even parsed
+    NOT_JSON = "not_json"  # not JSON, or nested deeper than a tick ever is
     INVALID_SCHEMA = "invalid_schema"  # missing or unknown field, wrong type, bad symbol...
     CROSSED_BOOK = "crossed_book"  # bid above ask
     LOCKED_BOOK = "locked_book"  # bid equals ask
     NON_POSITIVE_PRICE = "non_positive_price"
     NON_POSITIVE_SIZE = "non_positive_size"
+    KEY_MISMATCH = "key_mismatch"  # the Kafka key is not the tick's symbol
+    TIME_AHEAD = "time_ahead"  # event_time later than when the tick was published
     # The message against the ticks of its symbol before it (needs the gate's memory).
-    DUPLICATE = "duplicate"  # same seq as the last one seen
-    OUT_OF_ORDER = "out_of_order"  # a seq older than the last one seen
+    DUPLICATE = "duplicate"  # same seq as the last accepted one
+    OUT_OF_ORDER = "out_of_order"  # a seq older than the last accepted one
     SEQ_GAP = "seq_gap"  # seq numbers missing before this one
     TIME_BACKWARDS = "time_backwards"  # event_time before the last accepted tick's
     PRICE_JUMP = "price_jump"  # mid moved more than the limit since the last accepted tick
 
 
-SCHEMA_REASONS = frozenset(
+MESSAGE_REASONS = frozenset(
     {
+        Reason.TOO_LARGE,
         Reason.NOT_JSON,
         Reason.INVALID_SCHEMA,
         Reason.CROSSED_BOOK,
         Reason.LOCKED_BOOK,
         Reason.NON_POSITIVE_PRICE,
         Reason.NON_POSITIVE_SIZE,
+        Reason.KEY_MISMATCH,
+        Reason.TIME_AHEAD,
     }
 )
-SEQUENCE_REASONS = frozenset({Reason.DUPLICATE, Reason.OUT_OF_ORDER, Reason.SEQ_GAP})
-MARKET_REASONS = frozenset({Reason.TIME_BACKWARDS, Reason.PRICE_JUMP})
+HISTORY_REASONS = frozenset(Reason) - MESSAGE_REASONS

@@ -1,4 +1,11 @@
-"""What the kit's services (``ingest``, ``quality``) share: common flags and graceful stopping."""
+"""What the kit's services (``ingest``, ``quality``) share: flags, errors, exit codes and stopping.
+
+- Flags that set a :class:`~orderbook_kit.config.Settings` field obey the same rule as its
+  environment variable, and default to it.
+- Every bad setting ends the service with one line, ``error: <VARIABLE or --flag>: <why>; <fix>``,
+  and exit code 2; a failed delivery with exit code 1; an interruption with 130. Never a traceback.
+- Ctrl-C (SIGINT) and SIGTERM: see :class:`StopSignal`.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +13,143 @@ import argparse
 import dataclasses
 import logging
 import signal
+import sys
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
-from .config import Settings, environment_variables, load_settings
+from .config import SETTINGS, Settings, environment_variables
+from .errors import DeliveryError, OrderbookKitError, SettingsError
+from .validation import Rule, seconds, whole_number
 
-__all__ = ["add_common_arguments", "settings_from", "stop_on_signals"]
+__all__ = [
+    "EXIT_BAD_SETTING",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_DELIVERED",
+    "ServiceParser",
+    "StopSignal",
+    "flag_type",
+    "run_service",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_NOT_DELIVERED = 1
+EXIT_BAD_SETTING = 2  # also: the broker cannot be reached, or refused what the service needs
+EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
+
+positive_count = whole_number(minimum=1, example=100)
+positive_seconds = seconds(example=10)
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = load_settings()
-    parser.add_argument(
-        "--bootstrap-servers",
-        default=defaults.bootstrap_servers,
-        help="Kafka address (env KAFKA_BOOTSTRAP_SERVERS, default %(default)s)",
-    )
-    parser.add_argument("--count", type=int, help="stop after this many ticks")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("-q", "--quiet", action="store_true", help="do not print every tick")
-    parser.epilog = "Environment variables: " + ", ".join(environment_variables())
+def flag_type(rule: Rule) -> Callable[[str], Any]:
+    """An argparse ``type=`` that applies ``rule`` and reports its ``why; fix`` text."""
+
+    def convert(text: str) -> Any:
+        try:
+            return rule(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(rule, "__name__", "value")
+    return convert
 
 
-def settings_from(arguments: argparse.Namespace, **fields: object) -> Settings:
-    """The environment's settings, with the flags the user gave on top."""
-    return dataclasses.replace(
-        load_settings(), bootstrap_servers=arguments.bootstrap_servers, **fields
-    )
+class ServiceParser(argparse.ArgumentParser):
+    """argparse with the kit's conventions: setting flags, and one-line errors with exit code 2.
+
+    ``defaults`` are the settings from the environment; each setting flag defaults to its value.
+    """
+
+    def __init__(self, prog: str, description: str, defaults: Settings) -> None:
+        super().__init__(prog=prog, description=description)
+        self.defaults = defaults
+        self._flag_of: dict[str, str] = {}  # Settings field -> its flag
+        self.add_setting("--bootstrap-servers", "bootstrap_servers", "Kafka address")
+        self.add_argument("--count", type=flag_type(positive_count), help="stop after this many")
+        self.add_argument("--duration", type=flag_type(positive_seconds),
+                          help="stop after this many seconds")  # fmt: skip
+        self.add_argument("-q", "--quiet", action="store_true", help="do not print every message")
+        self.epilog = "Environment variables: " + ", ".join(environment_variables())
+
+    def add_setting(self, flag: str, field: str, help: str) -> None:
+        """A flag for Settings ``field``, checked by the same rule as its environment variable."""
+        spec = SETTINGS[field]
+        self._flag_of[field] = flag
+        self.add_argument(
+            flag, dest=field, type=flag_type(spec.rule), default=getattr(self.defaults, field),
+            help=f"{help} (env {spec.variable}, default %(default)s)",
+        )  # fmt: skip
+
+    def settings(self, arguments: argparse.Namespace, argv: Sequence[str] | None) -> Settings:
+        """The environment's settings with the flags on top; an error names the flag if given."""
+        given = sys.argv[1:] if argv is None else list(argv)
+        values = {field: getattr(arguments, field) for field in self._flag_of}
+        try:
+            return dataclasses.replace(self.defaults, **values)
+        except SettingsError as exc:
+            flag = self._flag_of.get(exc.field)
+            if flag and any(arg == flag or arg.startswith(flag + "=") for arg in given):
+                raise exc.named(flag) from None
+            raise
+
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --count: <why>"; the kit's form is "error: --count: <why>".
+        self.exit(EXIT_BAD_SETTING, f"error: {message.removeprefix('argument ')}\n")
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by Ctrl-C (SIGINT) or SIGTERM, so a service finishes its batch and flushes."""
-    stop = threading.Event()
+class StopSignal:
+    """Ctrl-C (SIGINT) and SIGTERM for a service, in three phases:
 
-    def request_stop(signum: int, _frame: object) -> None:
-        logging.getLogger(__name__).info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
+    - connecting: a signal interrupts at once (nothing to finish yet);
+    - running (after :meth:`running`): the first signal sets :attr:`event`, so the service finishes
+      its batch or flush and stops cleanly; a second one interrupts at once;
+    - finishing (after :meth:`finishing`): signals are noted but not acted on, because what is
+      left - a bounded flush and close - ends by itself within a few seconds.
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop
+    An interruption is a ``KeyboardInterrupt``, which :func:`run_service` turns into exit code 130.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._phase = "connecting"
+
+    def install(self) -> StopSignal:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def running(self) -> None:
+        self._phase = "running"
+
+    def finishing(self) -> None:
+        self._phase = "finishing"
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        # No printing here: the signal may arrive while the main thread is printing, and a
+        # buffered stream cannot be re-entered. The service reports once it has stopped.
+        log.info("received %s in phase %s", signal.Signals(signum).name, self._phase)
+        if self._phase == "finishing":
+            return
+        if self._phase == "connecting" or self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+
+def run_service(body: Callable[[], int]) -> int:
+    """Run a service's ``body`` and turn the kit's errors into one line and an exit code."""
+    # kafka-python logs every failed reconnect, and the producer each failed delivery; a service
+    # reports an outage itself, once, with what it means and what to do.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    logging.getLogger("orderbook_kit.producer").setLevel(logging.ERROR)
+    try:
+        return body()
+    except DeliveryError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_NOT_DELIVERED
+    except OrderbookKitError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_SETTING
+    except KeyboardInterrupt:
+        print("Stopped (interrupted).", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED

@@ -117,9 +117,16 @@ class OrderbookSimulator:
     def ticks(self, count: int, *, start_time: datetime | None = None) -> Iterator[Tick]:
         """``count`` ticks as fast as possible, in simulated time (for tests and benchmarks).
 
-        Event times start at ``start_time`` (default: now) and advance by ``interval_s``.
+        Event times start at ``start_time`` and advance by ``interval_s``. By default they end
+        now: a stretch of market that has just happened, so no tick is stamped in the future of
+        the moment it is published (the quality gate rejects those as ``time_ahead``).
         """
-        event_time = start_time or utc_now()
+        if count < 0:
+            raise ValueError(f"count must be 0 or more, got {count}")
+        if start_time is None:
+            steps = -(-count // len(self._books))  # every step makes one tick per symbol
+            start_time = utc_now() - timedelta(seconds=self.interval_s * max(steps - 1, 0))
+        event_time = start_time
         produced = 0
         while produced < count:
             for tick in self.step(event_time, self.interval_s):
@@ -141,13 +148,19 @@ class OrderbookSimulator:
         Ends after ``count`` ticks, after ``duration_s`` seconds, or when ``stop`` is set; with
         none of these it runs until the caller stops iterating.
         """
+        if count is not None and count < 0:
+            raise ValueError(f"count must be 0 or more, got {count}")
         deadline = None if duration_s is None else time.monotonic() + duration_s
         produced = 0
         last = time.monotonic()
         next_at = last
         while True:
             now = time.monotonic()
-            if (deadline is not None and now >= deadline) or (stop is not None and stop.is_set()):
+            if (
+                (deadline is not None and now >= deadline)
+                or (stop is not None and stop.is_set())
+                or (count is not None and produced >= count)
+            ):
                 return
             if now < next_at:
                 wait = next_at - now if deadline is None else min(next_at, deadline) - now

@@ -17,9 +17,10 @@ import os
 import subprocess
 import sys
 
-from ..config import load_settings
+from ..config import read_setting
 from ..connection import broker_answers
-from ..errors import OrderbookKitError
+from ..errors import OrderbookKitError, SettingsError
+from ..validation import seconds
 from . import process
 from .runtime import KAFKA_VERSION
 
@@ -35,12 +36,17 @@ TOOLS = {
 
 def start_timeout() -> float:
     raw = os.environ.get("KAFKA_START_TIMEOUT_S", "").strip()
+    if not raw:
+        return process.DEFAULT_START_TIMEOUT_S
     try:
-        return float(raw) if raw else process.DEFAULT_START_TIMEOUT_S
-    except ValueError:
-        raise OrderbookKitError(
-            f"KAFKA_START_TIMEOUT_S={raw!r} is not a number of seconds; fix or unset it."
-        ) from None
+        return float(seconds(minimum=1, maximum=3600, example=120)(raw))
+    except ValueError as exc:
+        raise SettingsError("start_timeout_s", "KAFKA_START_TIMEOUT_S", str(exc)) from None
+
+
+def bootstrap_servers() -> str:
+    """Only the one setting the broker commands need: a bad TICK_COUNT must not stop `stop`."""
+    return str(read_setting("bootstrap_servers"))
 
 
 def cmd_start(bootstrap: str) -> int:
@@ -111,12 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    bootstrap = load_settings().bootstrap_servers
     try:
         if arguments.command == "start":
-            return cmd_start(bootstrap)
+            return cmd_start(bootstrap_servers())
         if arguments.command == "ensure":
-            return cmd_ensure(bootstrap)
+            return cmd_ensure(bootstrap_servers())
         if arguments.command == "stop":
             return cmd_stop()
         if arguments.command == "status":
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "logs":
             print(process.tail_log(process.default_state_dir(), arguments.lines))
             return 0
-        return cmd_tool(arguments.command, rest, bootstrap)
+        return cmd_tool(arguments.command, rest, bootstrap_servers())
     except OrderbookKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -184,11 +184,10 @@ def start(
             f"{address}. Stop it first: `python -m orderbook_kit.broker stop`."
         )
     _check_port_free(host, port)
+    _prepare_state_dir(state)
     java = runtime.find_java()
     classpath = runtime.classpath(home or default_home())
 
-    for directory in (state.data_dir, state.logs_dir):
-        directory.mkdir(parents=True, exist_ok=True)
     properties = server_properties(host, port, _free_port(host), state.data_dir)
     properties.update(extra_properties or {})
     state.properties_file.write_text(render_properties(properties))
@@ -266,6 +265,10 @@ def run_tool(
 
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the broker itself binds: with SO_REUSEADDR a port whose last connections are still
+        # in TIME_WAIT (right after a broker was killed or stopped with clients connected) is
+        # free, and only a program really listening on it makes bind fail.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
             return
@@ -284,6 +287,23 @@ def _check_port_free(host: str, port: int) -> None:
         f"{port}'` shows which), or choose another port: "
         f"`export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<free port>`."
     )
+
+
+def _prepare_state_dir(state: BrokerState) -> None:
+    """Create the broker's folders, or say which setting points somewhere unusable."""
+    fix = "point ORDERBOOK_BROKER_DIR at a folder you can write to, or unset it"
+    if state.directory.exists() and not state.directory.is_dir():
+        raise BrokerError(f"ORDERBOOK_BROKER_DIR: {state.directory} is a file, not a folder; {fix}")
+    try:
+        for directory in (state.data_dir, state.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        probe = state.directory / ".writable"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise BrokerError(
+            f"ORDERBOOK_BROKER_DIR: cannot write to {state.directory} ({exc.strerror}); {fix}"
+        ) from None
 
 
 def _free_port(host: str) -> int:

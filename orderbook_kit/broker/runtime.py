@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import JavaNotFoundError, MavenNotFoundError, MavenResolveError
+from ..errors import BrokerError, JavaNotFoundError, MavenNotFoundError, MavenResolveError
 
 __all__ = [
     "KAFKA_VERSION",
@@ -158,7 +158,13 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
     mvn = find_maven()
     find_java()  # Maven itself needs Java; say so clearly before Maven does it obscurely.
     log.info("Resolving Apache Kafka %s jars from Maven Central (once) ...", KAFKA_VERSION)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrokerError(
+            f"ORDERBOOK_KAFKA_HOME: cannot create {target.parent} ({exc.strerror}); point "
+            "ORDERBOOK_KAFKA_HOME at a folder you can write to, or unset it"
+        ) from None
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".resolve-") as work:
         pom = Path(work, "pom.xml")
         pom.write_text(_POM.format(kafka=KAFKA_VERSION, scala=SCALA_VERSION, log4j=LOG4J_VERSION))

@@ -3,37 +3,34 @@
 python -m orderbook_kit.quality                  # run until Ctrl-C (or SIGTERM)
 python -m orderbook_kit.quality --count 500      # or stop after 500 messages
 python -m orderbook_kit.quality --idle 5 --quiet # or once no message came for 5 seconds
+
+Ctrl-C (or SIGTERM) finishes the current batch, commits it and prints a summary; a second Ctrl-C
+stops at once (the batch is checked again on the next start: at-least-once).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
 from ..config import load_settings
-from ..errors import OrderbookKitError
-from ..service import add_common_arguments, settings_from, stop_on_signals
+from ..service import ServiceParser, StopSignal, flag_type, positive_seconds, run_service
 from .gate import QualityGate, Routed
 
 
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m orderbook_kit.quality", description=__doc__.splitlines()[0]
+def build_parser() -> ServiceParser:
+    parser = ServiceParser(
+        "python -m orderbook_kit.quality", __doc__.splitlines()[0], load_settings()
     )
-    add_common_arguments(parser)
-    defaults = load_settings()
-    parser.add_argument("--idle", type=float, help="stop after this many seconds without messages")
-    parser.add_argument("--source-topic", default=defaults.raw_topic, help="default %(default)s")
-    parser.add_argument("--clean-topic", default=defaults.clean_topic, help="default %(default)s")
-    parser.add_argument("--dlq-topic", default=defaults.dlq_topic, help="default %(default)s")
-    parser.add_argument("--group", default=defaults.quality_group, help="default %(default)s")
-    parser.add_argument(
-        "--price-jump-limit",
-        type=float,
-        default=defaults.price_jump_limit,
-        help="largest accepted relative move of the mid per tick (default %(default)s)",
-    )
-    return parser.parse_args(argv)
+    parser.add_argument("--idle", type=flag_type(positive_seconds),
+                        help="stop after this many seconds without messages")  # fmt: skip
+    parser.add_setting("--source-topic", "raw_topic", "topic to check")
+    parser.add_setting("--clean-topic", "clean_topic", "where clean ticks go")
+    parser.add_setting("--dlq-topic", "dlq_topic", "where rejected messages go")
+    parser.add_setting("--group", "quality_group", "consumer group")
+    parser.add_setting("--price-jump-limit", "price_jump_limit",
+                       "largest accepted relative move of the mid per tick")  # fmt: skip
+    return parser
 
 
 def print_routed(routed: Routed) -> None:
@@ -45,33 +42,31 @@ def print_routed(routed: Routed) -> None:
         print(f"rejected  {where} {verdict.reason}: {verdict.detail}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = parse_arguments(argv)
-    settings = settings_from(
-        arguments,
-        raw_topic=arguments.source_topic,
-        clean_topic=arguments.clean_topic,
-        dlq_topic=arguments.dlq_topic,
-        quality_group=arguments.group,
-        price_jump_limit=arguments.price_jump_limit,
-    )
-    stop = stop_on_signals()
+def check_quality(argv: Sequence[str] | None) -> int:
+    stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    settings = parser.settings(arguments, argv)
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
     print(
         f"Checking '{settings.raw_topic}' as group '{settings.quality_group}': clean ticks to "
         f"'{settings.clean_topic}', rejected ones to '{settings.dlq_topic}'",
         flush=True,
     )
-    try:
-        gate = QualityGate(settings, on_routed=None if arguments.quiet else print_routed)
-        stats = gate.run(
-            count=arguments.count, duration_s=arguments.duration, idle_s=arguments.idle, stop=stop
-        )
-    except (OrderbookKitError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    gate = QualityGate(settings, on_routed=None if arguments.quiet else print_routed)
+    with gate:
+        stop.running()
+        try:
+            stats = gate.run(count=arguments.count, duration_s=arguments.duration,
+                             idle_s=arguments.idle, stop=stop.event)  # fmt: skip
+        finally:
+            stop.finishing()
     print(stats.summary(), flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_service(lambda: check_quality(argv))
 
 
 if __name__ == "__main__":

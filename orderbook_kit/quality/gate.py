@@ -27,7 +27,12 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ..config import Settings, load_settings
-from ..connection import admin_client, ensure_topic
+from ..connection import (
+    admin_client,
+    ensure_topic,
+    message_size_limit,
+    raise_message_size_limit,
+)
 from ..consumer import open_consumer
 from ..errors import OrderbookKitError
 from ..producer import TickProducer
@@ -58,6 +63,9 @@ MAX_BATCH = 500  # records per batch: one flush and one commit for each
 # broker stops hearing its heartbeats; a restarted gate waits that long. kafka-python's default is
 # 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy gate.
 SESSION_TIMEOUT_MS = 10_000
+# Bytes a dead letter may add to its raw message: the source and reason headers, and a detail
+# that decoding cuts to a few hundred characters.
+DEAD_LETTER_HEADROOM = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,8 @@ class GateStats:
 
 class QualityGate:
     """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
-    ``settings.quality_group``. Nothing connects until :meth:`run`.
+    ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
+    :meth:`run`, which connects and closes by itself when the gate is not connected yet).
     """
 
     def __init__(
@@ -104,6 +113,69 @@ class QualityGate:
         self.settings = settings or load_settings()
         self.checker = QualityChecker(self.settings.price_jump_limit)
         self.on_routed = on_routed
+        self._consumer: KafkaConsumer | None = None
+        self._clean: TickProducer | None = None
+        self._dead: TickProducer | None = None
+
+    def connect(self) -> QualityGate:
+        """Create the topics if needed, join the group's consumer and open both producers."""
+        if self._consumer is not None:
+            return self
+        settings = self.settings
+        dead_letter_limit = self._prepare_topics()
+        self._clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
+        # Room for the largest raw message plus the dead-letter headers.
+        self._dead = TickProducer(settings, topic=settings.dlq_topic, create_topic=False,
+                                  max_request_size=dead_letter_limit)  # fmt: skip
+        try:
+            self._clean.connect()
+            self._dead.connect()
+            consumer = open_consumer(
+                settings,
+                group_id=settings.quality_group,
+                client_id="orderbook-kit-quality",
+                auto_offset_reset="earliest",  # a new gate checks the whole raw log
+                enable_auto_commit=False,  # offsets are committed by hand, after the acks
+                session_timeout_ms=SESSION_TIMEOUT_MS,
+            )
+            consumer.subscribe([settings.raw_topic])
+        except BaseException:
+            self.close(timeout_s=0)
+            raise
+        self._consumer = consumer
+        return self
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group and close both producers (waiting up to ``timeout_s`` for their
+        acknowledgements; nothing is pending after a finished batch). Safe to call twice."""
+        consumer, producers = self._consumer, (self._clean, self._dead)
+        self._consumer = self._clean = self._dead = None
+        if consumer is not None:
+            _close_consumer(consumer)
+        problems = []
+        for producer in producers:
+            if producer is None:
+                continue
+            try:
+                producer.close(timeout_s)
+            except OrderbookKitError as exc:
+                problems.append(exc)
+        if problems:
+            raise problems[0]
+
+    def __enter__(self) -> QualityGate:
+        return self.connect()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # An error is on its way out: close at once (the batch was not committed, so nothing is
+        # lost), and never replace that error with one from closing.
+        try:
+            self.close(timeout_s=0)
+        except OrderbookKitError as exc:
+            log.warning("while stopping after an error: %s", exc)
 
     def run(
         self,
@@ -116,53 +188,49 @@ class QualityGate:
         """Check messages until ``count`` are done, ``duration_s`` passed, no message came for
         ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
         """
-        settings = self.settings
+        if self._consumer is None:
+            with self:
+                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+        assert self._consumer is not None and self._clean is not None and self._dead is not None
         stats = GateStats()
         started = time.monotonic()
         last_message_at = started
-        self._create_topics()
-        clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
-        dead = TickProducer(settings, topic=settings.dlq_topic, create_topic=False)
-        consumer = open_consumer(
-            settings,
-            group_id=settings.quality_group,
-            client_id="orderbook-kit-quality",
-            auto_offset_reset="earliest",  # a new gate checks the whole raw log
-            enable_auto_commit=False,  # offsets are committed by hand, after the acks
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-        )
-        try:
-            clean.connect()
-            dead.connect()
-            consumer.subscribe([settings.raw_topic])
-            while True:
-                now = time.monotonic()
-                if (
-                    (stop is not None and stop.is_set())
-                    or (count is not None and stats.processed >= count)
-                    or (duration_s is not None and now - started >= duration_s)
-                    or (idle_s is not None and now - last_message_at >= idle_s)
-                ):
-                    break
-                limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
-                batches = consumer.poll(timeout_ms=POLL_MS, max_records=limit)
-                if not batches:
-                    continue
-                last_message_at = time.monotonic()
-                self._process(batches, clean, dead, stats)
-                self._commit(consumer, batches)
-                stats.batches += 1
-        finally:
-            consumer.close(autocommit=False)
-            clean.close()
-            dead.close()
+        while True:
+            now = time.monotonic()
+            if (
+                (stop is not None and stop.is_set())
+                or (count is not None and stats.processed >= count)
+                or (duration_s is not None and now - started >= duration_s)
+                or (idle_s is not None and now - last_message_at >= idle_s)
+            ):
+                break
+            limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
+            batches = self._consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+            if not batches:
+                continue
+            last_message_at = time.monotonic()
+            self._process(batches, self._clean, self._dead, stats)
+            self._commit(self._consumer, batches)
+            stats.batches += 1
         return stats
 
-    def _create_topics(self) -> None:
+    def _prepare_topics(self) -> int:
+        """Create the three topics if needed; return the dead-letter topic's message size limit.
+
+        Every raw message, whatever its size, must fit in the dead-letter topic together with
+        its headers - or one oversized message would stop the gate on every run. So the
+        dead-letter topic accepts the raw topic's largest message plus ``DEAD_LETTER_HEADROOM``.
+        """
         settings = self.settings
         with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            for topic in (settings.raw_topic, settings.clean_topic, settings.dlq_topic):
+            for topic in (settings.raw_topic, settings.clean_topic):
                 ensure_topic(admin, topic, settings.partitions)
+            needed = message_size_limit(admin, settings.raw_topic) + DEAD_LETTER_HEADROOM
+            configs = {"max.message.bytes": str(needed)}
+            created = ensure_topic(admin, settings.dlq_topic, settings.partitions, configs)
+            if not created and message_size_limit(admin, settings.dlq_topic) < needed:
+                raise_message_size_limit(admin, settings.dlq_topic, needed)
+        return needed
 
     def _process(
         self,
@@ -171,10 +239,9 @@ class QualityGate:
         dead: TickProducer,
         stats: GateStats,
     ) -> None:
-        failed_before = clean.failed + dead.failed
         for records in batches.values():
             for record in records:
-                verdict = self.checker.check(record.value)
+                verdict = self.checker.check(record.key, record.value)
                 headers = _source_headers(record)
                 if verdict.accepted:
                     target = clean
@@ -194,15 +261,11 @@ class QualityGate:
                 if self.on_routed is not None:
                     self.on_routed(Routed(record, verdict, target.topic))
         # Wait for every acknowledgement before the caller commits: this is what makes the
-        # delivery at-least-once. flush() raises if Kafka does not answer in time.
+        # delivery at-least-once. flush() raises DeliveryError if a write failed or Kafka does
+        # not answer in time; the batch's offsets are then not committed, and a restart checks
+        # those messages again.
         clean.flush()
         dead.flush()
-        if clean.failed + dead.failed > failed_before:
-            raise OrderbookKitError(
-                f"Kafka refused {clean.failed + dead.failed - failed_before} write(s) to "
-                f"{clean.topic!r} or {dead.topic!r}; offsets were not committed, so a restart "
-                "checks those messages again. See the log above and `make status`."
-            )
 
     def _commit(
         self, consumer: KafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
@@ -224,6 +287,14 @@ class QualityGate:
                 f"Could not commit offsets of group {self.settings.quality_group!r}: {exc}. The "
                 "batch's writes are in Kafka; a restart checks it again (at-least-once)."
             ) from exc
+
+
+def _close_consumer(consumer: KafkaConsumer) -> None:
+    # Leaving the group needs the broker; if it is gone, the group's session timeout does it.
+    try:
+        consumer.close(autocommit=False)
+    except KafkaError as exc:
+        log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
 
 
 def _source_headers(record: ConsumerRecord) -> list[tuple[str, bytes]]:

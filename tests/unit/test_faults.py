@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderbook_kit.faults import FAULT_KINDS, FaultInjector
-from orderbook_kit.ingest import fault_injector, parse_arguments
+from orderbook_kit.errors import SettingsError
+from orderbook_kit.ingest import build_parser, fault_injector
 from orderbook_kit.models import Tick
 from orderbook_kit.quality.checks import QualityChecker
 from orderbook_kit.reasons import Reason
@@ -21,7 +22,7 @@ SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
 
 rate_maps = st.dictionaries(
     st.sampled_from(FAULT_KINDS),
-    st.floats(min_value=0.0, max_value=0.09),
+    st.floats(min_value=0.0, max_value=0.07),
     max_size=len(FAULT_KINDS),
 )
 
@@ -36,7 +37,7 @@ def test_every_message_is_judged_as_labelled(
     checker = QualityChecker()
     labels: Counter[Reason | None] = Counter()
     for message in injector.messages(simulator.ticks(400, start_time=START)):
-        verdict = checker.check(message.value)
+        verdict = checker.check(message.key, message.value)
         assert verdict.reason == message.fault, (message, verdict)
         labels[message.fault] += 1
     assert labels[None] == injector.clean
@@ -45,12 +46,13 @@ def test_every_message_is_judged_as_labelled(
 
 
 def test_every_kind_is_injected_at_a_high_rate() -> None:
-    injector = FaultInjector.uniform(0.09, seed=1)
+    injector = FaultInjector.uniform(0.07, seed=1)
     messages = list(injector.messages(OrderbookSimulator(SYMBOLS).ticks(600, start_time=START)))
     assert set(injector.injected) == set(FAULT_KINDS)
     # Added faults make more messages than ticks; replaced ones do not.
-    added = sum(injector.injected[k] for k in (Reason.DUPLICATE, Reason.OUT_OF_ORDER,
-                                               Reason.NOT_JSON))  # fmt: skip
+    added_kinds = (Reason.DUPLICATE, Reason.OUT_OF_ORDER, Reason.NOT_JSON, Reason.TOO_LARGE,
+                   Reason.KEY_MISMATCH)  # fmt: skip
+    added = sum(injector.injected[kind] for kind in added_kinds)
     assert len(messages) == 600 + added
 
 
@@ -82,7 +84,7 @@ def test_history_faults_wait_for_a_first_clean_tick() -> None:
 @pytest.mark.parametrize(
     ("rates", "message"),
     [
-        ({"crossed": 0.1}, "unknown fault kind 'crossed'; use one of: not_json, invalid_schema"),
+        ({"crossed": 0.1}, "unknown fault kind 'crossed'; use one of: too_large, not_json, invalid_schema"),
         ({"crossed_book": 1.5}, "the rate of crossed_book must be between 0 and 1, got 1.5"),
         ({"duplicate": 0.6, "seq_gap": 0.6}, "fault rates add up to 1.2; they must add up to"),
     ],
@@ -94,13 +96,15 @@ def test_bad_rates_are_refused_with_the_fix(rates: dict[str, float], message: st
 
 def test_ingest_fault_flags() -> None:
     def injector(*flags: str) -> FaultInjector | None:
-        return fault_injector(parse_arguments(list(flags)))
+        return fault_injector(build_parser().parse_args(list(flags)))
 
     assert injector() is None  # a clean feed by default
     both = injector("--fault-rate", "0.01", "--fault", "seq_gap=0.05")
     assert both is not None and both.rates[Reason.SEQ_GAP] == 0.05
     assert both.rates[Reason.CROSSED_BOOK] == 0.01
-    with pytest.raises(ValueError, match=r"--fault 'seq_gap': write KIND=PROBABILITY, e\.g\."):
+    with pytest.raises(SettingsError, match=r"^--fault: 'seq_gap' is not KIND=PROBABILITY; use"):
         injector("--fault", "seq_gap")
-    with pytest.raises(ValueError, match="unknown fault kind 'gap'"):
+    with pytest.raises(SettingsError, match="^--fault: unknown fault kind 'gap'"):
         injector("--fault", "gap=0.1")
+    with pytest.raises(SettingsError, match="^--fault-rate: fault rates add up to 1.4"):
+        injector("--fault-rate", "0.1")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderbook_kit.quality.checks import QualityChecker
+from orderbook_kit.quality.checks import QualityChecker, Verdict
 from orderbook_kit.reasons import Reason
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,13 +28,25 @@ def message(
     return json.dumps(body | fields).encode()
 
 
+def check(checker: QualityChecker, value: bytes | None, key: str = "TTF-GAS") -> Verdict:
+    """Messages are keyed by their symbol, as the kit's producers key them."""
+    return checker.check(key, value)
+
+
 def reasons(checker: QualityChecker, *values: bytes) -> list[Reason | None]:
-    return [checker.check(value).reason for value in values]
+    return [checker.check(symbol_of(value), value).reason for value in values]
+
+
+def symbol_of(value: bytes | None) -> str:
+    try:
+        return str(json.loads(value or b"")["symbol"])
+    except (ValueError, KeyError, TypeError):
+        return "TTF-GAS"
 
 
 def test_clean_ticks_pass_and_carry_the_tick() -> None:
     checker = QualityChecker()
-    verdicts = [checker.check(message(seq)) for seq in range(5)]
+    verdicts = [check(checker, message(seq)) for seq in range(5)]
     assert all(v.accepted and v.tick is not None for v in verdicts)
     assert [v.tick.seq for v in verdicts if v.tick] == [0, 1, 2, 3, 4]
 
@@ -58,8 +70,8 @@ def test_clean_ticks_pass_and_carry_the_tick() -> None:
 )
 def test_each_rule_names_its_reason(value: bytes | None, reason: Reason, detail: str) -> None:
     checker = QualityChecker()
-    assert checker.check(message(0)).accepted
-    verdict = checker.check(value)
+    assert check(checker, message(0)).accepted
+    verdict = check(checker, value)
     assert verdict.reason is reason
     assert detail in verdict.detail
 
@@ -69,7 +81,7 @@ def test_older_seq_is_out_of_order() -> None:
     assert reasons(checker, message(0), message(1), message(2), message(0)) == [
         None, None, None, Reason.OUT_OF_ORDER,
     ]  # fmt: skip
-    assert checker.check(message(1)).detail == "seq 1 arrived after seq 2"
+    assert check(checker, message(1)).detail == "seq 1 arrived after seq 2"
 
 
 def test_after_a_gap_the_sequence_resynchronises() -> None:

@@ -1,0 +1,150 @@
+"""What a usable setting looks like: turn text into a typed value, or say why not and how to fix it.
+
+One rule per kind of setting, shared by environment variables (:mod:`orderbook_kit.config`) and
+command-line flags (:mod:`orderbook_kit.service`), so ``TICK_COUNT=0`` and ``--count 0`` are refused
+with the same words. Each rule raises ``ValueError("<why>; <fix>")``; the caller adds the name of
+the variable or flag the value came from.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .models import SYMBOL_PATTERN
+
+__all__ = [
+    "Rule",
+    "bootstrap_servers",
+    "group_id",
+    "number",
+    "probability",
+    "seconds",
+    "symbol",
+    "topic_name",
+    "whole_number",
+]
+
+Rule = Callable[[Any], Any]  # typed value in, checked value out; ValueError("why; fix") if bad
+
+# Kafka's own rule for topic names (kafka.common.internals.Topic): these characters, 1-249 long.
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_SYMBOL = re.compile(SYMBOL_PATTERN)
+MAX_GROUP_ID_LENGTH = 249
+
+
+def whole_number(*, minimum: int | None = None, maximum: int | None = None, example: int) -> Rule:
+    """An integer (text like "3", or an int), optionally within [minimum, maximum]."""
+
+    def rule(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"{value!r} is not a whole number; use e.g. {example}")
+        try:
+            number_ = int(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number; use e.g. {example}") from None
+        _check_range(number_, minimum, maximum, example)
+        return number_
+
+    return rule
+
+
+def number(
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    example: float,
+    unit: str = "",
+) -> Rule:
+    """A finite float within the bounds (``above`` is exclusive, ``minimum`` inclusive)."""
+
+    def rule(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"{value!r} is not a number; use e.g. {example}{unit}")
+        try:
+            number_ = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number; use e.g. {example}{unit}") from None
+        if not math.isfinite(number_):
+            raise ValueError(f"{value!r} is not a finite number; use e.g. {example}{unit}")
+        if above is not None and not number_ > above:
+            raise ValueError(f"must be more than {above:g}{unit}, got {value}; use e.g. {example}")
+        _check_range(number_, minimum, maximum, example, unit)
+        return number_
+
+    return rule
+
+
+def seconds(*, minimum: float = 0.0, maximum: float = 86_400.0, example: float) -> Rule:
+    """A duration in seconds: finite, above zero (and at least ``minimum``), at most a day."""
+    base = number(above=0.0, maximum=maximum, example=example, unit=" s")
+
+    def rule(value: Any) -> float:
+        checked = base(value)
+        if checked < minimum:
+            raise ValueError(f"must be at least {minimum:g} s, got {value}; use e.g. {example}")
+        return checked
+
+    return rule
+
+
+def probability(value: Any) -> float:
+    return number(minimum=0.0, maximum=1.0, example=0.01)(value)
+
+
+def _check_range(
+    value: float, minimum: float | None, maximum: float | None, example: float, unit: str = ""
+) -> None:
+    if minimum is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum:g}{unit}, got {value:g}; use e.g. {example}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum:g}{unit}, got {value:g}; use e.g. {example}")
+
+
+def bootstrap_servers(value: Any) -> str:
+    """``host:port[,host:port...]`` with ports 1-65535."""
+    text = str(value).strip()
+    fix = "use host:port, e.g. 127.0.0.1:9092"
+    if not text:
+        raise ValueError(f"is empty; {fix}")
+    for address in text.split(","):
+        host, colon, port = address.strip().rpartition(":")
+        if not colon or not host:
+            raise ValueError(f"{address.strip()!r} is not host:port; {fix}")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{address.strip()!r} has port {port!r}, not 1-65535; {fix}")
+    return text
+
+
+def topic_name(value: Any) -> str:
+    """A name Kafka accepts for a topic."""
+    text = str(value)
+    if not _TOPIC.fullmatch(text) or text in {".", ".."}:
+        raise ValueError(
+            f"{text!r} is not a valid Kafka topic name; use 1-249 letters, digits, '.', '_' or "
+            "'-', e.g. orderbook.raw"
+        )
+    return text
+
+
+def group_id(value: Any) -> str:
+    text = str(value)
+    if not text.strip() or len(text) > MAX_GROUP_ID_LENGTH or not text.isprintable():
+        raise ValueError(
+            f"{text!r} is not a usable consumer group id; use 1-{MAX_GROUP_ID_LENGTH} printable "
+            "characters, e.g. orderbook-quality"
+        )
+    return text
+
+
+def symbol(value: Any) -> str:
+    text = str(value)
+    if not _SYMBOL.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not an instrument code; use 1-32 upper-case letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, e.g. TTF-GAS"
+        )
+    return text
