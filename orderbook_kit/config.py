@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import validation as rules
-from .errors import SettingsError
+from .errors import SameTopicError, SettingsError
 
 __all__ = [
     "DEFAULT_BOOTSTRAP_SERVERS",
@@ -119,13 +119,7 @@ class Settings:
         for index, (field, topic) in enumerate(topics):
             for other, other_topic in topics[:index]:
                 if topic == other_topic:
-                    raise SettingsError(
-                        field,
-                        SETTINGS[field].variable,
-                        f"{topic!r} is also the {other.replace('_', ' ')} "
-                        f"({SETTINGS[other].variable}); the quality gate would read its own "
-                        "output, so give each of the three topics its own name",
-                    )
+                    raise SameTopicError(field, other, topic, variable_of)
         if self.delivery_timeout_s <= self.client_timeout_s:
             raise SettingsError(
                 "delivery_timeout_s",
@@ -146,6 +140,11 @@ class Settings:
             dlq_topic=f"{self.dlq_topic}.{label}",
             quality_group=f"{self.quality_group}.{label}",
         )
+
+
+def variable_of(field: str) -> str:
+    """The environment variable of Settings ``field``."""
+    return SETTINGS[field].variable
 
 
 def read_setting(field: str, environ: Mapping[str, str] | None = None) -> object:

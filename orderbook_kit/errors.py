@@ -6,6 +6,8 @@ in a notebook or a terminal, not someone who wants a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
     "BrokerError",
     "BrokerExitedError",
@@ -17,6 +19,7 @@ __all__ = [
     "MavenResolveError",
     "OrderbookKitError",
     "PortInUseError",
+    "SameTopicError",
     "SettingsError",
 ]
 
@@ -70,9 +73,25 @@ class SettingsError(OrderbookKitError):
         self.problem = problem  # "why; fix"
         super().__init__(f"{name}: {problem}")
 
-    def named(self, name: str) -> SettingsError:
-        """The same error, naming ``name`` (for example the flag that gave the value)."""
-        return SettingsError(self.field, name, self.problem)
+    def renamed(self, name_of: Callable[[str], str]) -> SettingsError:
+        """The same error, naming each field by ``name_of(field)`` (e.g. the flag that gave it)."""
+        return SettingsError(self.field, name_of(self.field), self.problem)
+
+
+class SameTopicError(SettingsError):
+    """Two of the pipeline's topics have the same name (``field`` and ``other``)."""
+
+    def __init__(self, field: str, other: str, topic: str, name_of: Callable[[str], str]) -> None:
+        self.other = other
+        self.topic = topic
+        problem = (
+            f"{topic!r} is also the {other.replace('_', ' ')} ({name_of(other)}); the quality gate "
+            "would read its own output, so give each of the three topics its own name"
+        )
+        super().__init__(field, name_of(field), problem)
+
+    def renamed(self, name_of: Callable[[str], str]) -> SettingsError:
+        return SameTopicError(self.field, self.other, self.topic, name_of)
 
 
 class DeliveryError(OrderbookKitError):

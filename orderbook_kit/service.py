@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .config import SETTINGS, Settings, environment_variables
-from .errors import DeliveryError, OrderbookKitError, SettingsError
+from .config import SETTINGS, Settings, environment_variables, variable_of
+from .errors import DeliveryError, OrderbookKitError, SameTopicError, SettingsError
 from .validation import Rule, seconds, whole_number
 
 __all__ = [
@@ -84,14 +84,24 @@ class ServiceParser(argparse.ArgumentParser):
     def settings(self, arguments: argparse.Namespace, argv: Sequence[str] | None) -> Settings:
         """The environment's settings with the flags on top; an error names the flag if given."""
         given = sys.argv[1:] if argv is None else list(argv)
+        typed = {
+            field
+            for field, flag in self._flag_of.items()
+            if any(arg == flag or arg.startswith(flag + "=") for arg in given)
+        }
         values = {field: getattr(arguments, field) for field in self._flag_of}
         try:
             return dataclasses.replace(self.defaults, **values)
+        except SameTopicError as exc:
+            # Blame the name the user typed: `--source-topic orderbook.clean` is the flag's fault.
+            if exc.field not in typed and exc.other in typed:
+                exc = SameTopicError(exc.other, exc.field, exc.topic, variable_of)
+            raise exc.renamed(lambda field: self._name(field, typed)) from None
         except SettingsError as exc:
-            flag = self._flag_of.get(exc.field)
-            if flag and any(arg == flag or arg.startswith(flag + "=") for arg in given):
-                raise exc.named(flag) from None
-            raise
+            raise exc.renamed(lambda field: self._name(field, typed)) from None
+
+    def _name(self, field: str, typed: set[str]) -> str:
+        return self._flag_of[field] if field in typed else variable_of(field)
 
     def error(self, message: str) -> NoReturn:
         # argparse says "argument --count: <why>"; the kit's form is "error: --count: <why>".

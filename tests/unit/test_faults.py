@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderbook_kit.faults import FAULT_KINDS, FaultInjector
 from orderbook_kit.errors import SettingsError
+from orderbook_kit.faults import FAULT_KINDS, FaultInjector
 from orderbook_kit.ingest import build_parser, fault_injector
 from orderbook_kit.models import Tick
 from orderbook_kit.quality.checks import QualityChecker
@@ -84,7 +84,10 @@ def test_history_faults_wait_for_a_first_clean_tick() -> None:
 @pytest.mark.parametrize(
     ("rates", "message"),
     [
-        ({"crossed": 0.1}, "unknown fault kind 'crossed'; use one of: too_large, not_json, invalid_schema"),
+        (
+            {"crossed": 0.1},
+            "unknown fault kind 'crossed'; use one of: too_large, not_json, invalid_schema",
+        ),
         ({"crossed_book": 1.5}, "the rate of crossed_book must be between 0 and 1, got 1.5"),
         ({"duplicate": 0.6, "seq_gap": 0.6}, "fault rates add up to 1.2; they must add up to"),
     ],
@@ -104,7 +107,7 @@ def test_ingest_fault_flags() -> None:
     assert both.rates[Reason.CROSSED_BOOK] == 0.01
     with pytest.raises(SettingsError, match=r"^--fault: 'seq_gap' is not KIND=PROBABILITY; use"):
         injector("--fault", "seq_gap")
-    with pytest.raises(SettingsError, match="^--fault: unknown fault kind 'gap'"):
+    with pytest.raises(SettingsError, match=r"^--fault: unknown fault kind 'gap'"):
         injector("--fault", "gap=0.1")
-    with pytest.raises(SettingsError, match="^--fault-rate: fault rates add up to 1.4"):
+    with pytest.raises(SettingsError, match=r"^--fault-rate: fault rates add up to 1\.4"):
         injector("--fault-rate", "0.1")

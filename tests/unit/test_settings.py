@@ -1,0 +1,179 @@
+"""Bad settings, from the environment or from flags: one `error:` line naming the variable or flag,
+why, and the fix; exit code 2; never a traceback - from every entry point. No broker is needed:
+each is refused before anything connects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.errors import SettingsError
+
+SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("TICK_COUNT", "abc", "TICK_COUNT: 'abc' is not a whole number; use e.g. 200"),
+        ("TICK_COUNT", "0", "TICK_COUNT: must be at least 1, got 0; use e.g. 200"),
+        ("TICK_SEED", "4.2", "TICK_SEED: '4.2' is not a whole number; use e.g. 42"),
+        ("ORDERBOOK_PARTITIONS", "0", "ORDERBOOK_PARTITIONS: must be at least 1, got 0"),
+        ("ORDERBOOK_TOPIC", "raw ticks", "ORDERBOOK_TOPIC: 'raw ticks' is not a valid Kafka topic"),
+        ("ORDERBOOK_DLQ_TOPIC", "..", "ORDERBOOK_DLQ_TOPIC: '..' is not a valid Kafka topic name"),
+        ("KAFKA_CLIENT_TIMEOUT_S", "0", "KAFKA_CLIENT_TIMEOUT_S: must be more than 0 s, got 0"),
+        ("KAFKA_CLIENT_TIMEOUT_S", "0.2", "KAFKA_CLIENT_TIMEOUT_S: must be at least 1 s, got 0.2"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:0",
+         "KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:0' has port '0', not 1-65535; use host:port"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:70000", "has port '70000', not 1-65535"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "'localhost' is not host:port"),
+        ("ORDERBOOK_SYMBOL", "lowercase",
+         "ORDERBOOK_SYMBOL: 'lowercase' is not an instrument code; use 1-32 upper-case"),
+        ("TICK_INTERVAL_S", "inf", "TICK_INTERVAL_S: 'inf' is not a finite number; use e.g. 0.05"),
+        ("TICK_INTERVAL_S", "nan", "TICK_INTERVAL_S: 'nan' is not a finite number"),
+        ("TICK_VOLATILITY", "1e308", "TICK_VOLATILITY: must be at most 1, got 1e+308"),
+        ("TICK_VOLATILITY", "-0.1", "TICK_VOLATILITY: must be at least 0, got -0.1"),
+        ("PRICE_JUMP_LIMIT", "0", "PRICE_JUMP_LIMIT: must be more than 0, got 0"),
+        ("STREAM_SECONDS", "-1", "STREAM_SECONDS: must be more than 0 s, got -1"),
+        ("KAFKA_DELIVERY_TIMEOUT_S", "5",
+         "KAFKA_DELIVERY_TIMEOUT_S: 5 s must be longer than KAFKA_CLIENT_TIMEOUT_S (10 s)"),
+        ("ORDERBOOK_CLEAN_TOPIC", "orderbook.raw",
+         "ORDERBOOK_CLEAN_TOPIC: 'orderbook.raw' is also the raw topic (ORDERBOOK_TOPIC); the "
+         "quality gate would read its own output"),
+        ("ORDERBOOK_DLQ_TOPIC", "orderbook.clean",
+         "is also the clean topic (ORDERBOOK_CLEAN_TOPIC)"),
+    ],
+)  # fmt: skip
+def test_a_bad_variable_is_named_with_the_fix(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({variable: value})
+    assert str(error.value).startswith(f"{variable}: ")
+    assert expected in str(error.value)
+
+
+def test_unset_or_blank_means_the_default_and_values_get_their_type() -> None:
+    assert load_settings({}) == Settings()
+    assert load_settings({"TICK_COUNT": "  ", "ORDERBOOK_PARTITIONS": " 6 "}).partitions == 6
+
+
+def test_settings_made_in_code_are_checked_too() -> None:
+    with pytest.raises(SettingsError, match=r"^ORDERBOOK_PARTITIONS: must be at least 1"):
+        dataclasses.replace(Settings(), partitions=0)
+    with pytest.raises(
+        SettingsError, match=r"^ORDERBOOK_TOPIC: 'orderbook\.raw\.a b' is not a valid Kafka"
+    ):
+        Settings().isolated("a b")
+
+
+def run(module: str, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ORDERBOOK_",
+           "TICK_", "KAFKA_", "PRICE_", "STREAM_"))}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        env={**env, **environment}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def assert_one_error_line(run_: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert run_.returncode == 2, run_.stderr
+    assert "Traceback" not in run_.stderr
+    lines = run_.stderr.strip().splitlines()
+    assert len(lines) == 1, run_.stderr
+    assert lines[0].startswith(f"error: {expected}"), lines[0]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(
+    ("environment", "arguments", "expected"),
+    [
+        ({"TICK_COUNT": "abc"}, [], "TICK_COUNT: 'abc' is not a whole number"),
+        ({"ORDERBOOK_PARTITIONS": "0"}, [], "ORDERBOOK_PARTITIONS: must be at least 1"),
+        ({"KAFKA_CLIENT_TIMEOUT_S": "0"}, [], "KAFKA_CLIENT_TIMEOUT_S: must be more than 0 s"),
+        ({"ORDERBOOK_SYMBOL": "lowercase"}, [], "ORDERBOOK_SYMBOL: 'lowercase' is not an"),
+        ({}, ["--count", "0"], "--count: must be at least 1, got 0; use e.g. 100"),
+        ({}, ["--count", "-5"], "--count: must be at least 1, got -5"),
+        ({}, ["--count", "many"], "--count: 'many' is not a whole number"),
+        ({}, ["--duration", "inf"], "--duration: 'inf' is not a finite number"),
+        ({}, ["--bootstrap-servers", "127.0.0.1:99999"], "--bootstrap-servers: '127.0.0.1:99999'"),
+        ({}, ["--bootstrap-servers", "127.0.0.1:0"], "--bootstrap-servers: '127.0.0.1:0' has port"),
+    ],
+)  # fmt: skip
+def test_services_refuse_bad_settings_with_one_line(
+    service: str, environment: dict[str, str], arguments: list[str], expected: str
+) -> None:
+    assert_one_error_line(run(service, *arguments, **environment), expected)
+
+
+@pytest.mark.parametrize(
+    ("service", "arguments", "expected"),
+    [
+        ("orderbook_kit.ingest", ["--symbol", "ttf"], "--symbol: 'ttf' is not an instrument"),
+        ("orderbook_kit.ingest", ["--interval", "0"], "--interval: must be more than 0 s"),
+        ("orderbook_kit.ingest", ["--volatility", "1e308"], "--volatility: must be at most 1"),
+        ("orderbook_kit.ingest", ["--topic", "bad/topic"], "--topic: 'bad/topic' is not a valid"),
+        ("orderbook_kit.ingest", ["--fault-rate", "2"], "--fault-rate: must be at most 1, got 2"),
+        ("orderbook_kit.ingest", ["--fault", "gap"], "--fault: 'gap' is not KIND=PROBABILITY"),
+        ("orderbook_kit.quality", ["--group", ""], "--group: '' is not a usable consumer group"),
+        ("orderbook_kit.quality", ["--idle", "0"], "--idle: must be more than 0 s"),
+        ("orderbook_kit.quality", ["--price-jump-limit", "-1"], "--price-jump-limit: must be more"),
+        ("orderbook_kit.quality", ["--source-topic", "orderbook.clean"],
+         "--source-topic: 'orderbook.clean' is also the clean topic"),
+        ("orderbook_kit.quality", ["--dlq-topic", "orderbook.raw"],
+         "--dlq-topic: 'orderbook.raw' is also the raw topic"),
+    ],
+)  # fmt: skip
+def test_service_flags_are_checked_by_the_same_rules(
+    service: str, arguments: list[str], expected: str
+) -> None:
+    assert_one_error_line(run(service, *arguments), expected)
+
+
+def test_a_topic_collision_from_the_environment_names_the_variable() -> None:
+    result = run("orderbook_kit.quality", ORDERBOOK_DLQ_TOPIC="orderbook.raw")
+    assert_one_error_line(result, "ORDERBOOK_DLQ_TOPIC: 'orderbook.raw' is also the raw topic")
+
+
+def test_broker_commands_need_only_their_own_settings(tmp_path: Path) -> None:
+    # A bad TICK_COUNT must not stop `broker stop` from stopping (nothing runs here: exit 0).
+    stop = run("orderbook_kit.broker", "stop", TICK_COUNT="abc",
+               ORDERBOOK_BROKER_DIR=str(tmp_path / "broker"))  # fmt: skip
+    assert stop.returncode == 0, stop.stderr
+    assert "No kit broker is running" in stop.stdout
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:0"}, "KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:0' has"),
+        ({"KAFKA_START_TIMEOUT_S": "soon"}, "KAFKA_START_TIMEOUT_S: 'soon' is not a number"),
+        ({"KAFKA_START_TIMEOUT_S": "0"}, "KAFKA_START_TIMEOUT_S: must be more than 0 s"),
+    ],
+)
+def test_broker_start_refuses_bad_settings(
+    environment: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(tmp_path / "b"),
+                 **environment)  # fmt: skip
+    assert_one_error_line(result, expected)
+
+
+def test_broker_dir_that_is_a_file(tmp_path: Path, free_address: str) -> None:
+    a_file = tmp_path / "broker"
+    a_file.write_text("not a folder")
+    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(a_file),
+                 KAFKA_BOOTSTRAP_SERVERS=free_address)  # fmt: skip
+    assert_one_error_line(result, f"ORDERBOOK_BROKER_DIR: {a_file} is a file, not a folder; point")
+
+
+def test_broker_dir_that_cannot_be_written(free_address: str) -> None:
+    # Under /sys nothing can be created, not even by root (a chmod'ed folder would not stop root).
+    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR="/sys/orderbook-test",
+                 KAFKA_BOOTSTRAP_SERVERS=free_address)  # fmt: skip
+    assert_one_error_line(result, "ORDERBOOK_BROKER_DIR: cannot write to /sys/orderbook-test (")
