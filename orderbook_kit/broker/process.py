@@ -264,16 +264,8 @@ def run_tool(
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the broker itself binds: with SO_REUSEADDR a port whose last connections are still
-        # in TIME_WAIT (right after a broker was killed or stopped with clients connected) is
-        # free, and only a program really listening on it makes bind fail.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            return
-        except OSError:
-            pass
+    if _can_listen_like_the_broker(host, port):
+        return
     address = f"{host}:{port}"
     if broker_answers(address):
         raise PortInUseError(
@@ -287,6 +279,34 @@ def _check_port_free(host: str, port: int) -> None:
         f"{port}'` shows which), or choose another port: "
         f"`export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<free port>`."
     )
+
+
+def _can_listen_like_the_broker(host: str, port: int) -> bool:
+    """Could the broker listen at host:port? Answered by binding exactly as the JVM will.
+
+    Java listens on a dual-stack IPv6 socket (127.0.0.1 as ::ffff:127.0.0.1) where the machine
+    has IPv6, with SO_REUSEADDR. So the port's last connections lingering in TIME_WAIT - right
+    after a broker was killed, or stopped with clients connected - do not stop it, and only a
+    program really listening there does. A plain IPv4 bind would be refused by those IPv6
+    TIME_WAIT sockets, and blame "another program" for a minute.
+    """
+    attempts = [(socket.AF_INET, host)]
+    if socket.has_ipv6:
+        attempts.insert(0, (socket.AF_INET6, f"::ffff:{host}"))
+    for family, address in attempts:
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine: the JVM uses IPv4 too
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+                probe.listen()
+            except OSError:
+                return False
+            return True
+    return False
 
 
 def _prepare_state_dir(state: BrokerState) -> None:

@@ -34,7 +34,7 @@ from ..connection import (
     raise_message_size_limit,
 )
 from ..consumer import open_consumer
-from ..errors import OrderbookKitError
+from ..errors import BrokerUnreachableError, OrderbookKitError
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -59,6 +59,7 @@ HEADER_SOURCE_OFFSET = "source.offset"
 
 POLL_MS = 500
 MAX_BATCH = 500  # records per batch: one flush and one commit for each
+OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
 # A gate that dies without leaving the group (kill -9, a crash) keeps its partitions until the
 # broker stops hearing its heartbeats; a restarted gate waits that long. kafka-python's default is
 # 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy gate.
@@ -114,6 +115,7 @@ class QualityGate:
         self.checker = QualityChecker(self.settings.price_jump_limit)
         self.on_routed = on_routed
         self._consumer: KafkaConsumer | None = None
+        self._unreachable_since: float | None = None  # when polling started to fail
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
 
@@ -205,7 +207,7 @@ class QualityGate:
             ):
                 break
             limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
-            batches = self._consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+            batches = self._poll(limit)
             if not batches:
                 continue
             last_message_at = time.monotonic()
@@ -213,6 +215,39 @@ class QualityGate:
             self._commit(self._consumer, batches)
             stats.batches += 1
         return stats
+
+    def _poll(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """One poll; rides out a broker outage for up to ``settings.delivery_timeout_s``.
+
+        kafka-python's poll can raise a retriable error (e.g. a refused connection while it
+        looks for the group coordinator) instead of waiting: the broker may be back a moment
+        later, so the gate waits and tries again - and stops with a clear error only once the
+        outage has lasted as long as the kit waits for any delivery.
+        """
+        assert self._consumer is not None
+        try:
+            batches = self._consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise OrderbookKitError(
+                    f"Reading {self.settings.raw_topic!r} failed: {exc}. See `make logs`."
+                ) from exc
+            now = time.monotonic()
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+                log.warning("the broker is unreachable (%s); waiting for it", exc)
+            waited = now - self._unreachable_since
+            if waited > self.settings.delivery_timeout_s:
+                raise BrokerUnreachableError(
+                    f"The broker at {self.settings.bootstrap_servers} was unreachable for "
+                    f"{waited:.0f} s ({exc}), so the gate stopped. Every batch it finished is "
+                    "committed; a restart checks the rest. Start the broker (`make broker`) or "
+                    "allow a longer wait with KAFKA_DELIVERY_TIMEOUT_S."
+                ) from exc
+            time.sleep(OUTAGE_RETRY_S)
+            return {}
+        self._unreachable_since = None
+        return batches
 
     def _prepare_topics(self) -> int:
         """Create the three topics if needed; return the dead-letter topic's message size limit.
@@ -283,6 +318,9 @@ class QualityGate:
             # this batch again. Its writes are already in Kafka, so this only makes duplicates.
             log.warning("offsets not committed (the group rebalanced): %s", exc)
         except KafkaError as exc:
+            if exc.retriable:  # an outage: the batch is checked again later, same as above
+                log.warning("offsets not committed (%s); this batch will be checked again", exc)
+                return
             raise OrderbookKitError(
                 f"Could not commit offsets of group {self.settings.quality_group!r}: {exc}. The "
                 "batch's writes are in Kafka; a restart checks it again (at-least-once)."

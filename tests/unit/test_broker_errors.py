@@ -98,3 +98,36 @@ def test_java_version_parsing(fake_bin: Path) -> None:
     for banner, major in cases.items():
         java = write_executable(fake_bin, "java", f"echo '{banner}' >&2")
         assert runtime.java_major_version(java) == major
+
+
+def port_in_time_wait(family: socket.AddressFamily, host: str) -> int:
+    """A loopback port nobody listens on, whose last connection is in TIME_WAIT on its side -
+    what a broker's port looks like right after it was killed with clients connected."""
+    with socket.socket(family) as listener:
+        # As the broker's JVM does: SO_REUSEADDR on its server socket (Linux lets a new bind
+        # reuse a TIME_WAIT port only when both sockets set it).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the listening side closes first, so TIME_WAIT is on its port
+        client.close()
+    return port
+
+
+# The JVM listens on a dual-stack IPv6 socket where the machine has IPv6, else on IPv4.
+LISTENERS = [(socket.AF_INET, "127.0.0.1")]
+if socket.has_ipv6:
+    LISTENERS.append((socket.AF_INET6, "::ffff:127.0.0.1"))
+
+
+@pytest.mark.parametrize(("family", "host"), LISTENERS, ids=[f.name for f, _ in LISTENERS])
+def test_a_port_in_time_wait_is_free_for_a_new_broker(
+    family: socket.AddressFamily, host: str
+) -> None:
+    port = port_in_time_wait(family, host)
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # the old probe's way: refused while TIME_WAIT lasts
+    process._check_port_free("127.0.0.1", port)  # a listener would raise PortInUseError

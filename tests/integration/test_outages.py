@@ -1,0 +1,183 @@
+"""Broker outages with the services running: a kill -9 and an immediate restart loses nothing; an
+outage longer than the delivery timeout stops ingest with the count of ticks not delivered; Ctrl-C
+during an outage stops within seconds; never a traceback.
+
+These tests run a broker of their own (killing the session's broker would disturb other tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orderbook_kit.broker import process
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.consumer import read_records, read_ticks
+from orderbook_kit.offsets import end_offsets, group_lag
+from orderbook_kit.quality.gate import source_of
+
+pytestmark = pytest.mark.kafka
+
+SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+
+
+@pytest.fixture
+def broker(tmp_path: Path, free_address: str) -> Iterator[tuple[str, Path]]:
+    state = tmp_path / "broker"
+    process.start(free_address, state)
+    yield free_address, state
+    process.stop(state)
+
+
+def kill_broker(state: Path) -> None:
+    """kill -9 the broker and wait until it is gone (its sockets closed), as `kill -9` and
+    `wait` would in a shell."""
+    pid = json.loads((state / "broker.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert process._wait_for_exit(pid, 10)
+
+
+def settings_for(address: str, **environment: str) -> tuple[Settings, dict[str, str]]:
+    settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": address, **environment})
+    settings = settings.isolated(f"outage-{uuid.uuid4().hex[:8]}")
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": address,
+        "ORDERBOOK_TOPIC": settings.raw_topic,
+        "ORDERBOOK_CLEAN_TOPIC": settings.clean_topic,
+        "ORDERBOOK_DLQ_TOPIC": settings.dlq_topic,
+        "ORDERBOOK_QUALITY_GROUP": settings.quality_group,
+        **environment,
+    }
+    return settings, env
+
+
+def ingest(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
+    symbols = [flag for symbol in SYMBOLS for flag in ("--symbol", symbol)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "orderbook_kit.ingest", "-q", *symbols, *arguments],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for(condition: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def raw_count(settings: Settings) -> int:
+    return sum(end_offsets(settings.raw_topic, settings).values())
+
+
+def assert_contiguous_from_zero(settings: Settings, expected_total: int) -> None:
+    frame = read_ticks(settings.raw_topic, settings=settings, timeout_s=30).frame
+    assert len(frame) == expected_total
+    for symbol, rows in frame.groupby("symbol"):
+        seqs = sorted(rows["seq"])
+        assert seqs == list(range(len(seqs))), f"{symbol}: a tick is missing or doubled"
+
+
+def test_broker_killed_and_restarted_at_once_loses_nothing(
+    broker: tuple[str, Path], tmp_path: Path
+) -> None:
+    address, state = broker
+    settings, env = settings_for(address)
+    feed = ingest(env, "--count", "1200", "--interval", "0.01", "--fault-rate", "0.01")
+    gate_log = tmp_path / "gate.log"
+    with gate_log.open("w") as log:
+        gate = subprocess.Popen([sys.executable, "-m", "orderbook_kit.quality", "-q"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    def gate_caught_up() -> bool:
+        if gate.poll() is not None:
+            pytest.fail(f"the gate exited ({gate.returncode}):\n{gate_log.read_text()}")
+        return (
+            int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
+        )
+
+    try:
+        wait_for(lambda: raw_count(settings) > 100, 30, "the feed to be under way")
+        kill_broker(state)
+        restarted = time.monotonic()
+        process.start(address, state)  # at once: the port is in TIME_WAIT, not taken
+        print(f"broker restarted in {time.monotonic() - restarted:.1f} s")
+        _, feed_errors = feed.communicate(timeout=120)
+        assert feed.returncode == 0, feed_errors
+        total = raw_count(settings)
+        wait_for(gate_caught_up, 90, "the gate to check every raw message")
+        gate.send_signal(signal.SIGTERM)
+        gate.wait(timeout=30)
+        output = gate_log.read_text()
+        assert gate.returncode == 0, output
+        assert output.splitlines()[-1].startswith("Checked ")
+        assert "Traceback" not in output + feed_errors
+    finally:
+        feed.kill()
+        gate.kill()
+    raw = {(r.partition, r.offset) for r in read_records(settings.raw_topic, settings=settings,
+                                                           timeout_s=30).records}  # fmt: skip
+    assert len(raw) == total
+    written = read_records(settings.clean_topic, settings=settings, timeout_s=30).records
+    written += read_records(settings.dlq_topic, settings=settings, timeout_s=30).records
+    assert {source_of(record)[1:] for record in written} == raw  # every raw message checked
+
+
+def test_an_outage_longer_than_the_delivery_timeout_stops_ingest_with_the_count(
+    broker: tuple[str, Path],
+) -> None:
+    address, state = broker
+    settings, env = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="1", KAFKA_DELIVERY_TIMEOUT_S="3")
+    feed = ingest(env, "--interval", "0.02")  # until stopped
+    try:
+        wait_for(lambda: raw_count(settings) > 60, 30, "the feed to be under way")
+        kill_broker(state)
+        killed = time.monotonic()
+        _, errors = feed.communicate(timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        feed.kill()
+    assert feed.returncode == 1, errors
+    lines = errors.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in errors, errors
+    found = re.match(
+        r"error: Kafka did not acknowledge (\d+) of the (\d+) message\(s\) sent", lines[0]
+    )
+    assert found, lines[0]
+    lost, sent = int(found[1]), int(found[2])
+    assert lost > 0 and took < 3 + 10, f"stopped {took:.1f} s after the broker died"
+    process.start(address, state)
+    # What Kafka acknowledged is there, every symbol from seq 0 with no hole: nothing silent.
+    assert_contiguous_from_zero(settings, sent - lost)
+
+
+def test_ctrl_c_during_an_outage_stops_within_seconds(broker: tuple[str, Path]) -> None:
+    address, state = broker
+    settings, env = settings_for(address)  # the default 120 s delivery timeout
+    feed = ingest(env, "--interval", "0.02")
+    try:
+        wait_for(lambda: raw_count(settings) > 60, 30, "the feed to be under way")
+        kill_broker(state)
+        time.sleep(1.0)
+        feed.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        _, errors = feed.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        feed.kill()
+    assert took < 6, f"took {took:.1f} s to stop after Ctrl-C"
+    lines = errors.strip().splitlines()
+    assert feed.returncode == 1 and len(lines) == 1 and "Traceback" not in errors, errors
+    assert lines[0].startswith("error: Kafka did not acknowledge ")
