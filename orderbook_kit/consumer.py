@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from .config import Settings, load_settings
 from .connection import client_timeouts, unreachable_error
-from .decoding import DecodeFailure, decode_tick
+from .decoding import DecodeFailure, decode_message
 from .errors import OrderbookKitError
 from .frames import ticks_frame
 
@@ -146,7 +146,7 @@ def read_ticks(
     examples: list[str] = []
     rows: list[dict] = []
     for record, received_at in zip(read.records, read.received_at, strict=True):
-        decoded = decode_tick(record.value)
+        decoded = decode_message(record.key, record.value)
         if isinstance(decoded, DecodeFailure):
             skipped[decoded.reason] += 1
             if len(examples) < 5:
