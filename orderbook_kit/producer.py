@@ -82,6 +82,7 @@ class TickProducer:
         self.delivered = 0
         self.failed = 0
         self.first_error: BaseException | None = None
+        self._abandoning = False
 
     def connect(self) -> TickProducer:
         if self._producer is not None:
@@ -209,9 +210,12 @@ class TickProducer:
             return
         producer, self._producer = self._producer, None
         timeout = self.settings.client_timeout_s * 3 if timeout_s is None else timeout_s
+        when = ""
         try:
             producer.flush(timeout=timeout)
         except KafkaError:
+            when = f"within {timeout:g} s of closing"
+            self._abandoning = True  # their failure is ours, not an error worth quoting
             _abandon_pending(producer)
         try:
             producer.close(timeout=1)
@@ -219,7 +223,7 @@ class TickProducer:
             log.debug("closing the producer: %s", exc)
         not_acknowledged = self.sent - self.delivered
         if not_acknowledged:
-            raise self._delivery_error(not_acknowledged)
+            raise self._delivery_error(not_acknowledged, when)
 
     def _delivery_error(self, count: int, when: str = "") -> DeliveryError:
         cause = f" The first error: {self.first_error}." if self.first_error else ""
@@ -245,7 +249,7 @@ class TickProducer:
             self.on_delivery(Delivery(metadata.topic, metadata.partition, metadata.offset, key))
 
     def _failed(self, key: str | None, exc: BaseException) -> None:
-        if self.first_error is None:
+        if self.first_error is None and not self._abandoning:
             self.first_error = exc
             log.warning("delivery of a message with key %r failed: %s", key, exc)
         self.failed += 1

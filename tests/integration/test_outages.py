@@ -181,3 +181,4 @@ def test_ctrl_c_during_an_outage_stops_within_seconds(broker: tuple[str, Path]) 
     lines = errors.strip().splitlines()
     assert feed.returncode == 1 and len(lines) == 1 and "Traceback" not in errors, errors
     assert lines[0].startswith("error: Kafka did not acknowledge ")
+    assert "within 3 s of closing, so they may be missing from it." in lines[0]
