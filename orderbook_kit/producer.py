@@ -19,6 +19,7 @@ from kafka.producer.future import FutureRecordMetadata
 from .config import Settings, load_settings
 from .connection import admin_client, client_timeouts, ensure_topic, unreachable_error
 from .errors import DeliveryError, OrderbookKitError
+from .lifecycle import Connectable
 from .models import Tick
 
 __all__ = ["PRODUCER_TUNING", "Delivery", "TickProducer", "produce_in_background"]
@@ -48,7 +49,7 @@ class Delivery:
     key: str | None
 
 
-class TickProducer:
+class TickProducer(Connectable):
     """Sends ticks to ``topic``. Connects in :meth:`connect` (or ``with``), never in ``__init__``.
 
     ``verbose`` prints ``Sending tick: {...}`` for each tick; ``on_delivery`` is called with a
@@ -111,19 +112,6 @@ class TickProducer:
         except KafkaError as exc:
             raise unreachable_error(bootstrap, timeout_s) from exc
         return self
-
-    def __enter__(self) -> TickProducer:
-        return self.connect()
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        # An error is already on its way out: closing must not replace it with another one.
-        try:
-            self.close(timeout_s=0)
-        except OrderbookKitError as exc:
-            log.warning("while stopping after an error: %s", exc)
 
     def send(self, tick: Tick) -> FutureRecordMetadata:
         """Stamp ``publish_time`` and send; the returned future resolves to the record metadata."""

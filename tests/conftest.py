@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from orderbook_kit.broker import process
 
 
 @pytest.fixture
@@ -35,3 +39,21 @@ def write_executable(folder: Path, name: str, script: str) -> Path:
     path.write_text("#!/bin/sh\n" + script + "\n")
     path.chmod(0o755)
     return path
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, free_address: str) -> Iterator[tuple[str, Path]]:
+    """A broker of the test's own, so stopping or killing it disturbs nothing else."""
+    state = tmp_path / "broker"
+    process.start(free_address, state)
+    yield free_address, state
+    process.stop(state)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Wait until ``condition()`` holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)

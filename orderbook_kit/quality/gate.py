@@ -35,6 +35,7 @@ from ..connection import (
 )
 from ..consumer import open_consumer
 from ..errors import BrokerUnreachableError, OrderbookKitError
+from ..lifecycle import Connectable
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -99,10 +100,11 @@ class GateStats:
         return text + "."
 
 
-class QualityGate:
+class QualityGate(Connectable):
     """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
     ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`, which connects and closes by itself when the gate is not connected yet).
+    Leaving ``with`` on an error closes at once: the batch was not committed, so nothing is lost.
     """
 
     def __init__(
@@ -164,20 +166,6 @@ class QualityGate:
                 problems.append(exc)
         if problems:
             raise problems[0]
-
-    def __enter__(self) -> QualityGate:
-        return self.connect()
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        # An error is on its way out: close at once (the batch was not committed, so nothing is
-        # lost), and never replace that error with one from closing.
-        try:
-            self.close(timeout_s=0)
-        except OrderbookKitError as exc:
-            log.warning("while stopping after an error: %s", exc)
 
     def run(
         self,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.kafka
 
 N = 50
 TOPIC = "broker.roundtrip"
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path, free_address: str) -> Iterator[tuple[str, Path]]:
-    """A second broker of this test's own, so stopping it disturbs nothing else."""
-    state = tmp_path / "broker"
-    process.start(free_address, state)
-    yield free_address, state
-    process.stop(state)
 
 
 def read_all_with_kafka_python(bootstrap: str, topic: str, partitions: int) -> list[tuple]:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,11 @@ from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.offsets import end_offsets, group_lag
 from orderbook_kit.quality.gate import source_of
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka
 
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
-
-
-@pytest.fixture
-def broker(tmp_path: Path, free_address: str) -> Iterator[tuple[str, Path]]:
-    state = tmp_path / "broker"
-    process.start(free_address, state)
-    yield free_address, state
-    process.stop(state)
 
 
 def kill_broker(state: Path) -> None:
@@ -70,14 +62,6 @@ def ingest(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def wait_for(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def raw_count(settings: Settings) -> int:
     return sum(end_offsets(settings.raw_topic, settings).values())
 
@@ -91,9 +75,9 @@ def assert_contiguous_from_zero(settings: Settings, expected_total: int) -> None
 
 
 def test_broker_killed_and_restarted_at_once_loses_nothing(
-    broker: tuple[str, Path], tmp_path: Path
+    own_broker: tuple[str, Path], tmp_path: Path
 ) -> None:
-    address, state = broker
+    address, state = own_broker
     settings, env = settings_for(address)
     feed = ingest(env, "--count", "1200", "--interval", "0.01", "--fault-rate", "0.01")
     gate_log = tmp_path / "gate.log"
@@ -136,9 +120,9 @@ def test_broker_killed_and_restarted_at_once_loses_nothing(
 
 
 def test_an_outage_longer_than_the_delivery_timeout_stops_ingest_with_the_count(
-    broker: tuple[str, Path],
+    own_broker: tuple[str, Path],
 ) -> None:
-    address, state = broker
+    address, state = own_broker
     settings, env = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="1", KAFKA_DELIVERY_TIMEOUT_S="3")
     feed = ingest(env, "--interval", "0.02")  # until stopped
     try:
@@ -163,8 +147,8 @@ def test_an_outage_longer_than_the_delivery_timeout_stops_ingest_with_the_count(
     assert_contiguous_from_zero(settings, sent - lost)
 
 
-def test_ctrl_c_during_an_outage_stops_within_seconds(broker: tuple[str, Path]) -> None:
-    address, state = broker
+def test_ctrl_c_during_an_outage_stops_within_seconds(own_broker: tuple[str, Path]) -> None:
+    address, state = own_broker
     settings, env = settings_for(address)  # the default 120 s delivery timeout
     feed = ingest(env, "--interval", "0.02")
     try:

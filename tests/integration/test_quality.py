@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from orderbook_kit.producer import TickProducer
 from orderbook_kit.quality.dead_letters import read_dead_letters
 from orderbook_kit.quality.gate import HEADER_REASON, QualityGate, header, source_of
 from orderbook_kit.simulator import OrderbookSimulator
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -117,14 +117,6 @@ def service_env(settings: Settings) -> dict[str, str]:
         "ORDERBOOK_DLQ_TOPIC": settings.dlq_topic,
         "ORDERBOOK_QUALITY_GROUP": settings.quality_group,
     }
-
-
-def wait_for(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def committed(settings: Settings) -> int:
