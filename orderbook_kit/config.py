@@ -30,49 +30,49 @@ DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 
 @dataclass(frozen=True)
 class SettingSpec:
-    """How one field of :class:`Settings` is read: its variable, its type, the rule it obeys."""
+    """How one field of :class:`Settings` is read: its variable and the rule it obeys (the rule
+    also gives the value its type: "3" -> 3)."""
 
     variable: str
-    kind: type
     rule: rules.Rule
 
     def parse(self, field: str, text: str) -> object:
         """``text`` (from the environment) as a checked value, or :class:`SettingsError`."""
         try:
-            return self.rule(text if self.kind is str else text.strip())
+            return self.rule(text.strip())
         except ValueError as exc:
             raise SettingsError(field, self.variable, str(exc)) from None
 
 
 SETTINGS: dict[str, SettingSpec] = {
-    "bootstrap_servers": SettingSpec("KAFKA_BOOTSTRAP_SERVERS", str, rules.bootstrap_servers),
-    "raw_topic": SettingSpec("ORDERBOOK_TOPIC", str, rules.topic_name),
-    "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", str, rules.topic_name),
-    "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", str, rules.topic_name),
+    "bootstrap_servers": SettingSpec("KAFKA_BOOTSTRAP_SERVERS", rules.bootstrap_servers),
+    "raw_topic": SettingSpec("ORDERBOOK_TOPIC", rules.topic_name),
+    "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", rules.topic_name),
+    "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", rules.topic_name),
     "partitions": SettingSpec(
-        "ORDERBOOK_PARTITIONS", int, rules.whole_number(minimum=1, maximum=1000, example=3)
+        "ORDERBOOK_PARTITIONS", rules.whole_number(minimum=1, maximum=1000, example=3)
     ),
-    "symbol": SettingSpec("ORDERBOOK_SYMBOL", str, rules.symbol),
+    "symbol": SettingSpec("ORDERBOOK_SYMBOL", rules.symbol),
     "tick_interval_s": SettingSpec(
-        "TICK_INTERVAL_S", float, rules.seconds(minimum=0.001, maximum=3600, example=0.05)
+        "TICK_INTERVAL_S", rules.seconds(minimum=0.001, maximum=3600, example=0.05)
     ),
     "volatility": SettingSpec(
-        "TICK_VOLATILITY", float, rules.number(minimum=0.0, maximum=1.0, example=0.002)
+        "TICK_VOLATILITY", rules.number(minimum=0.0, maximum=1.0, example=0.002)
     ),
-    "seed": SettingSpec("TICK_SEED", int, rules.whole_number(example=42)),
+    "seed": SettingSpec("TICK_SEED", rules.whole_number(example=42)),
     "tick_count": SettingSpec(
-        "TICK_COUNT", int, rules.whole_number(minimum=1, maximum=10_000_000, example=200)
+        "TICK_COUNT", rules.whole_number(minimum=1, maximum=10_000_000, example=200)
     ),
-    "stream_seconds": SettingSpec("STREAM_SECONDS", float, rules.seconds(example=5)),
+    "stream_seconds": SettingSpec("STREAM_SECONDS", rules.seconds(example=5)),
     "client_timeout_s": SettingSpec(
-        "KAFKA_CLIENT_TIMEOUT_S", float, rules.seconds(minimum=1, maximum=3600, example=10)
+        "KAFKA_CLIENT_TIMEOUT_S", rules.seconds(minimum=1, maximum=3600, example=10)
     ),
     "delivery_timeout_s": SettingSpec(
-        "KAFKA_DELIVERY_TIMEOUT_S", float, rules.seconds(minimum=1, example=120)
+        "KAFKA_DELIVERY_TIMEOUT_S", rules.seconds(minimum=1, example=120)
     ),
-    "quality_group": SettingSpec("ORDERBOOK_QUALITY_GROUP", str, rules.group_id),
+    "quality_group": SettingSpec("ORDERBOOK_QUALITY_GROUP", rules.group_id),
     "price_jump_limit": SettingSpec(
-        "PRICE_JUMP_LIMIT", float, rules.number(above=0.0, maximum=10.0, example=0.05)
+        "PRICE_JUMP_LIMIT", rules.number(above=0.0, maximum=10.0, example=0.05)
     ),
 }
 
@@ -114,8 +114,11 @@ class Settings:
 
     def _check_combinations(self) -> None:
         # A gate whose output is its input reads its own writes forever.
-        topics = [("raw_topic", self.raw_topic), ("clean_topic", self.clean_topic),
-                  ("dlq_topic", self.dlq_topic)]  # fmt: skip
+        topics = [
+            ("raw_topic", self.raw_topic),
+            ("clean_topic", self.clean_topic),
+            ("dlq_topic", self.dlq_topic),
+        ]
         for index, (field, topic) in enumerate(topics):
             for other, other_topic in topics[:index]:
                 if topic == other_topic:

@@ -35,20 +35,29 @@ def build_parser() -> ServiceParser:
     parser = ServiceParser("python -m orderbook_kit.ingest", __doc__.splitlines()[0], defaults)
     parser.add_setting("--topic", "raw_topic", "topic to produce to")
     parser.add_argument(
-        "--symbol", dest="symbols", action="append", type=flag_type(rules.symbol),
+        "--symbol",
+        dest="symbols",
+        action="append",
+        type=flag_type(rules.symbol),
         help=f"repeat for several (env ORDERBOOK_SYMBOL, default {defaults.symbol})",
-    )  # fmt: skip
+    )
     parser.add_setting("--interval", "tick_interval_s", "seconds between ticks")
     parser.add_setting("--volatility", "volatility", "relative move per sqrt second")
     parser.add_setting("--seed", "seed", "random seed")
     parser.add_argument(
-        "--fault-rate", type=flag_type(rules.probability), default=0.0, metavar="P",
+        "--fault-rate",
+        type=flag_type(rules.probability),
+        default=0.0,
+        metavar="P",
         help="probability of each kind of bad tick (default 0)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--fault", action="append", default=[], metavar="KIND=P",
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=P",
         help=f"probability of one kind, repeatable; kinds: {', '.join(FAULT_KINDS)}",
-    )  # fmt: skip
+    )
     return parser
 
 
@@ -93,18 +102,24 @@ def ingest(argv: Sequence[str] | None) -> int:
     injector = fault_injector(arguments)
     symbols = arguments.symbols or [settings.symbol]
     simulator = OrderbookSimulator(
-        symbols, interval_s=settings.tick_interval_s, volatility=settings.volatility,
+        symbols,
+        interval_s=settings.tick_interval_s,
+        volatility=settings.volatility,
         seed=settings.seed,
-    )  # fmt: skip
+    )
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
     with TickProducer(settings, verbose=not arguments.quiet) as producer:
         stop.running()
         names = ", ".join(repr(s) for s in symbols)
         label = "symbol" if len(symbols) == 1 else "symbols"
-        print(f"Producing ticks for {label} {names} every {settings.tick_interval_s} seconds "
-              f"to topic '{producer.topic}'", flush=True)  # fmt: skip
-        ticks = simulator.stream(count=arguments.count, duration_s=arguments.duration,
-                                 stop=stop.event)  # fmt: skip
+        print(
+            f"Producing ticks for {label} {names} every {settings.tick_interval_s} seconds "
+            f"to topic '{producer.topic}'",
+            flush=True,
+        )
+        ticks = simulator.stream(
+            count=arguments.count, duration_s=arguments.duration, stop=stop.event
+        )
         try:
             if injector is None:
                 producer.send_all(ticks)

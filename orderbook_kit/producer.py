@@ -92,18 +92,19 @@ class TickProducer(Connectable):
         if self.create_topic:
             with admin_client(bootstrap, timeout_s) as admin:
                 ensure_topic(admin, self.topic, self.settings.partitions)
+        timeouts = client_timeouts(timeout_s)
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "client_id": "orderbook-kit-producer",
             **PRODUCER_TUNING,
-            **client_timeouts(timeout_s),
+            **timeouts,
             # send() blocks at most this long for metadata or buffer space: never forever.
             "max_block_ms": int(timeout_s * 1000),
             # After this, a message that could not be delivered fails (kafka-python requires it
             # to cover one request and the linger).
             "delivery_timeout_ms": max(
                 int(self.settings.delivery_timeout_s * 1000),
-                client_timeouts(timeout_s)["request_timeout_ms"] + PRODUCER_TUNING["linger_ms"],
+                timeouts["request_timeout_ms"] + PRODUCER_TUNING["linger_ms"],
             ),
             **self._overrides,
         }

@@ -29,6 +29,8 @@ __all__ = [
     "ServiceParser",
     "StopSignal",
     "flag_type",
+    "positive_count",
+    "positive_seconds",
     "run_service",
 ]
 
@@ -38,6 +40,7 @@ EXIT_NOT_DELIVERED = 1
 EXIT_BAD_SETTING = 2  # also: the broker cannot be reached, or refused what the service needs
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 
+# Rules of the flags every service has (--count, --duration, --idle).
 positive_count = whole_number(minimum=1, example=100)
 positive_seconds = seconds(example=10)
 
@@ -67,8 +70,9 @@ class ServiceParser(argparse.ArgumentParser):
         self._flag_of: dict[str, str] = {}  # Settings field -> its flag
         self.add_setting("--bootstrap-servers", "bootstrap_servers", "Kafka address")
         self.add_argument("--count", type=flag_type(positive_count), help="stop after this many")
-        self.add_argument("--duration", type=flag_type(positive_seconds),
-                          help="stop after this many seconds")  # fmt: skip
+        self.add_argument(
+            "--duration", type=flag_type(positive_seconds), help="stop after this many seconds"
+        )
         self.add_argument("-q", "--quiet", action="store_true", help="do not print every message")
         self.epilog = "Environment variables: " + ", ".join(environment_variables())
 
@@ -77,9 +81,12 @@ class ServiceParser(argparse.ArgumentParser):
         spec = SETTINGS[field]
         self._flag_of[field] = flag
         self.add_argument(
-            flag, dest=field, type=flag_type(spec.rule), default=getattr(self.defaults, field),
+            flag,
+            dest=field,
+            type=flag_type(spec.rule),
+            default=getattr(self.defaults, field),
             help=f"{help} (env {spec.variable}, default %(default)s)",
-        )  # fmt: skip
+        )
 
     def settings(self, arguments: argparse.Namespace, argv: Sequence[str] | None) -> Settings:
         """The environment's settings with the flags on top; an error names the flag if given."""

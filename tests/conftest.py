@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,3 +59,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.2)
+
+
+def interrupt(child: subprocess.Popen[str]) -> tuple[str, float]:
+    """Ctrl-C ``child``; its stderr, and the seconds it took to exit after the signal."""
+    child.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = child.communicate(timeout=60)
+    return stderr, time.monotonic() - interrupted

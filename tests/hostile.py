@@ -31,9 +31,14 @@ def good_tick(seq: int, symbol: str = SYMBOL) -> Tick:
     """A clean tick of the good stream: one per second from START, prices barely moving."""
     price = 35.0 + (seq % 5) * 0.005
     return Tick(
-        symbol=symbol, seq=seq, bid=price, ask=price + 0.01, bid_size=10.0, ask_size=12.0,
+        symbol=symbol,
+        seq=seq,
+        bid=price,
+        ask=price + 0.01,
+        bid_size=10.0,
+        ask_size=12.0,
         event_time=START + timedelta(seconds=seq),
-    ).published(START + timedelta(seconds=seq, milliseconds=5))  # fmt: skip
+    ).published(START + timedelta(seconds=seq, milliseconds=5))
 
 
 def body(seq: int, /, **changes: object) -> dict[str, object]:

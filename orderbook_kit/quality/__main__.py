@@ -22,14 +22,20 @@ def build_parser() -> ServiceParser:
     parser = ServiceParser(
         "python -m orderbook_kit.quality", __doc__.splitlines()[0], load_settings()
     )
-    parser.add_argument("--idle", type=flag_type(positive_seconds),
-                        help="stop after this many seconds without messages")  # fmt: skip
+    parser.add_argument(
+        "--idle",
+        type=flag_type(positive_seconds),
+        help="stop after this many seconds without messages",
+    )
     parser.add_setting("--source-topic", "raw_topic", "topic to check")
     parser.add_setting("--clean-topic", "clean_topic", "where clean ticks go")
     parser.add_setting("--dlq-topic", "dlq_topic", "where rejected messages go")
     parser.add_setting("--group", "quality_group", "consumer group")
-    parser.add_setting("--price-jump-limit", "price_jump_limit",
-                       "largest accepted relative move of the mid per tick")  # fmt: skip
+    parser.add_setting(
+        "--price-jump-limit",
+        "price_jump_limit",
+        "largest accepted relative move of the mid per tick",
+    )
     return parser
 
 
@@ -57,8 +63,12 @@ def check_quality(argv: Sequence[str] | None) -> int:
     with gate:
         stop.running()
         try:
-            stats = gate.run(count=arguments.count, duration_s=arguments.duration,
-                             idle_s=arguments.idle, stop=stop.event)  # fmt: skip
+            stats = gate.run(
+                count=arguments.count,
+                duration_s=arguments.duration,
+                idle_s=arguments.idle,
+                stop=stop.event,
+            )
         finally:
             stop.finishing()
     print(stats.summary(), flush=True)

@@ -129,8 +129,12 @@ class QualityGate(Connectable):
         dead_letter_limit = self._prepare_topics()
         self._clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
         # Room for the largest raw message plus the dead-letter headers.
-        self._dead = TickProducer(settings, topic=settings.dlq_topic, create_topic=False,
-                                  max_request_size=dead_letter_limit)  # fmt: skip
+        self._dead = TickProducer(
+            settings,
+            topic=settings.dlq_topic,
+            create_topic=False,
+            max_request_size=dead_letter_limit,
+        )
         try:
             self._clean.connect()
             self._dead.connect()

@@ -47,8 +47,9 @@ def stream() -> tuple[Settings, dict[Where, Hostile | None]]:
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
         ensure_topic(admin, settings.raw_topic, settings.partitions)
         limit = message_size_limit(admin, settings.raw_topic)
-    largest = Hostile("as large as the broker accepts", SYMBOL.encode(),
-                      b"x" * (limit - 1024), Reason.TOO_LARGE)  # fmt: skip
+    largest = Hostile(
+        "as large as the broker accepts", SYMBOL.encode(), b"x" * (limit - 1024), Reason.TOO_LARGE
+    )
     count = len(hostile_cases(0)) + 1
     labelled: list[Hostile | None] = []
     messages: list[tuple[bytes | None, bytes | None]] = []
@@ -95,8 +96,11 @@ def test_the_reader_skips_what_is_not_a_tick_and_never_raises(
     frame = result.frame
     good = [where for where, item in raw.items() if item is None]
     # The reader judges each message alone: what needs the gate's memory or clock passes it.
-    passes = {"a valid tick with seq 2**62", "prices near float's maximum",
-              "event and publish time 3000 years ahead"}  # fmt: skip
+    passes = {
+        "a valid tick with seq 2**62",
+        "prices near float's maximum",
+        "event and publish time 3000 years ahead",
+    }
     read = set(zip(frame["partition"], frame["offset"], strict=True))
     expected = set(good) | {
         w for w, item in raw.items() if item is not None and item.name in passes

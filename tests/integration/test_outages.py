@@ -24,7 +24,7 @@ from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.offsets import end_offsets, group_lag
 from orderbook_kit.quality.gate import source_of
-from tests.conftest import wait_for
+from tests.conftest import interrupt, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -58,8 +58,11 @@ def ingest(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
     symbols = [flag for symbol in SYMBOLS for flag in ("--symbol", symbol)]
     return subprocess.Popen(
         [sys.executable, "-m", "orderbook_kit.ingest", "-q", *symbols, *arguments],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def raw_count(settings: Settings) -> int:
@@ -82,8 +85,13 @@ def test_broker_killed_and_restarted_at_once_loses_nothing(
     feed = ingest(env, "--count", "1200", "--interval", "0.01", "--fault-rate", "0.01")
     gate_log = tmp_path / "gate.log"
     with gate_log.open("w") as log:
-        gate = subprocess.Popen([sys.executable, "-m", "orderbook_kit.quality", "-q"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        gate = subprocess.Popen(
+            [sys.executable, "-m", "orderbook_kit.quality", "-q"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def gate_caught_up() -> bool:
         if gate.poll() is not None:
@@ -111,8 +119,10 @@ def test_broker_killed_and_restarted_at_once_loses_nothing(
     finally:
         feed.kill()
         gate.kill()
-    raw = {(r.partition, r.offset) for r in read_records(settings.raw_topic, settings=settings,
-                                                           timeout_s=30).records}  # fmt: skip
+    raw = {
+        (r.partition, r.offset)
+        for r in read_records(settings.raw_topic, settings=settings, timeout_s=30).records
+    }
     assert len(raw) == total
     written = read_records(settings.clean_topic, settings=settings, timeout_s=30).records
     written += read_records(settings.dlq_topic, settings=settings, timeout_s=30).records
@@ -155,10 +165,7 @@ def test_ctrl_c_during_an_outage_stops_within_seconds(own_broker: tuple[str, Pat
         wait_for(lambda: raw_count(settings) > 60, 30, "the feed to be under way")
         kill_broker(state)
         time.sleep(1.0)
-        feed.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
-        _, errors = feed.communicate(timeout=60)
-        took = time.monotonic() - interrupted
+        errors, took = interrupt(feed)
     finally:
         feed.kill()
     assert took < 6, f"took {took:.1f} s to stop after Ctrl-C"

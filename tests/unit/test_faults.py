@@ -50,8 +50,13 @@ def test_every_kind_is_injected_at_a_high_rate() -> None:
     messages = list(injector.messages(OrderbookSimulator(SYMBOLS).ticks(600, start_time=START)))
     assert set(injector.injected) == set(FAULT_KINDS)
     # Added faults make more messages than ticks; replaced ones do not.
-    added_kinds = (Reason.DUPLICATE, Reason.OUT_OF_ORDER, Reason.NOT_JSON, Reason.TOO_LARGE,
-                   Reason.KEY_MISMATCH)  # fmt: skip
+    added_kinds = (
+        Reason.DUPLICATE,
+        Reason.OUT_OF_ORDER,
+        Reason.NOT_JSON,
+        Reason.TOO_LARGE,
+        Reason.KEY_MISMATCH,
+    )
     added = sum(injector.injected[kind] for kind in added_kinds)
     assert len(messages) == 600 + added
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+
+from tests.conftest import interrupt
 
 
 @pytest.mark.parametrize("service", ["orderbook_kit.ingest", "orderbook_kit.quality"])
@@ -17,16 +18,15 @@ def test_ctrl_c_while_connecting_to_an_unreachable_broker(service: str, free_add
     child = subprocess.Popen(
         [sys.executable, "-m", service, "--bootstrap-servers", free_address],
         env={**os.environ, "KAFKA_CLIENT_TIMEOUT_S": "30"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline().startswith("Connecting to Kafka at")
         time.sleep(1.0)  # well inside the connection attempt
-        child.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
-        _, stderr = child.communicate(timeout=20)
-        took = time.monotonic() - interrupted
+        stderr, took = interrupt(child)
     finally:
         child.kill()
     assert child.returncode == 130, stderr

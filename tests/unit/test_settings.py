@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.config import SETTINGS, Settings, environment_variables, load_settings
 from orderbook_kit.errors import SettingsError
 
 SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality"]
@@ -58,6 +58,11 @@ def test_a_bad_variable_is_named_with_the_fix(variable: str, value: str, expecte
     assert expected in str(error.value)
 
 
+def test_every_field_has_its_variable_and_rule() -> None:
+    assert set(SETTINGS) == {field.name for field in dataclasses.fields(Settings)}
+    assert len(environment_variables()) == len(SETTINGS)  # one variable per field
+
+
 def test_unset_or_blank_means_the_default_and_values_get_their_type() -> None:
     assert load_settings({}) == Settings()
     assert load_settings({"TICK_COUNT": "  ", "ORDERBOOK_PARTITIONS": " 6 "}).partitions == 6
@@ -73,8 +78,11 @@ def test_settings_made_in_code_are_checked_too() -> None:
 
 
 def run(module: str, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ORDERBOOK_",
-           "TICK_", "KAFKA_", "PRICE_", "STREAM_"))}  # fmt: skip
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", module, *arguments],
         env={**env, **environment}, capture_output=True, text=True, timeout=60,
@@ -142,8 +150,12 @@ def test_a_topic_collision_from_the_environment_names_the_variable() -> None:
 
 def test_broker_commands_need_only_their_own_settings(tmp_path: Path) -> None:
     # A bad TICK_COUNT must not stop `broker stop` from stopping (nothing runs here: exit 0).
-    stop = run("orderbook_kit.broker", "stop", TICK_COUNT="abc",
-               ORDERBOOK_BROKER_DIR=str(tmp_path / "broker"))  # fmt: skip
+    stop = run(
+        "orderbook_kit.broker",
+        "stop",
+        TICK_COUNT="abc",
+        ORDERBOOK_BROKER_DIR=str(tmp_path / "broker"),
+    )
     assert stop.returncode == 0, stop.stderr
     assert "No kit broker is running" in stop.stdout
 
@@ -159,21 +171,30 @@ def test_broker_commands_need_only_their_own_settings(tmp_path: Path) -> None:
 def test_broker_start_refuses_bad_settings(
     environment: dict[str, str], expected: str, tmp_path: Path
 ) -> None:
-    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(tmp_path / "b"),
-                 **environment)  # fmt: skip
+    result = run(
+        "orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(tmp_path / "b"), **environment
+    )
     assert_one_error_line(result, expected)
 
 
 def test_broker_dir_that_is_a_file(tmp_path: Path, free_address: str) -> None:
     a_file = tmp_path / "broker"
     a_file.write_text("not a folder")
-    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(a_file),
-                 KAFKA_BOOTSTRAP_SERVERS=free_address)  # fmt: skip
+    result = run(
+        "orderbook_kit.broker",
+        "start",
+        ORDERBOOK_BROKER_DIR=str(a_file),
+        KAFKA_BOOTSTRAP_SERVERS=free_address,
+    )
     assert_one_error_line(result, f"ORDERBOOK_BROKER_DIR: {a_file} is a file, not a folder; point")
 
 
 def test_broker_dir_that_cannot_be_written(free_address: str) -> None:
     # Under /sys nothing can be created, not even by root (a chmod'ed folder would not stop root).
-    result = run("orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR="/sys/orderbook-test",
-                 KAFKA_BOOTSTRAP_SERVERS=free_address)  # fmt: skip
+    result = run(
+        "orderbook_kit.broker",
+        "start",
+        ORDERBOOK_BROKER_DIR="/sys/orderbook-test",
+        KAFKA_BOOTSTRAP_SERVERS=free_address,
+    )
     assert_one_error_line(result, "ORDERBOOK_BROKER_DIR: cannot write to /sys/orderbook-test (")
