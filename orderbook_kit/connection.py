@@ -7,15 +7,17 @@ a deadline and turn kafka-python's timeout into :class:`BrokerUnreachableError`,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import Settings
-from .errors import BrokerUnreachableError
+from .errors import BrokerError, BrokerUnreachableError
 
 __all__ = [
     "admin_client",
@@ -24,12 +26,16 @@ __all__ = [
     "ensure_topic",
     "message_size_limit",
     "raise_message_size_limit",
+    "retry_while_retriable",
     "unreachable_error",
 ]
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 2.0
+RETRY_PAUSE_S = 0.25
+
+T = TypeVar("T")
 
 
 def unreachable_error(bootstrap_servers: str, timeout_s: float) -> BrokerUnreachableError:
@@ -66,6 +72,33 @@ def admin_client(bootstrap_servers: str, timeout_s: float) -> Iterator[KafkaAdmi
         yield admin
     finally:
         admin.close()
+
+
+def retry_while_retriable(
+    action: Callable[[], T], *, doing: str, bootstrap_servers: str, timeout_s: float
+) -> T:
+    """``action()``, tried again for up to ``timeout_s`` while it fails with a retriable error.
+
+    Right after a broker (re)starts it answers some requests before others: the group
+    coordinator, for one, replies "not available" while it loads ``__consumer_offsets``. Those
+    errors are marked retriable by kafka-python and pass on their own within seconds; anything
+    else, or an outage longer than ``timeout_s``, is raised as the kit's own error.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return action()
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise BrokerError(f"{doing} at {bootstrap_servers} failed: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachableError(
+                    f"{doing} at {bootstrap_servers} still failed after {timeout_s:g} s ({exc}). "
+                    "The broker may be restarting: check `make status` and `make logs`, or "
+                    "allow a longer wait with KAFKA_CLIENT_TIMEOUT_S."
+                ) from exc
+            log.debug("%s: %s; trying again", doing, exc)
+            time.sleep(RETRY_PAUSE_S)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import pandas as pd
 from kafka import TopicPartition
 
 from .config import Settings, load_settings
-from .connection import admin_client
+from .connection import admin_client, retry_while_retriable
 from .consumer import open_consumer
 
 __all__ = ["end_offsets", "group_lag"]
@@ -20,7 +20,13 @@ def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+        ends = retry_while_retriable(
+            lambda: consumer.end_offsets(partitions),
+            doing=f"Reading the end offsets of {topic!r}",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.client_timeout_s,
+        )
+        return {tp.partition: offset for tp, offset in ends.items()}
     finally:
         consumer.close()
 
@@ -29,12 +35,17 @@ def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd
     """Per partition: the group's committed offset, the log's end offset, and the lag between."""
     settings = settings or load_settings()
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        committed = retry_while_retriable(
+            lambda: admin.list_group_offsets({group_id: None}).get(group_id, {}),
+            doing=f"Reading the committed offsets of group {group_id!r}",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.client_timeout_s,
+        )
     rows = []
     for partition, end in sorted(end_offsets(topic, settings).items()):
         mark = committed.get(TopicPartition(topic, partition))
         position = mark.offset if mark is not None and mark.offset >= 0 else 0
-        rows.append({"group": group_id, "partition": partition, "committed": position,
-                     "end": end, "lag": end - position})  # fmt: skip
+        row = {"group": group_id, "partition": partition, "committed": position, "end": end}
+        rows.append({**row, "lag": end - position})
     # Named columns even with no rows (a topic not created yet), so sums and filters still work.
     return pd.DataFrame(rows, columns=["group", "partition", "committed", "end", "lag"])
