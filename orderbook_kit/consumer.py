@@ -1,5 +1,8 @@
 """Read a topic of ticks into a pandas DataFrame, always within a bounded time.
 
+Every call the read makes to kafka-python (poll, position, end offsets) gets what is left of
+the read's ``timeout_s``, so a read returns by then even if the broker goes away mid-read.
+
 Reads without a consumer group by default (``assign`` + ``seek``): nothing is committed and no group
 is left behind, so reading twice gives the same rows. Messages that are not valid ticks are counted
 and kept out of the frame, never allowed to crash the reader.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +33,7 @@ __all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_rec
 log = logging.getLogger(__name__)
 
 POLL_MS = 200
+OUTAGE_PAUSE_S = 0.5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -39,6 +44,7 @@ class RecordsRead:
     records: list[ConsumerRecord] = field(default_factory=list)
     received_at: list[datetime] = field(default_factory=list)  # when each record was polled
     timed_out: bool = False
+    outage: str | None = None  # the last broker error waited out during the read, if any
 
 
 @dataclass
@@ -49,6 +55,7 @@ class ReadResult:
     skipped: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)  # a few skipped messages, for a report
     timed_out: bool = False
+    outage: str | None = None  # the last broker error waited out during the read, if any
 
     @property
     def skipped_count(self) -> int:
@@ -61,6 +68,8 @@ class ReadResult:
             text += f"; {self.skipped_count} message(s) skipped ({reasons})"
         if self.timed_out:
             text += "; stopped at the time limit"
+            if self.outage:
+                text += f" (the broker was unreachable: {self.outage})"
         return text
 
 
@@ -89,17 +98,24 @@ def read_records(
     from_time: datetime | None = None,
     group_id: str | None = None,
     until_end: bool = True,
+    until: Callable[[], bool] | None = None,
 ) -> RecordsRead:
     """Read the raw Kafka records of ``topic`` (key, value bytes, headers, offsets...).
 
-    Where to start: the beginning (default), ``offsets`` ({partition: offset}), or ``from_time``
-    (the first message at or after it, by Kafka timestamp). When to stop, whichever comes first:
-    ``max_messages`` read, ``timeout_s`` elapsed, or - with ``until_end`` - every partition read
-    up to where it ended when the read began. With a ``group_id`` the group's committed offsets
-    are used and advanced (that is the only way this leaves a consumer group behind).
+    Where to start: the beginning (default), ``offsets`` ({partition: offset}), ``from_time``
+    (the first message at or after it, by Kafka timestamp), or - with a ``group_id`` - the
+    group's committed offsets, which the read then advances (the only way this leaves a
+    consumer group behind). When to stop, whichever comes first: ``max_messages`` read,
+    ``timeout_s`` elapsed, or the end of the log - as it was when the read began
+    (``until_end``), or as it is once ``until()`` returns True (say, a producer in the
+    background has finished: ``until=writer.finished``).
+
+    A broker outage during the read is ridden out until ``timeout_s``; the result then says
+    it stopped at the time limit, and why.
     """
     settings = settings or load_settings()
     topic = topic or settings.raw_topic
+    _check_where_to_start(offsets, from_time, group_id)
     deadline = time.monotonic() + timeout_s
     consumer = open_consumer(
         settings, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False
@@ -114,13 +130,30 @@ def read_records(
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         if group_id is None:
             consumer.assign(assigned)
-            _seek(consumer, assigned, offsets, from_time)
+            _seek(consumer, assigned, offsets, from_time, timeout_s)
         else:
             consumer.subscribe([topic])
-        end = consumer.end_offsets(assigned) if until_end else {}
-        return _drain(consumer, end, max_messages, deadline, commit=group_id is not None)
+        reader = _Reader(consumer, assigned, deadline, commit=group_id is not None)
+        return reader.drain(max_messages, until_end=until_end, until=until)
     finally:
         consumer.close()
+
+
+def _check_where_to_start(
+    offsets: dict[int, int] | None, from_time: datetime | None, group_id: str | None
+) -> None:
+    """Refuse start positions that contradict each other, rather than silently pick one."""
+    if offsets is not None and from_time is not None:
+        raise OrderbookKitError(
+            "Pass offsets or from_time, not both: each says where the read starts."
+        )
+    if group_id is not None and (offsets is not None or from_time is not None):
+        chosen = "offsets" if offsets is not None else "from_time"
+        raise OrderbookKitError(
+            f"A read with group_id={group_id!r} starts at the group's committed offsets, so "
+            f"{chosen} would be ignored. Drop group_id to replay from {chosen}, or drop "
+            f"{chosen} to read as the group."
+        )
 
 
 def read_ticks(
@@ -133,15 +166,23 @@ def read_ticks(
     from_time: datetime | None = None,
     group_id: str | None = None,
     until_end: bool = True,
+    until: Callable[[], bool] | None = None,
 ) -> ReadResult:
     """Read ticks from ``topic`` into a DataFrame; the arguments are those of :func:`read_records`.
 
     Messages that are not valid ticks are counted by reason in ``skipped``, not put in the frame.
     """
     read = read_records(
-        topic, settings=settings, max_messages=max_messages, timeout_s=timeout_s,
-        offsets=offsets, from_time=from_time, group_id=group_id, until_end=until_end,
-    )  # fmt: skip
+        topic,
+        settings=settings,
+        max_messages=max_messages,
+        timeout_s=timeout_s,
+        offsets=offsets,
+        from_time=from_time,
+        group_id=group_id,
+        until_end=until_end,
+        until=until,
+    )
     skipped: Counter[str] = Counter()
     examples: list[str] = []
     rows: list[dict] = []
@@ -162,10 +203,13 @@ def read_ticks(
                 "offset": record.offset,
             }
         )
-    result = ReadResult(ticks_frame(rows), skipped, examples, timed_out=read.timed_out)
+    result = ReadResult(
+        ticks_frame(rows), skipped, examples, timed_out=read.timed_out, outage=read.outage
+    )
     if skipped:
-        log.warning("skipped %d message(s) that are not valid ticks: %s", result.skipped_count,
-                    "; ".join(examples))  # fmt: skip
+        shown = "; ".join(examples)
+        count = result.skipped_count
+        log.warning("skipped %d message(s) that are not valid ticks: %s", count, shown)
     return result
 
 
@@ -179,6 +223,7 @@ def _seek(
     partitions: list[TopicPartition],
     offsets: dict[int, int] | None,
     from_time: datetime | None,
+    timeout_s: float,
 ) -> None:
     if offsets is not None:
         for tp in partitions:
@@ -188,7 +233,9 @@ def _seek(
                 consumer.seek_to_end(tp)  # partitions not named: nothing from them
     elif from_time is not None:
         timestamp_ms = _ceil_millis(from_time)
-        found = consumer.offsets_for_times({tp: timestamp_ms for tp in partitions})
+        found = consumer.offsets_for_times(
+            {tp: timestamp_ms for tp in partitions}, timeout_ms=int(timeout_s * 1000)
+        )
         for tp in partitions:
             hit = found.get(tp)
             if hit is None:  # no message at or after from_time in this partition
@@ -210,31 +257,90 @@ def _ceil_millis(moment: datetime) -> int:
     return -(-micros // 1000)
 
 
-def _drain(
-    consumer: KafkaConsumer,
-    end: dict[TopicPartition, int],
-    max_messages: int | None,
-    deadline: float,
-    *,
-    commit: bool,
-) -> RecordsRead:
-    read = RecordsRead()
-    while max_messages is None or len(read.records) < max_messages:
-        # A group consumer has no partitions until its first poll joins the group.
-        caught_up = end and consumer.assignment() == set(end)
-        if caught_up and all(consumer.position(tp) >= offset for tp, offset in end.items()):
-            break
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
-        if remaining_ms <= 0:
-            read.timed_out = True
-            break
-        limit = None if max_messages is None else max_messages - len(read.records)
-        batches = consumer.poll(timeout_ms=min(POLL_MS, remaining_ms), max_records=limit)
+class _Reader:
+    """The poll loop of one read: every call in it is bounded by the read's deadline."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        partitions: list[TopicPartition],
+        deadline: float,
+        *,
+        commit: bool,
+    ) -> None:
+        self.consumer = consumer
+        self.partitions = partitions
+        self.deadline = deadline
+        self.commit = commit
+        self.read = RecordsRead()
+
+    def drain(
+        self, max_messages: int | None, *, until_end: bool, until: Callable[[], bool] | None
+    ) -> RecordsRead:
+        read = self.read
+        # Read up to the end of the log as it is when we look: at once with until_end, or as
+        # soon as until() says so. (If the broker does not answer then, look again next turn.)
+        end_wanted = until_end and until is None
+        end: dict[TopicPartition, int] | None = None
+        while max_messages is None or len(read.records) < max_messages:
+            if self._remaining_ms() <= 0:
+                read.timed_out = True
+                break
+            end_wanted = end_wanted or (until is not None and until())
+            if end_wanted and end is None:
+                end = self._end_offsets()
+            if end is not None and self._reached(end):
+                break
+            limit = None if max_messages is None else max_messages - len(read.records)
+            self._poll_once(limit)
+        return read
+
+    def _poll_once(self, limit: int | None) -> None:
+        try:
+            batches = self.consumer.poll(
+                timeout_ms=min(POLL_MS, max(self._remaining_ms(), 1)), max_records=limit
+            )
+            if self.commit and batches:
+                self.consumer.commit()
+        except KafkaError as exc:
+            self._outage(exc)
+            return
         received_at = datetime.now(UTC)
         for records in batches.values():
             for record in records:
-                read.records.append(record)
-                read.received_at.append(received_at)
-        if commit and batches:
-            consumer.commit()
-    return read
+                self.read.records.append(record)
+                self.read.received_at.append(received_at)
+
+    def _end_offsets(self) -> dict[TopicPartition, int] | None:
+        try:
+            return self.consumer.end_offsets(self.partitions, timeout_ms=self._remaining_ms())
+        except KafkaError as exc:
+            self._outage(exc)
+            return None
+
+    def _reached(self, end: dict[TopicPartition, int]) -> bool:
+        """Has every partition been read up to ``end``? (Bounded: position() can block.)"""
+        # A group consumer has no partitions until its first poll joins the group.
+        if self.consumer.assignment() != set(end):
+            return False
+        try:
+            for tp, offset in end.items():
+                position = self.consumer.position(tp, timeout_ms=self._remaining_ms())
+                if position is None or position < offset:
+                    return False
+        except KafkaError as exc:
+            self._outage(exc)
+            return False
+        return True
+
+    def _outage(self, exc: KafkaError) -> None:
+        """A retriable error (the broker restarting) is waited out until the deadline."""
+        if not exc.retriable:
+            raise OrderbookKitError(f"Reading from Kafka failed: {exc}. See `make logs`.") from exc
+        if self.read.outage is None:
+            log.warning("the broker is unreachable (%s); waiting for it", exc)
+        self.read.outage = str(exc)
+        time.sleep(min(OUTAGE_PAUSE_S, max(self._remaining_ms(), 0) / 1000))
+
+    def _remaining_ms(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)

@@ -22,7 +22,13 @@ from .errors import DeliveryError, OrderbookKitError
 from .lifecycle import Connectable
 from .models import Tick
 
-__all__ = ["PRODUCER_TUNING", "Delivery", "TickProducer", "produce_in_background"]
+__all__ = [
+    "PRODUCER_TUNING",
+    "BackgroundProducer",
+    "Delivery",
+    "TickProducer",
+    "produce_in_background",
+]
 
 log = logging.getLogger(__name__)
 
@@ -256,19 +262,57 @@ def _abandon_pending(producer: KafkaProducer) -> None:
     sender.join(5)
 
 
-def produce_in_background(
-    ticks: Iterable[Tick], settings: Settings | None = None, *, topic: str | None = None
-) -> threading.Thread:
-    """Send ``ticks`` (e.g. a paced ``simulator.stream(...)``) from a daemon thread.
+class BackgroundProducer:
+    """Ticks being sent to Kafka from a daemon thread (see :func:`produce_in_background`).
 
-    Lets a notebook read while it writes, to measure real publish-to-consume latency. ``join()``
-    the returned thread to wait until every tick was sent and acknowledged.
+    A failure in the thread is never lost: it is kept in ``error``, and :meth:`join` raises it
+    in the caller's thread - so a notebook cell shows it like any other error.
     """
 
-    def produce() -> None:
-        with TickProducer(settings, topic=topic) as producer:
-            producer.send_all(ticks)
+    def __init__(self, ticks: Iterable[Tick], settings: Settings | None, topic: str | None) -> None:
+        self.producer = TickProducer(settings, topic=topic)
+        self.error: BaseException | None = None
+        self._ticks = ticks
+        self._thread = threading.Thread(target=self._produce, name="tick-producer", daemon=True)
 
-    thread = threading.Thread(target=produce, name="tick-producer", daemon=True)
-    thread.start()
-    return thread
+    def start(self) -> BackgroundProducer:
+        self._thread.start()
+        return self
+
+    def finished(self) -> bool:
+        """True once every tick was sent and acknowledged, or the thread failed."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def join(self, timeout_s: float | None = None) -> int:
+        """Wait for the thread; return how many ticks Kafka acknowledged, or raise its error.
+
+        Raises :class:`OrderbookKitError` if the thread is still sending after ``timeout_s``.
+        """
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise OrderbookKitError(
+                f"The background producer is still sending after {timeout_s:g} s "
+                f"({self.producer.delivered} of {self.producer.sent} tick(s) acknowledged so "
+                "far). Wait longer, or stop the stream it sends (e.g. its stop event)."
+            )
+        if self.error is not None:
+            raise self.error
+        return self.producer.delivered
+
+    def _produce(self) -> None:
+        try:
+            with self.producer:
+                self.producer.send_all(self._ticks)
+        except BaseException as exc:  # kept for join(), which raises it where it is seen
+            self.error = exc
+
+
+def produce_in_background(
+    ticks: Iterable[Tick], settings: Settings | None = None, *, topic: str | None = None
+) -> BackgroundProducer:
+    """Send ``ticks`` (e.g. a paced ``simulator.stream(...)``) from a daemon thread, started now.
+
+    Lets a notebook read while it writes, to measure real publish-to-consume latency.
+    ``finished()`` says when it is done; ``join()`` waits and raises any error it hit.
+    """
+    return BackgroundProducer(ticks, settings, topic).start()

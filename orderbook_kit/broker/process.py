@@ -178,7 +178,10 @@ def start(
     running = status(state_dir)
     if running is not None:
         if running.bootstrap_servers == address:
-            return running
+            # Ours and alive - but "up" only once it answers (it may be starting right now).
+            if not running.answers:
+                _wait_until_answering(address, timeout_s)
+            return BrokerStatus(running.pid, address, state.log_file, answers=True)
         raise BrokerError(
             f"The broker in {state_dir} already runs at {running.bootstrap_servers}, not "
             f"{address}. Stop it first: `python -m orderbook_kit.broker stop`."
@@ -380,6 +383,20 @@ def _wait_until_ready(
     )
 
 
+def _wait_until_answering(address: str, timeout_s: float) -> None:
+    """Wait for a broker that runs but does not answer yet (another `start` is under way)."""
+    deadline = time.monotonic() + timeout_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        if broker_answers(address, min(2.0, max(remaining, 0.1))):
+            return
+        time.sleep(min(READY_POLL_S, max(deadline - time.monotonic(), 0)))
+    raise BrokerStartTimeoutError(
+        f"The Kafka broker at {address} runs but did not answer within {timeout_s:g} s. See "
+        "`make logs`; restart it with `make stop` then `make broker`, or allow more time: "
+        "`export KAFKA_START_TIMEOUT_S=120`."
+    )
+
+
 def _last_error(state: BrokerState) -> str:
     """The broker's own explanation: the line after its last ERROR line (the exception)."""
     if not state.log_file.exists():
@@ -409,22 +426,48 @@ def _read_info(state: BrokerState) -> dict[str, object] | None:
 
 
 def _is_our_broker(pid: object, state: BrokerState) -> bool:
-    """Is ``pid`` alive and really this state directory's broker (pids get reused)?"""
-    if not isinstance(pid, int):
+    """Is ``pid`` alive and really this state directory's broker?
+
+    A pid file outlives a crash or a reboot, and pids get reused: the pid in it may now belong
+    to any other program. So the process's own command line must name Kafka's main class and
+    this state directory's properties file, or it is not ours - and never gets a signal.
+    """
+    if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
-    except PermissionError:
+    command = command_line(pid)
+    if command is None:  # cannot tell who it is: safer to leave it alone
         return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.exists():  # not Linux: trust the live pid
-        return True
-    with contextlib.suppress(OSError):
-        arguments = cmdline.read_bytes().split(b"\0")
-        return b"kafka.Kafka" in arguments and str(state.properties_file).encode() in arguments
-    return False
+    return "kafka.Kafka" in command and str(state.properties_file) in command
+
+
+def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The command line of process ``pid`` (arguments joined by spaces), or None if unknown.
+
+    Linux has it in /proc; elsewhere (macOS, the BSDs) ``ps`` prints it.
+    """
+    cmdline = proc / str(pid) / "cmdline"
+    if proc.is_dir():
+        try:
+            return cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+    try:
+        listed = subprocess.run(
+            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:  # no such process (any more)
+        return None
+    return listed.stdout.strip() or None
 
 
 def _wait_for_exit(pid: int, timeout_s: float) -> bool:

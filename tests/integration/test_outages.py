@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -21,9 +22,11 @@ import pytest
 
 from orderbook_kit.broker import process
 from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.consumer import read_records, read_ticks
+from orderbook_kit.consumer import ReadResult, read_records, read_ticks
 from orderbook_kit.offsets import end_offsets, group_lag
+from orderbook_kit.producer import TickProducer
 from orderbook_kit.quality.gate import source_of
+from orderbook_kit.simulator import OrderbookSimulator
 from tests.conftest import interrupt, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -173,3 +176,35 @@ def test_ctrl_c_during_an_outage_stops_within_seconds(own_broker: tuple[str, Pat
     assert feed.returncode == 1 and len(lines) == 1 and "Traceback" not in errors, errors
     assert lines[0].startswith("error: Kafka did not acknowledge ")
     assert "within 3 s of closing, so they may be missing from it." in lines[0]
+
+
+def test_a_read_the_broker_dies_under_returns_at_its_time_limit_with_what_it_had(
+    own_broker: tuple[str, Path],
+) -> None:
+    address, state = own_broker
+    settings, _ = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="2")
+    ticks = OrderbookSimulator(SYMBOLS, seed=3).ticks(30)
+    with TickProducer(settings) as producer:
+        producer.send_all(ticks)
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            outcome["result"] = read_ticks(settings=settings, until_end=False, timeout_s=10)
+        except BaseException as exc:  # the test fails below, naming it
+            outcome["error"] = exc
+
+    reader = threading.Thread(target=read)
+    started = time.monotonic()
+    reader.start()
+    wait_for(lambda: time.monotonic() - started > 3, 5, "the read to be under way")
+    kill_broker(state)
+    reader.join(30)
+    took = time.monotonic() - started
+    assert not reader.is_alive(), "the read outlived its time limit by 20 s"
+    assert "error" not in outcome, f"the read raised {outcome.get('error')!r}"
+    result = outcome["result"]
+    assert isinstance(result, ReadResult)
+    assert len(result.frame) == 30, "the ticks read before the outage were lost"
+    assert result.timed_out and "stopped at the time limit" in result.report()
+    assert took < 10 + 5

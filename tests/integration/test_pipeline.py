@@ -15,10 +15,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from orderbook_kit.config import load_settings
+from orderbook_kit.connection import admin_client, ensure_topic
 from orderbook_kit.consumer import read_ticks
 from orderbook_kit.errors import BrokerUnreachableError
 from orderbook_kit.frames import COLUMNS
-from orderbook_kit.producer import Delivery, TickProducer
+from orderbook_kit.offsets import end_offsets
+from orderbook_kit.producer import Delivery, TickProducer, produce_in_background
 from orderbook_kit.simulator import OrderbookSimulator
 
 pytestmark = pytest.mark.kafka
@@ -163,3 +165,24 @@ def test_unreachable_broker_services(service: str, nowhere: str) -> None:
     assert run.returncode == 2
     assert f"error: No Kafka broker answered at {nowhere} within 5 s" in run.stderr
     assert time.monotonic() - started < 10 + 5  # + interpreter start-up
+
+
+def test_a_live_read_started_before_the_producer_misses_nothing_and_ends_with_it() -> None:
+    # Where to start is fixed before the first tick is written (the end offsets of the topic),
+    # so no tick can slip in before the reader looks; the read ends once the producer is done.
+    settings = load_settings()
+    topic = new_topic()
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        ensure_topic(admin, topic, settings.partitions)
+    start = end_offsets(topic, settings)
+    simulator = OrderbookSimulator(["TTF-GAS", "NBP-GAS"], interval_s=0.01, seed=5)
+    began = time.monotonic()
+    writer = produce_in_background(simulator.stream(count=300), settings, topic=topic)
+    result = read_ticks(topic, offsets=start, until=writer.finished, timeout_s=60)
+    took = time.monotonic() - began
+    assert writer.join(timeout_s=10) == 300
+    assert not result.timed_out, "the read ran to its time limit instead of ending with the feed"
+    assert took < 30
+    assert len(result.frame) == 300
+    for symbol, rows in result.frame.groupby("symbol"):
+        assert sorted(rows["seq"]) == list(range(150)), f"{symbol}: a tick is missing"

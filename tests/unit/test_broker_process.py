@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from orderbook_kit.broker.process import _wait_for_exit
+import pytest
+
+from orderbook_kit.broker import process
+from orderbook_kit.broker.process import BrokerState, _wait_for_exit, command_line
+from orderbook_kit.errors import BrokerStartTimeoutError
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
 # child exits it stays a zombie - as the test session's broker does when a notebook kernel (not
@@ -41,3 +49,56 @@ def test_a_running_process_is_not_stopped() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@contextmanager
+def sleeping(*arguments: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A live process that is not a broker (its command line can mimic one's)."""
+    script = "import time; print('ready', flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", script, *arguments], stdout=subprocess.PIPE)
+    try:
+        assert sleeper.stdout is not None
+        sleeper.stdout.readline()  # it runs (not merely forked) once it has said so
+        yield sleeper
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def pid_file(state_dir: Path, pid: int, address: str) -> BrokerState:
+    state = BrokerState(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state.info_file.write_text(json.dumps({"pid": pid, "bootstrap_servers": address}))
+    return state
+
+
+def test_a_stale_pid_file_never_gets_an_unrelated_process_signalled(tmp_path: Path) -> None:
+    # The broker crashed long ago and its pid now belongs to someone else's program.
+    with sleeping() as unrelated:
+        pid_file(tmp_path, unrelated.pid, "127.0.0.1:9092")
+        assert process.status(tmp_path) is None
+        assert process.stop(tmp_path) is False
+        time.sleep(0.2)
+        assert unrelated.poll() is None, "stop signalled a process that is not the broker"
+
+
+@pytest.mark.parametrize("proc", [Path("/proc"), Path("/no/proc/here")], ids=["proc", "ps"])
+def test_a_process_is_known_by_its_command_line_with_or_without_proc(proc: Path) -> None:
+    # Without /proc (macOS, the BSDs) the kit asks `ps`; both must give the real arguments.
+    with sleeping("kafka.Kafka", "/state/server.properties") as sleeper:
+        command = command_line(sleeper.pid, proc)
+    assert command is not None
+    assert "kafka.Kafka /state/server.properties" in command
+    assert command_line(sleeper.pid, proc) is None  # gone: nobody to name
+
+
+def test_start_says_up_only_once_the_running_broker_answers(
+    tmp_path: Path, free_address: str
+) -> None:
+    # A process that looks like this state directory's broker but never answers (one that is
+    # still starting, or hung): start must not report it as up.
+    state = BrokerState(tmp_path)
+    with sleeping("kafka.Kafka", str(state.properties_file)) as lookalike:
+        pid_file(tmp_path, lookalike.pid, free_address)
+        with pytest.raises(BrokerStartTimeoutError, match="did not answer within 1 s"):
+            process.start(free_address, tmp_path, timeout_s=1)
