@@ -12,7 +12,6 @@ from orderbook_kit.errors import (
     BrokerError,
     JavaNotFoundError,
     MavenNotFoundError,
-    MavenResolveError,
     PortInUseError,
 )
 from tests.conftest import write_executable
@@ -55,23 +54,6 @@ def test_missing_maven_names_the_install(
     with pytest.raises(MavenNotFoundError, match=r"Maven \(`mvn`\) was not found") as error:
         runtime.resolve_jars(tmp_path / "home")
     assert "apt-get install maven" in str(error.value)
-
-
-def test_unreachable_maven_central_says_so(tmp_path: Path) -> None:
-    # A mirror on a closed local port and an empty local repository: exactly what Maven sees
-    # when Maven Central cannot be reached.
-    settings = tmp_path / "settings.xml"
-    settings.write_text(
-        "<settings><mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf>"
-        "<url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"
-    )
-    maven_args = ("-s", str(settings), f"-Dmaven.repo.local={tmp_path / 'm2'}")
-    with pytest.raises(MavenResolveError) as error:
-        runtime.resolve_jars(tmp_path / "home", maven_args=maven_args)
-    message = str(error.value)
-    assert message.startswith("Maven could not download Kafka's jars: Maven Central")
-    assert "Check your internet connection or proxy" in message
-    assert not (tmp_path / "home" / "lib" / runtime.KAFKA_VERSION).exists()
 
 
 def test_port_taken_by_another_program(tmp_path: Path) -> None:

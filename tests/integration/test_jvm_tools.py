@@ -1,0 +1,73 @@
+"""What needs the real Java and Maven but no broker: Maven's own failure when Maven Central is
+unreachable, and the promise that the unit tests need neither."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orderbook_kit.broker import runtime
+from orderbook_kit.errors import MavenResolveError
+
+REPO = Path(__file__).resolve().parents[2]
+JVM_TOOLS = {"java", "javac", "jshell", "mvn", "mvnw", "mvnDebug"}
+
+
+def test_unreachable_maven_central_says_so(tmp_path: Path) -> None:
+    # A mirror on a closed local port and an empty local repository: exactly what Maven sees
+    # when Maven Central cannot be reached.
+    settings = tmp_path / "settings.xml"
+    settings.write_text(
+        "<settings><mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf>"
+        "<url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"
+    )
+    maven_args = ("-s", str(settings), f"-Dmaven.repo.local={tmp_path / 'm2'}")
+    with pytest.raises(MavenResolveError) as error:
+        runtime.resolve_jars(tmp_path / "home", maven_args=maven_args)
+    message = str(error.value)
+    assert message.startswith("Maven could not download Kafka's jars: Maven Central")
+    assert "Check your internet connection or proxy" in message
+    assert not (tmp_path / "home" / "lib" / runtime.KAFKA_VERSION).exists()
+
+
+def path_without_jvm_tools(folder: Path) -> str:
+    """A PATH that offers every program of this one except Java and Maven."""
+    folder.mkdir()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            target = folder / entry.name
+            if entry.name in JVM_TOOLS or target.exists():
+                continue
+            if entry.is_file() and os.access(entry.path, os.X_OK):
+                target.symlink_to(entry.path)
+    return str(folder)
+
+
+def test_the_unit_tests_pass_with_no_java_and_no_maven(tmp_path: Path) -> None:
+    # `make unit` is what a learner without Java runs: the README promises it needs neither.
+    path = path_without_jvm_tools(tmp_path / "bin")
+    assert shutil.which("java", path=path) is None and shutil.which("mvn", path=path) is None
+    environment = {
+        "PATH": path,
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "LANG": "C.UTF-8",
+        "TMPDIR": str(tmp_path),
+    }  # no JAVA_HOME, no broker address: a machine that never had a JVM
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout.splitlines()[-1]
+    assert "skipped" not in run.stdout.splitlines()[-1]
