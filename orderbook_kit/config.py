@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import defaults
 from . import validation as rules
 from .errors import SameTopicError, SettingsError
 
@@ -25,7 +26,7 @@ __all__ = [
     "read_setting",
 ]
 
-DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+DEFAULT_BOOTSTRAP_SERVERS = defaults.BOOTSTRAP_SERVERS
 
 
 @dataclass(frozen=True)
@@ -50,29 +51,32 @@ SETTINGS: dict[str, SettingSpec] = {
     "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", rules.topic_name),
     "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", rules.topic_name),
     "partitions": SettingSpec(
-        "ORDERBOOK_PARTITIONS", rules.whole_number(minimum=1, maximum=1000, example=3)
+        "ORDERBOOK_PARTITIONS",
+        rules.whole_number(minimum=1, maximum=1000, example=defaults.PARTITIONS),
     ),
     "symbol": SettingSpec("ORDERBOOK_SYMBOL", rules.symbol),
     "tick_interval_s": SettingSpec(
-        "TICK_INTERVAL_S", rules.seconds(minimum=0.001, maximum=3600, example=0.05)
+        "TICK_INTERVAL_S",
+        rules.seconds(minimum=0.001, maximum=3600, example=defaults.TICK_INTERVAL_S),
     ),
     "volatility": SettingSpec(
-        "TICK_VOLATILITY", rules.number(minimum=0.0, maximum=1.0, example=0.002)
+        "TICK_VOLATILITY", rules.number(minimum=0.0, maximum=1.0, example=defaults.VOLATILITY)
     ),
-    "seed": SettingSpec("TICK_SEED", rules.whole_number(example=42)),
+    "seed": SettingSpec("TICK_SEED", rules.whole_number(example=defaults.SEED)),
     "tick_count": SettingSpec(
-        "TICK_COUNT", rules.whole_number(minimum=1, maximum=10_000_000, example=200)
+        "TICK_COUNT", rules.whole_number(minimum=1, maximum=10_000_000, example=defaults.TICK_COUNT)
     ),
-    "stream_seconds": SettingSpec("STREAM_SECONDS", rules.seconds(example=5)),
+    "stream_seconds": SettingSpec("STREAM_SECONDS", rules.seconds(example=defaults.STREAM_SECONDS)),
     "client_timeout_s": SettingSpec(
-        "KAFKA_CLIENT_TIMEOUT_S", rules.seconds(minimum=1, maximum=3600, example=10)
+        "KAFKA_CLIENT_TIMEOUT_S",
+        rules.seconds(minimum=1, maximum=3600, example=defaults.CLIENT_TIMEOUT_S),
     ),
     "delivery_timeout_s": SettingSpec(
-        "KAFKA_DELIVERY_TIMEOUT_S", rules.seconds(minimum=1, example=120)
+        "KAFKA_DELIVERY_TIMEOUT_S", rules.seconds(minimum=1, example=defaults.DELIVERY_TIMEOUT_S)
     ),
     "quality_group": SettingSpec("ORDERBOOK_QUALITY_GROUP", rules.group_id),
     "price_jump_limit": SettingSpec(
-        "PRICE_JUMP_LIMIT", rules.number(above=0.0, maximum=10.0, example=0.05)
+        "PRICE_JUMP_LIMIT", rules.number(above=0.0, maximum=10.0, example=defaults.PRICE_JUMP_LIMIT)
     ),
 }
 
@@ -85,23 +89,22 @@ class Settings:
     one fails at once with :class:`SettingsError` naming the variable and the fix.
     """
 
-    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
-    raw_topic: str = "orderbook.raw"
-    clean_topic: str = "orderbook.clean"
-    dlq_topic: str = "orderbook.dlq"
-    partitions: int = 3  # used when the kit creates a topic
-    symbol: str = "TTF-GAS"
-    tick_interval_s: float = 0.05  # seconds between ticks of a live stream
-    volatility: float = 0.002  # relative price move per sqrt(second)
-    seed: int = 42
-    tick_count: int = 200  # how many ticks the notebooks' long cells produce
-    stream_seconds: float = 5.0  # how long the notebooks' live cells run
-    client_timeout_s: float = 10.0  # bound on reaching the broker, and on each request
-    # How long the producer keeps trying to deliver a message before it counts as lost
-    # (kafka-python's default, 120 s); ingest stops, saying so, when that happens.
-    delivery_timeout_s: float = 120.0
-    quality_group: str = "orderbook-quality"  # the gate's consumer group
-    price_jump_limit: float = 0.05  # largest accepted relative move of the mid per tick
+    # What each value means: orderbook_kit/defaults.py, where they are all set.
+    bootstrap_servers: str = defaults.BOOTSTRAP_SERVERS
+    raw_topic: str = defaults.RAW_TOPIC
+    clean_topic: str = defaults.CLEAN_TOPIC
+    dlq_topic: str = defaults.DLQ_TOPIC
+    partitions: int = defaults.PARTITIONS
+    symbol: str = defaults.SYMBOL
+    tick_interval_s: float = defaults.TICK_INTERVAL_S
+    volatility: float = defaults.VOLATILITY
+    seed: int = defaults.SEED
+    tick_count: int = defaults.TICK_COUNT
+    stream_seconds: float = defaults.STREAM_SECONDS
+    client_timeout_s: float = defaults.CLIENT_TIMEOUT_S
+    delivery_timeout_s: float = defaults.DELIVERY_TIMEOUT_S  # ingest stops, saying so, after it
+    quality_group: str = defaults.QUALITY_GROUP
+    price_jump_limit: float = defaults.PRICE_JUMP_LIMIT
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from . import defaults
 from .decoding import MAX_CLOCK_SKEW, MAX_MESSAGE_BYTES
 from .models import Tick
 from .quality.checks import CONFIRMING_TICKS
@@ -76,7 +77,9 @@ class FaultInjector:
     probabilities must add up to at most 1. ``injected`` counts what was produced, by kind.
     """
 
-    def __init__(self, rates: Mapping[Reason | str, float], *, seed: int | None = 42) -> None:
+    def __init__(
+        self, rates: Mapping[Reason | str, float], *, seed: int | None = defaults.SEED
+    ) -> None:
         self.rates = _validated(rates)
         self._random = random.Random(seed)
         self._history: dict[str, _History] = {}
@@ -84,7 +87,7 @@ class FaultInjector:
         self.clean = 0
 
     @classmethod
-    def uniform(cls, rate: float, *, seed: int | None = 42) -> FaultInjector:
+    def uniform(cls, rate: float, *, seed: int | None = defaults.SEED) -> FaultInjector:
         """The same probability ``rate`` for every kind of fault."""
         return cls(dict.fromkeys(FAULT_KINDS, rate), seed=seed)
 

@@ -17,11 +17,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from . import defaults
 from .models import Tick, utc_now
 
 __all__ = ["DEFAULT_SYMBOL", "Instrument", "OrderbookSimulator"]
 
-DEFAULT_SYMBOL = "TTF-GAS"
+DEFAULT_SYMBOL = defaults.SYMBOL
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ class OrderbookSimulator:
         self,
         symbols: str | Sequence[str] = DEFAULT_SYMBOL,
         *,
-        interval_s: float = 0.05,
-        volatility: float = 0.002,
-        seed: int | None = 42,
+        interval_s: float = defaults.TICK_INTERVAL_S,
+        volatility: float = defaults.VOLATILITY,
+        seed: int | None = defaults.SEED,
         mean_spread_ticks: float = 2.0,
     ) -> None:
         names = [symbols] if isinstance(symbols, str) else list(symbols)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .. import defaults
 from ..decoding import MAX_CLOCK_SKEW, DecodeFailure, decode_message
 from ..models import Tick, utc_now
 from ..reasons import Reason
@@ -46,9 +47,7 @@ __all__ = [
     "Verdict",
 ]
 
-# A 5% move of the mid between two ticks of a gas contract is far outside normal trading; the
-# default simulator moves about 0.05% per tick.
-DEFAULT_PRICE_JUMP_LIMIT = 0.05
+DEFAULT_PRICE_JUMP_LIMIT = defaults.PRICE_JUMP_LIMIT  # why 5%: see defaults.py
 # A one-tick spike is an error; three ticks in a row at the new level are the market moving.
 # Without this, a gate whose reference fell behind a real move would reject every tick after it.
 CONFIRMING_TICKS = 3
@@ -126,7 +125,8 @@ class QualityChecker:
     ) -> None:
         if not price_jump_limit > 0:
             raise ValueError(
-                f"price_jump_limit must be > 0 (e.g. 0.05 for 5%), got {price_jump_limit}"
+                f"price_jump_limit must be > 0 (e.g. {DEFAULT_PRICE_JUMP_LIMIT} for "
+                f"{DEFAULT_PRICE_JUMP_LIMIT:.0%}), got {price_jump_limit}"
             )
         self.price_jump_limit = price_jump_limit
         self._clock = clock

@@ -1,0 +1,33 @@
+"""The workbook's defaults, in one place.
+
+Settings, the simulator, the sliders, the fault injector and the quality rules all start from
+these values, so changing one here changes it everywhere (and an environment variable, read by
+:mod:`orderbook_kit.config`, overrides it for one run).
+"""
+
+from __future__ import annotations
+
+BOOTSTRAP_SERVERS = "127.0.0.1:9092"  # loopback only: the broker is never on the network
+RAW_TOPIC = "orderbook.raw"
+CLEAN_TOPIC = "orderbook.clean"
+DLQ_TOPIC = "orderbook.dlq"
+QUALITY_GROUP = "orderbook-quality"
+PARTITIONS = 3  # when the kit creates a topic
+
+SYMBOL = "TTF-GAS"
+SYMBOLS = ("TTF-GAS", "NBP-GAS", "EUA-CO2")  # the notebooks' small market of three instruments
+TICK_INTERVAL_S = 0.05  # seconds between ticks of a live stream
+VOLATILITY = 0.002  # standard deviation of the log-price per sqrt(second)
+SEED = 42
+
+TICK_COUNT = 200  # how many ticks the notebooks' longer cells produce
+STREAM_SECONDS = 5.0  # how long the notebooks' live cells run
+
+CLIENT_TIMEOUT_S = 10.0  # bound on reaching the broker, and on each request
+# How long the producer keeps trying to deliver a message before it counts as lost
+# (kafka-python's own default, 120 s).
+DELIVERY_TIMEOUT_S = 120.0
+
+# A 5% move of the mid between two ticks of a gas contract is far outside normal trading; the
+# default simulator moves about 0.05% per tick.
+PRICE_JUMP_LIMIT = 0.05
