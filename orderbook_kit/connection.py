@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -169,15 +169,19 @@ def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) ->
     log.info("raised %s of topic %r to %d bytes", MAX_MESSAGE_BYTES_CONFIG, topic, limit)
 
 
-def delete_pipeline(settings: Settings) -> None:
-    """Delete the raw, clean and dead-letter topics of ``settings`` and the quality group.
+def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
+    """Delete the raw, clean and dead-letter topics of ``settings``, the quality group and the
+    consumer ``groups`` named.
 
     For runs made with :meth:`Settings.isolated`: Kafka keeps messages until retention ends
-    whether or not anyone reads them, so a finished run tidies up after itself.
+    whether or not anyone reads them, and committed offsets for a week after a group empties,
+    so a finished run tidies up after itself.
     """
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        if settings.quality_group in {group["group_id"] for group in admin.list_groups()}:
-            admin.delete_groups([settings.quality_group])
+        existing_groups = {group["group_id"] for group in admin.list_groups()}
+        doomed = [g for g in {settings.quality_group, *groups} if g in existing_groups]
+        if doomed:
+            admin.delete_groups(sorted(doomed))
         existing = set(admin.list_topics())
         topics = [settings.raw_topic, settings.clean_topic, settings.dlq_topic]
         admin.delete_topics([topic for topic in topics if topic in existing])

@@ -1,0 +1,145 @@
+"""Consumer groups at work: members that share a topic's partitions, each in a thread of its own.
+
+Each :class:`GroupMember` is what one instance of a real service is: a ``KafkaConsumer`` that
+subscribes with a ``group_id`` and polls in a loop. The group's coordinator (a broker) hands
+each member some of the partitions, and hands them out again - a **rebalance** - whenever a
+member joins or leaves. :func:`wait_until_balanced` waits, with a bound, until that is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from kafka.errors import KafkaError
+
+from .config import Settings, load_settings
+from .connection import admin_client
+from .consumer import open_consumer
+from .errors import OrderbookKitError
+
+__all__ = ["GroupMember", "wait_until_balanced"]
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 200
+# Members notice a rebalance at their next heartbeat: a short interval makes the lessons snappy
+# (kafka-python's default, 3 s, suits real services better).
+HEARTBEAT_MS = 500
+SESSION_TIMEOUT_MS = 10_000
+
+
+class GroupMember:
+    """One member of consumer group ``group_id`` reading ``topic``; it commits after each batch.
+
+    ``assignment`` is the partitions it owns now; ``read`` counts the messages it read per
+    partition. Start it with :meth:`start`; :meth:`leave` closes the consumer, which tells the
+    coordinator at once (the others then share its partitions).
+    """
+
+    def __init__(
+        self, name: str, topic: str, group_id: str, settings: Settings | None = None
+    ) -> None:
+        self.name = name
+        self.topic = topic
+        self.group_id = group_id
+        self.settings = settings or load_settings()
+        self.assignment: list[int] = []
+        self.read: Counter[int] = Counter()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"member-{name}", daemon=True)
+
+    def start(self) -> GroupMember:
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def leave(self, timeout_s: float = 10.0) -> None:
+        """Stop polling and leave the group; raises what stopped the member, if anything did."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise OrderbookKitError(f"Group member {self.name!r} did not stop in {timeout_s:g} s.")
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            consumer = open_consumer(
+                self.settings,
+                group_id=self.group_id,
+                client_id=self.name,
+                auto_offset_reset="earliest",
+                heartbeat_interval_ms=HEARTBEAT_MS,
+                session_timeout_ms=SESSION_TIMEOUT_MS,
+            )
+        except OrderbookKitError as exc:
+            self.error = exc
+            return
+        try:
+            consumer.subscribe([self.topic])
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=POLL_MS)
+                for tp, records in batches.items():
+                    self.read[tp.partition] += len(records)
+                if batches:
+                    consumer.commit()
+                self.assignment = sorted(tp.partition for tp in consumer.assignment())
+        except KafkaError as exc:  # kept for leave(), which raises it where it is seen
+            self.error = exc
+        finally:
+            self.assignment = []
+            consumer.close()
+
+
+def wait_until_balanced(
+    members: Sequence[GroupMember], settings: Settings | None = None, timeout_s: float = 30.0
+) -> dict[str, list[int]]:
+    """Wait until the group of ``members`` is stable with exactly them, each owning what the
+    coordinator assigned it; return {member name: its partitions}.
+
+    Raises :class:`OrderbookKitError` after ``timeout_s``, saying what the group looked like.
+    """
+    settings = settings or load_settings()
+    (group_id,) = {member.group_id for member in members}
+    deadline = time.monotonic() + timeout_s
+    seen = "not described yet"
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        while time.monotonic() < deadline:
+            for member in members:
+                if member.error is not None:
+                    raise OrderbookKitError(f"Group member {member.name!r} stopped: {member.error}")
+            try:
+                group = admin.describe_groups([group_id])[group_id]
+            except KafkaError as exc:  # the coordinator may still be loading: ask again
+                seen = str(exc)
+                time.sleep(0.2)
+                continue
+            assigned = _assigned_by_coordinator(group)
+            seen = f"state {group['group_state']}, assignment {assigned}"
+            if group["group_state"] == "Stable" and assigned == {
+                member.name: member.assignment for member in members
+            }:
+                return assigned
+            time.sleep(0.2)
+    raise OrderbookKitError(
+        f"Group {group_id!r} did not settle within {timeout_s:g} s ({seen}). Check the broker "
+        "(`make status`); a member that stopped polling holds up every rebalance."
+    )
+
+
+def _assigned_by_coordinator(group: dict) -> dict[str, list[int]]:
+    assigned = {}
+    for member in group["members"]:
+        assignment = member["member_assignment"]  # '' while a rebalance is under way
+        topics = assignment["assigned_partitions"] if isinstance(assignment, dict) else []
+        partitions = (p for topic in topics for p in topic["partitions"])
+        assigned[member["client_id"]] = sorted(partitions)
+    return dict(sorted(assigned.items()))
