@@ -20,8 +20,9 @@ from .config import Settings, load_settings
 from .connection import admin_client
 from .consumer import open_consumer
 from .errors import OrderbookKitError
+from .offsets import group_lag
 
-__all__ = ["GroupMember", "wait_until_balanced"]
+__all__ = ["GroupMember", "wait_until_balanced", "wait_until_read"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,21 @@ def wait_until_balanced(
         f"Group {group_id!r} did not settle within {timeout_s:g} s ({seen}). Check the broker "
         "(`make status`); a member that stopped polling holds up every rebalance."
     )
+
+
+def wait_until_read(
+    group_id: str, topic: str, settings: Settings | None = None, timeout_s: float = 30.0
+) -> None:
+    """Wait until ``group_id`` has committed every message of ``topic`` (its lag is 0)."""
+    settings = settings or load_settings()
+    deadline = time.monotonic() + timeout_s
+    while (lag := int(group_lag(group_id, topic, settings)["lag"].sum())) > 0:
+        if time.monotonic() >= deadline:
+            raise OrderbookKitError(
+                f"Group {group_id!r} is still {lag} message(s) behind on {topic!r} after "
+                f"{timeout_s:g} s. Are its members running (and polling)?"
+            )
+        time.sleep(0.2)
 
 
 def _assigned_by_coordinator(group: dict) -> dict[str, list[int]]:
