@@ -1,8 +1,9 @@
 """A seeded random-walk simulator of a top-of-book market (by default the Dutch TTF gas market).
 
 The mid price follows a geometric random walk whose volatility is quoted *per square-root
-second*: a step of ``dt`` seconds moves the log-price by ``volatility * sqrt(dt) * N(0, 1)``. So a
-tick every 0.05 s and a tick every 1 s describe the same market, just sampled more or less often.
+second*: a step of ``dt`` seconds moves the log-price by ``volatility * sqrt(dt) * N(0, 1)``,
+minus ``volatility**2 * dt / 2`` so that the expected price does not drift. So a tick every
+0.05 s and a tick every 1 s describe the same market, just sampled more or less often.
 Bid and ask sit on the instrument's price grid, around the mid, never crossed; the spread and the
 sizes vary from tick to tick. The same seed (and start time) gives the same ticks.
 """
@@ -20,7 +21,13 @@ from datetime import datetime, timedelta
 from . import defaults
 from .models import Tick, utc_now
 
-__all__ = ["DEFAULT_SYMBOL", "Instrument", "OrderbookSimulator"]
+__all__ = [
+    "DEFAULT_SYMBOL",
+    "KNOWN_INSTRUMENTS",
+    "Instrument",
+    "OrderbookSimulator",
+    "instrument_for",
+]
 
 DEFAULT_SYMBOL = defaults.SYMBOL
 
