@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from .config import Settings, load_settings
 from .connection import admin_client, retry_while_retriable
 from .consumer import open_consumer
+from .errors import OrderbookKitError
 
-__all__ = ["end_offsets", "group_lag"]
+__all__ = ["end_offsets", "group_lag", "set_group_offsets"]
 
 
 def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
@@ -49,3 +51,23 @@ def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd
         rows.append({**row, "lag": end - position})
     # Named columns even with no rows (a topic not created yet), so sums and filters still work.
     return pd.DataFrame(rows, columns=["group", "partition", "committed", "end", "lag"])
+
+
+def set_group_offsets(
+    group_id: str, topic: str, offsets: dict[int, int], settings: Settings | None = None
+) -> None:
+    """Move ``group_id``'s committed offsets on ``topic`` to ``offsets`` ({partition: offset}).
+
+    What `kafka-consumer-groups --reset-offsets` does: the group's next member starts there. The
+    group must have no running member (the coordinator refuses otherwise).
+    """
+    settings = settings or load_settings()
+    wanted = {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        results = admin.alter_group_offsets(group_id, wanted)
+    failed = {tp.partition: error for tp, error in results.items() if error.errno != 0}
+    if failed:
+        raise OrderbookKitError(
+            f"Could not move group {group_id!r} on {topic!r}: {failed}. Stop its members first "
+            "(a group with running members keeps its own offsets)."
+        )

@@ -32,3 +32,31 @@ def test_uses_the_installed_kit_and_environment(path: Path) -> None:
     assert "sys.path" not in source
     assert "from orderbook_kit" in source
     assert "127.0.0.1:9092" not in source, "read the address from settings, not a literal"
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_ends_with_exercises_whose_solutions_run(path: Path) -> None:
+    # nbmake runs every code cell, so a solution cell is run (and must pass) with the notebook.
+    all_cells = cells(path)
+    headings = [i for i, c in enumerate(all_cells) if "## Try it" in "".join(c["source"])]
+    assert headings, f"{path.name} has no '## Try it' section"
+    after = all_cells[headings[-1] + 1 :]
+    solutions = [c for c in after if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert 1 <= len(solutions) <= 3, f"{path.name}: {len(solutions)} solution cells"
+    for cell in solutions:
+        assert cell["cell_type"] == "code"
+        assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, "collapsed"
+        assert "".join(cell["source"]).startswith("# Solution")
+    trailing = [c for c in after if c not in solutions and c["cell_type"] == "code"]
+    assert len(trailing) <= 1, "after the solutions, at most a tidy-up cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_never_orders_a_multi_partition_frame_by_offset_alone(path: Path) -> None:
+    # Offsets count within one partition: sorting by offset alone mixes partitions at random.
+    source = "\n".join("".join(cell["source"]) for cell in code_cells(path))
+    assert 'sort_values("offset")' not in source.replace("'", '"')
