@@ -8,12 +8,14 @@ Maven entirely, so they are offline and fast.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from ..errors import BrokerError, JavaNotFoundError, MavenNotFoundError, MavenResolveError
@@ -29,7 +31,6 @@ __all__ = [
     "resolve_jars",
 ]
 
-log = logging.getLogger(__name__)
 
 # The newest Apache Kafka release that kafka-python 3.0.x is tested against (its protocol tables
 # stop at 4.3). docker-compose.yml pins the same version; a test keeps the two in step.
@@ -157,7 +158,6 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
         return target
     mvn = find_maven()
     find_java()  # Maven itself needs Java; say so clearly before Maven does it obscurely.
-    log.info("Resolving Apache Kafka %s jars from Maven Central (once) ...", KAFKA_VERSION)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -170,22 +170,22 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
         pom.write_text(_POM.format(kafka=KAFKA_VERSION, scala=SCALA_VERSION, log4j=LOG4J_VERSION))
         staging = Path(work, "jars")
         command = [
-            str(mvn), "--batch-mode", "--no-transfer-progress", "-f", str(pom), *maven_args,
+            str(mvn),
+            "--batch-mode",
+            "-f",
+            str(pom),
+            *maven_args,
             f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
-        ]  # fmt: skip
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise MavenResolveError(
-                f"Maven did not finish resolving Kafka's jars within {MAVEN_TIMEOUT_S:.0f} s. "
-                "Check your connection to Maven Central (or your Maven mirror in "
-                "~/.m2/settings.xml) and try again."
-            ) from None
-        if result.returncode != 0:
-            raise MavenResolveError(_explain_maven_failure(result.stdout + result.stderr))
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ]
+        _say(
+            f"Downloading Apache Kafka {KAFKA_VERSION} with Maven into {target} - once only "
+            "(about 45 MB; usually under a minute, up to a few minutes on a slow line) ..."
+        )
+        returncode, output = _run_maven(command)
+        if returncode != 0:
+            raise MavenResolveError(_explain_maven_failure(output))
         # Copy into place only once complete, so an interrupted download is never mistaken
         # for a usable cache.
         if target.exists():
@@ -193,6 +193,50 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
         shutil.move(str(staging), target)
         (target / _COMPLETE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
     return target
+
+
+def _say(message: str) -> None:
+    """Progress for a person waiting at a terminal (stderr, so it never mixes with output)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_maven(command: list[str]) -> tuple[int, str]:
+    """Run Maven, counting its downloads aloud; stopped after ``MAVEN_TIMEOUT_S``."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    timed_out = threading.Event()
+
+    def stop_maven() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(MAVEN_TIMEOUT_S, stop_maven)
+    watchdog.start()
+    lines: list[str] = []
+    downloads = 0
+    started = time.monotonic()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Downloaded from"):
+                downloads += 1
+                if downloads % 25 == 0:
+                    elapsed = time.monotonic() - started
+                    _say(f"  ... {downloads} files downloaded ({elapsed:.0f} s)")
+        returncode = process.wait()
+    finally:
+        watchdog.cancel()
+    if timed_out.is_set():
+        raise MavenResolveError(
+            f"Maven did not finish resolving Kafka's jars within {MAVEN_TIMEOUT_S:.0f} s. "
+            "Check your connection to Maven Central (or your Maven mirror in "
+            "~/.m2/settings.xml) and try again."
+        )
+    if returncode == 0:
+        _say(f"  done in {time.monotonic() - started:.0f} s.")
+    return returncode, "".join(lines)
 
 
 def _explain_maven_failure(output: str) -> str:

@@ -113,3 +113,33 @@ def test_a_port_in_time_wait_is_free_for_a_new_broker(
     with socket.socket() as plain, pytest.raises(OSError):
         plain.bind(("127.0.0.1", port))  # the old probe's way: refused while TIME_WAIT lasts
     process._check_port_free("127.0.0.1", port)  # a listener would raise PortInUseError
+
+
+FAKE_MAVEN = """
+for argument in "$@"; do
+  case "$argument" in -DoutputDirectory=*) out="${argument#-DoutputDirectory=}" ;; esac
+done
+i=0
+while [ $i -lt 60 ]; do
+  echo "Downloaded from central: https://repo/x$i.jar (1 kB)"; i=$((i+1))
+done
+mkdir -p "$out" && touch "$out/kafka.jar"
+"""
+
+
+def test_the_first_download_shows_progress_and_is_cached(
+    monkeypatch: pytest.MonkeyPatch, fake_bin: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # A newcomer's first `make lab` waits for Maven: they must see that something is happening.
+    write_executable(fake_bin, "mvn", FAKE_MAVEN)
+    write_executable(fake_bin, "java", """echo 'openjdk version "17.0.15" 2025-04-15' >&2""")
+    monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    jars = runtime.resolve_jars(tmp_path / "home")
+    said = capsys.readouterr().err
+    assert f"Downloading Apache Kafka {runtime.KAFKA_VERSION} with Maven" in said
+    assert "once only" in said and "... 25 files downloaded" in said and "... 50 files" in said
+    assert "done in" in said
+    assert (jars / "kafka.jar").exists()
+    runtime.resolve_jars(tmp_path / "home")  # cached: Maven is not run, nothing is said
+    assert capsys.readouterr().err == ""
