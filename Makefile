@@ -4,31 +4,44 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_TIMEOUT ?= 180
+JUPYTER_PORT ?= 8888
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+# JupyterLab refuses to run as root (containers, WSL) unless told that it is meant.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test unit broker stop status logs bench lint format clean
+.PHONY: help install lab test unit broker stop status logs bench lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt pyproject.toml
+$(INSTALLED): requirements.txt pyproject.toml .jupyter/overrides.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "Python 3.11 or newer is needed (found: $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11"; exit 1; }
-	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+		{ echo "error: Python 3.11 or newer is needed (found: $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11"; exit 1; }
+	@if [ -d $(VENV) ] && ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+		echo "$(VENV) is incomplete (an earlier first run stopped half-way): recreating it."; \
+		rm -rf $(VENV); \
+	fi
+	@test -d $(VENV) || { echo "Creating $(VENV) ..."; $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "error: could not create $(VENV). On Ubuntu/Debian: sudo apt install python3-venv"; exit 1; }; }
+	@echo "Installing the pinned Python packages into $(VENV). The first run downloads about 150 MB"
+	@echo "and takes 1-3 minutes; later runs skip this step until requirements.txt changes."
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt
+	@# JupyterLab reads these settings for this environment only (no news pop-up).
+	@mkdir -p $(LAB_SETTINGS) && cp .jupyter/overrides.json $(LAB_SETTINGS)/overrides.json
 	@touch $@
 
 install: $(INSTALLED) ## create .venv and install the pinned requirements
 
-lab: $(INSTALLED) ## use (or start) a Kafka broker, then open JupyterLab on notebooks/
+lab: $(INSTALLED) ## use (or start) a Kafka broker, then open JupyterLab on notebooks/ (Ctrl-C stops it)
 	$(BIN)/python -m orderbook_kit.broker ensure
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) tests notebooks
 
-unit: $(INSTALLED) ## only the unit tests (no Java, no broker)
+unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
 	$(BIN)/python -m pytest tests/unit
 
 broker: $(INSTALLED) ## start the JVM broker at KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)
@@ -53,6 +66,11 @@ lint: $(INSTALLED) ## ruff check and format check
 format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock: $(INSTALLED) ## re-pin requirements.txt (every package, every platform) from requirements.in
+	$(BIN)/python -m pip install --quiet "uv==0.13.9"
+	$(BIN)/uv pip compile --universal --python-version 3.11 --custom-compile-command "make lock" \
+		--quiet requirements.in -o requirements.txt
 
 clean: stop ## stop the broker and delete .venv and .kafka (jars and the broker's data)
 	rm -rf $(VENV) .kafka
