@@ -75,27 +75,33 @@ def admin_client(bootstrap_servers: str, timeout_s: float) -> Iterator[KafkaAdmi
 
 
 def retry_while_retriable(
-    action: Callable[[], T], *, doing: str, bootstrap_servers: str, timeout_s: float
+    action: Callable[[], T],
+    *,
+    doing: str,
+    bootstrap_servers: str,
+    timeout_s: float,
+    timeout_variable: str = "KAFKA_CLIENT_TIMEOUT_S",
 ) -> T:
     """``action()``, tried again for up to ``timeout_s`` while it fails with a retriable error.
 
     Right after a broker (re)starts it answers some requests before others: the group
     coordinator, for one, replies "not available" while it loads ``__consumer_offsets``. Those
-    errors are marked retriable by kafka-python and pass on their own within seconds; anything
-    else, or an outage longer than ``timeout_s``, is raised as the kit's own error.
+    errors are marked retriable by kafka-python and pass on their own within seconds, as does a
+    broker that is briefly unreachable (restarting); anything else, or an outage longer than
+    ``timeout_s`` (set by ``timeout_variable``), is raised as the kit's own error.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             return action()
-        except KafkaError as exc:
-            if not exc.retriable:
+        except (KafkaError, BrokerUnreachableError) as exc:
+            if isinstance(exc, KafkaError) and not exc.retriable:
                 raise BrokerError(f"{doing} at {bootstrap_servers} failed: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise BrokerUnreachableError(
                     f"{doing} at {bootstrap_servers} still failed after {timeout_s:g} s ({exc}). "
-                    "The broker may be restarting: check `make status` and `make logs`, or "
-                    "allow a longer wait with KAFKA_CLIENT_TIMEOUT_S."
+                    "The broker may be down or restarting: check `make status` and `make logs`, "
+                    f"or allow a longer wait with {timeout_variable}."
                 ) from exc
             log.debug("%s: %s; trying again", doing, exc)
             time.sleep(RETRY_PAUSE_S)

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from kafka.errors import KafkaError
+
 from .config import SETTINGS, Settings, environment_variables, variable_of
 from .errors import DeliveryError, OrderbookKitError, SameTopicError, SettingsError
 from .validation import Rule, seconds, whole_number
@@ -167,6 +169,14 @@ def run_service(body: Callable[[], int]) -> int:
     except OrderbookKitError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_SETTING
+    except KafkaError as exc:  # one the kit did not foresee: still one line, never a traceback
+        print(
+            f"error: Kafka failed: {exc}. Check the broker (`make status`, `make logs`) and run "
+            "the command again.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_NOT_DELIVERED
     except KeyboardInterrupt:
         print("Stopped (interrupted).", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

@@ -32,6 +32,7 @@ from ..connection import (
     ensure_topic,
     message_size_limit,
     raise_message_size_limit,
+    retry_while_retriable,
 )
 from ..consumer import open_consumer
 from ..errors import BrokerUnreachableError, OrderbookKitError
@@ -122,20 +123,35 @@ class QualityGate(Connectable):
         self._dead: TickProducer | None = None
 
     def connect(self) -> QualityGate:
-        """Create the topics if needed, join the group's consumer and open both producers."""
+        """Create the topics if needed, join the group's consumer and open both producers.
+
+        A broker that is down or restarting is waited for, up to ``settings.delivery_timeout_s``
+        (as an outage while running is), so a gate started with its broker comes up with it.
+        """
         if self._consumer is not None:
             return self
         settings = self.settings
-        dead_letter_limit = self._prepare_topics()
-        self._clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
-        # Room for the largest raw message plus the dead-letter headers.
-        self._dead = TickProducer(
-            settings,
-            topic=settings.dlq_topic,
-            create_topic=False,
-            max_request_size=dead_letter_limit,
+        self._consumer = retry_while_retriable(
+            self._connect_once,
+            doing="Starting the quality gate",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.delivery_timeout_s,
+            timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
         )
+        return self
+
+    def _connect_once(self) -> KafkaConsumer:
+        settings = self.settings
         try:
+            dead_letter_limit = self._prepare_topics()
+            self._clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
+            # Room for the largest raw message plus the dead-letter headers.
+            self._dead = TickProducer(
+                settings,
+                topic=settings.dlq_topic,
+                create_topic=False,
+                max_request_size=dead_letter_limit,
+            )
             self._clean.connect()
             self._dead.connect()
             consumer = open_consumer(
@@ -150,8 +166,7 @@ class QualityGate(Connectable):
         except BaseException:
             self.close(timeout_s=0)
             raise
-        self._consumer = consumer
-        return self
+        return consumer
 
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group and close both producers (waiting up to ``timeout_s`` for their

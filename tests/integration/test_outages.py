@@ -208,3 +208,31 @@ def test_a_read_the_broker_dies_under_returns_at_its_time_limit_with_what_it_had
     assert len(result.frame) == 30, "the ticks read before the outage were lost"
     assert result.timed_out and "stopped at the time limit" in result.report()
     assert took < 10 + 5
+
+
+def test_a_gate_started_while_its_broker_is_down_waits_and_then_checks_everything(
+    own_broker: tuple[str, Path],
+) -> None:
+    # The CI failure this guards against: the broker died while the gate was still creating
+    # its topics, and the gate crashed with a traceback instead of waiting for it.
+    address, state = own_broker
+    settings, env = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="2")
+    with TickProducer(settings) as producer:
+        producer.send_all(OrderbookSimulator(SYMBOLS, seed=4).ticks(30))
+    process.stop(state)
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "orderbook_kit.quality", "-q", "--count", "30", "--duration", "120"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # longer than KAFKA_CLIENT_TIMEOUT_S: the gate has failed to connect by now
+    assert gate.poll() is None, (
+        f"the gate gave up on a broker that is only restarting: {gate.communicate()}"
+    )
+    process.start(address, state)
+    _, errors = gate.communicate(timeout=120)
+    assert gate.returncode == 0, errors
+    assert "Traceback" not in errors
+    assert int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
