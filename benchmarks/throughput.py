@@ -46,8 +46,11 @@ def in_memory(count: int) -> None:
     report("parse and validate JSON ticks", count, lambda: [Tick.from_json(v) for v in encoded])
     messages = list(FaultInjector.uniform(0.01).messages(ticks))
     checker = QualityChecker()
-    report("quality rules (1% of each fault)", len(messages),
-           lambda: [checker.check(m.value) for m in messages])  # fmt: skip
+    report(
+        "quality rules (1% of each fault)",
+        len(messages),
+        lambda: [checker.check(m.value) for m in messages],
+    )
 
 
 def on_kafka(count: int, settings: Settings) -> None:
@@ -66,8 +69,11 @@ def on_kafka(count: int, settings: Settings) -> None:
         read = lambda: read_ticks(settings.raw_topic, settings=settings, timeout_s=120)  # noqa: E731
         report("read back into a DataFrame", len(messages), read)
         gate = QualityGate(settings)
-        report("quality gate, raw -> clean + dead letters", len(messages),
-               lambda: gate.run(count=len(messages), duration_s=300))  # fmt: skip
+        report(
+            "quality gate, raw -> clean + dead letters",
+            len(messages),
+            lambda: gate.run(count=len(messages), duration_s=300),
+        )
     finally:
         delete_pipeline(settings)
 

@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("ensure", help="use the broker that answers, else start one")
     for name, main_class in TOOLS.items():
         commands.add_parser(
-            name, help=f"Kafka's kafka-{name}.sh ({main_class}); --bootstrap-server is added",
+            name,
+            help=f"Kafka's kafka-{name}.sh ({main_class}); --bootstrap-server is added",
             add_help=False,
-        )  # fmt: skip
+        )
     arguments, rest = parser.parse_known_args(argv)
     if rest and arguments.command not in TOOLS:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -200,17 +200,27 @@ def start(
         _format_storage(java, classpath, state)
 
     command = [
-        str(java), *BROKER_HEAP, "-Djava.awt.headless=true",
-        f"-Dkafka.logs.dir={state.logs_dir}", f"-Dlog4j2.configurationFile={broker_log4j}",
-        "-cp", classpath, "kafka.Kafka", str(state.properties_file),
-    ]  # fmt: skip
+        str(java),
+        *BROKER_HEAP,
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={state.logs_dir}",
+        f"-Dlog4j2.configurationFile={broker_log4j}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(state.properties_file),
+    ]
     with state.console_file.open("ab") as console:
         # A new session: the broker outlives this Python process (`make broker`) and does not
         # receive the Ctrl-C a learner sends to a notebook or service.
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=state.directory,
-        )  # fmt: skip
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=state.directory,
+        )
     state.info_file.write_text(
         json.dumps({"pid": process.pid, "bootstrap_servers": address, "started": time.time()})
     )
@@ -257,9 +267,14 @@ def run_tool(
     if not tools_log4j.exists() or tools_log4j.read_text() != TOOLS_LOG4J2:
         tools_log4j.write_text(TOOLS_LOG4J2)
     command = [
-        str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={tools_log4j}",
-        "-cp", classpath, main_class, *arguments,
-    ]  # fmt: skip
+        str(java),
+        *TOOL_HEAP,
+        f"-Dlog4j2.configurationFile={tools_log4j}",
+        "-cp",
+        classpath,
+        main_class,
+        *arguments,
+    ]
     return subprocess.run(command, text=True, check=False, **kwargs)  # type: ignore[call-overload]
 
 
@@ -341,13 +356,24 @@ def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
     log4j = state.directory / "log4j2.properties"
     result = subprocess.run(
         [
-            str(java), *TOOL_HEAP, f"-Dlog4j2.configurationFile={log4j}",
-            f"-Dkafka.logs.dir={state.logs_dir}", "-cp", classpath, "kafka.tools.StorageTool",
+            str(java),
+            *TOOL_HEAP,
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={state.logs_dir}",
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
             # "=" form: a base64url id may start with "-", which would read as an option.
-            "format", f"--cluster-id={cluster_id}", "--config", str(state.properties_file),
+            "format",
+            f"--cluster-id={cluster_id}",
+            "--config",
+            str(state.properties_file),
         ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if result.returncode != 0:
         raise BrokerError(
             f"Formatting the broker's storage in {state.data_dir} failed:\n"

@@ -36,11 +36,24 @@ def read_all_with_kafka_python(bootstrap: str, topic: str, partitions: int) -> l
 def read_all_with_console_consumer(bootstrap: str, topic: str, count: int) -> list[str]:
     result = process.run_tool(
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        ["--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
-         "--max-messages", str(count), "--timeout-ms", "20000",
-         "--formatter-property", "print.key=true", "--formatter-property", "key.separator=|"],
-        capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            str(count),
+            "--timeout-ms",
+            "20000",
+            "--formatter-property",
+            "print.key=true",
+            "--formatter-property",
+            "key.separator=|",
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -42,8 +42,9 @@ def test_producer_keys_by_symbol_and_sends_json(bootstrap_servers: str) -> None:
     assert (metadata.topic, metadata.offset) == (topic, 0)
     assert len(deliveries) == 20 and producer.delivered == 20
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, consumer_timeout_ms=3000,
-                             enable_auto_commit=False)  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, consumer_timeout_ms=3000, enable_auto_commit=False
+    )
     consumer.assign([TopicPartition(topic, p) for p in range(3)])
     consumer.seek_to_beginning()
     records = list(consumer)
@@ -125,8 +126,11 @@ def test_ingest_count_gives_exactly_n_contiguous_rows(bootstrap_servers: str) ->
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "ORDERBOOK_TOPIC": topic}
     run = subprocess.run(
         [sys.executable, "-m", "orderbook_kit.ingest", "--count", str(n), "--interval", "0.01"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == f"Connecting to Kafka at {bootstrap_servers}"
@@ -146,8 +150,10 @@ def nowhere(free_address: str) -> str:
 
 def test_unreachable_broker_producer_and_reader(nowhere: str) -> None:
     settings = dataclasses.replace(load_settings(), bootstrap_servers=nowhere, client_timeout_s=3)
-    for attempt in (lambda: TickProducer(settings).connect(),
-                    lambda: read_ticks("orderbook.raw", settings=settings)):  # fmt: skip
+    for attempt in (
+        lambda: TickProducer(settings).connect(),
+        lambda: read_ticks("orderbook.raw", settings=settings),
+    ):
         started = time.monotonic()
         with pytest.raises(BrokerUnreachableError, match=f"No Kafka broker answered at {nowhere}"):
             attempt()
@@ -159,9 +165,11 @@ def test_unreachable_broker_services(service: str, nowhere: str) -> None:
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", service, "--bootstrap-servers", nowhere],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "KAFKA_CLIENT_TIMEOUT_S": "5"},
-    )  # fmt: skip
+    )
     assert run.returncode == 2
     assert f"error: No Kafka broker answered at {nowhere} within 5 s" in run.stderr
     assert time.monotonic() - started < 10 + 5  # + interpreter start-up

@@ -128,10 +128,23 @@ def test_killed_quality_service_loses_nothing_after_restart() -> None:
     env = service_env(settings)
     python = sys.executable
     ingest = subprocess.Popen(
-        [python, "-m", "orderbook_kit.ingest", "--count", "1500", "--interval", "0.004",
-         "--fault-rate", "0.02", "--quiet"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            python,
+            "-m",
+            "orderbook_kit.ingest",
+            "--count",
+            "1500",
+            "--interval",
+            "0.004",
+            "--fault-rate",
+            "0.02",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     gate_command = [python, "-m", "orderbook_kit.quality", "--quiet"]
     first = subprocess.Popen(gate_command, env=env, stdout=subprocess.DEVNULL)
     try:
@@ -182,10 +195,12 @@ def test_replay_from_a_timestamp_returns_exactly_the_messages_at_or_after_it() -
     with TickProducer(settings) as producer:
         # Three symbols share each 10 ms step, so timestamps tie across partitions.
         futures = [
-            (base_ms + (i // 3) * 10, producer.send_raw(t.symbol, t.to_json(),
-                                                        timestamp_ms=base_ms + (i // 3) * 10))
+            (
+                base_ms + (i // 3) * 10,
+                producer.send_raw(t.symbol, t.to_json(), timestamp_ms=base_ms + (i // 3) * 10),
+            )
             for i, t in enumerate(ticks)
-        ]  # fmt: skip
+        ]
         producer.flush()
     for timestamp_ms, future in futures:
         metadata = future.get(timeout=10)

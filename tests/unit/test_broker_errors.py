@@ -75,8 +75,11 @@ def test_broker_listens_on_loopback_only(address: str, tmp_path: Path) -> None:
 
 
 def test_java_version_parsing(fake_bin: Path) -> None:
-    cases = {'openjdk version "17.0.15" 2025-04-15': 17, 'java version "1.8.0_392"': 8,
-             'openjdk version "21" 2023-09-19': 21}  # fmt: skip
+    cases = {
+        'openjdk version "17.0.15" 2025-04-15': 17,
+        'java version "1.8.0_392"': 8,
+        'openjdk version "21" 2023-09-19': 21,
+    }
     for banner, major in cases.items():
         java = write_executable(fake_bin, "java", f"echo '{banner}' >&2")
         assert runtime.java_major_version(java) == major

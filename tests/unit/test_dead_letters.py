@@ -19,11 +19,20 @@ def dead_letter(offset: int, reason: str, key: bytes | None = b"TTF-GAS") -> Con
         ("detail", f"why {offset}".encode()),
     ]
     return ConsumerRecord(
-        topic="orderbook.dlq", partition=0, leader_epoch=0, offset=offset,
-        timestamp=1_767_225_600_000 + offset, timestamp_type=0, key=key,
-        value=b"\xff not even utf-8 " + bytes([offset]), headers=headers, checksum=None,
-        serialized_key_size=7, serialized_value_size=20, serialized_header_size=-1,
-    )  # fmt: skip
+        topic="orderbook.dlq",
+        partition=0,
+        leader_epoch=0,
+        offset=offset,
+        timestamp=1_767_225_600_000 + offset,
+        timestamp_type=0,
+        key=key,
+        value=b"\xff not even utf-8 " + bytes([offset]),
+        headers=headers,
+        checksum=None,
+        serialized_key_size=7,
+        serialized_value_size=20,
+        serialized_header_size=-1,
+    )
 
 
 def test_frame_keeps_the_original_bytes_and_the_source() -> None:
@@ -48,8 +57,12 @@ def test_a_record_without_source_headers_is_refused() -> None:
 
 
 def test_rejections_figure_stacks_symbols_most_frequent_reason_first() -> None:
-    records = [dead_letter(0, "seq_gap"), dead_letter(1, "crossed_book"),
-               dead_letter(2, "seq_gap", key=b"NBP-GAS"), dead_letter(3, "seq_gap")]  # fmt: skip
+    records = [
+        dead_letter(0, "seq_gap"),
+        dead_letter(1, "crossed_book"),
+        dead_letter(2, "seq_gap", key=b"NBP-GAS"),
+        dead_letter(3, "seq_gap"),
+    ]
     figure = rejections_figure(dead_letters_frame(records))
     bars = {trace.name: (list(trace.x), list(trace.y)) for trace in figure.data}
     assert bars == {

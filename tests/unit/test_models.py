@@ -10,9 +10,14 @@ from pydantic import ValidationError
 from orderbook_kit.models import Tick
 
 VALID = {
-    "symbol": "TTF-GAS", "seq": 7, "bid": 35.005, "ask": 35.015, "bid_size": 40.0,
-    "ask_size": 25.0, "event_time": datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC),
-}  # fmt: skip
+    "symbol": "TTF-GAS",
+    "seq": 7,
+    "bid": 35.005,
+    "ask": 35.015,
+    "bid_size": 40.0,
+    "ask_size": 25.0,
+    "event_time": datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC),
+}
 
 
 def test_valid_tick_and_derived_values() -> None:
@@ -77,7 +82,13 @@ def test_json_round_trip_is_lossless() -> None:
 def test_json_schema_lists_every_field() -> None:
     schema = Tick.model_json_schema()
     assert set(schema["required"]) == {
-        "symbol", "seq", "bid", "ask", "bid_size", "ask_size", "event_time"
-    }  # fmt: skip
+        "symbol",
+        "seq",
+        "bid",
+        "ask",
+        "bid_size",
+        "ask_size",
+        "event_time",
+    }
     assert schema["properties"]["bid"]["exclusiveMinimum"] == 0
     assert schema["additionalProperties"] is False

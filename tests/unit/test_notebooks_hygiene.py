@@ -21,8 +21,11 @@ def test_the_numbered_notebooks_exist() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs(path: Path) -> None:
-    dirty = [i for i, cell in enumerate(code_cells(path))
-             if cell.get("outputs") or cell.get("execution_count") is not None]  # fmt: skip
+    dirty = [
+        i
+        for i, cell in enumerate(code_cells(path))
+        if cell.get("outputs") or cell.get("execution_count") is not None
+    ]
     assert not dirty, f"{path.name}: code cells {dirty} have outputs; clear them before committing"
 
 

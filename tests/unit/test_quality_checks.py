@@ -78,17 +78,15 @@ def test_each_rule_names_its_reason(value: bytes | None, reason: Reason, detail:
 
 def test_older_seq_is_out_of_order() -> None:
     checker = QualityChecker()
-    assert reasons(checker, message(0), message(1), message(2), message(0)) == [
-        None, None, None, Reason.OUT_OF_ORDER,
-    ]  # fmt: skip
+    verdicts = reasons(checker, message(0), message(1), message(2), message(0))
+    assert verdicts == [None, None, None, Reason.OUT_OF_ORDER]
     assert check(checker, message(1)).detail == "seq 1 arrived after seq 2"
 
 
 def test_after_a_gap_the_sequence_resynchronises() -> None:
     checker = QualityChecker()
-    assert reasons(checker, message(0), message(5), message(6), message(7)) == [
-        None, Reason.SEQ_GAP, None, None,
-    ]  # fmt: skip
+    verdicts = reasons(checker, message(0), message(5), message(6), message(7))
+    assert verdicts == [None, Reason.SEQ_GAP, None, None]
 
 
 def test_a_bad_tick_with_a_readable_seq_does_not_make_a_gap() -> None:
@@ -103,9 +101,8 @@ def test_rejected_prices_and_times_do_not_become_the_reference() -> None:
     checker = QualityChecker()
     spike = message(1, bid=50.0, ask=50.01)
     past = message(2, seconds=-10)
-    assert reasons(checker, message(0), spike, past, message(3)) == [
-        None, Reason.PRICE_JUMP, Reason.TIME_BACKWARDS, None,
-    ]  # fmt: skip
+    verdicts = reasons(checker, message(0), spike, past, message(3))
+    assert verdicts == [None, Reason.PRICE_JUMP, Reason.TIME_BACKWARDS, None]
 
 
 def test_the_limit_is_configurable_and_checked() -> None:
@@ -117,8 +114,12 @@ def test_the_limit_is_configurable_and_checked() -> None:
 
 def test_symbols_are_checked_independently() -> None:
     checker = QualityChecker()
-    values = [message(0), message(0, "NBP-GAS", bid=85.0, ask=85.01), message(1),
-              message(1, "NBP-GAS", bid=85.0, ask=85.01)]  # fmt: skip
+    values = [
+        message(0),
+        message(0, "NBP-GAS", bid=85.0, ask=85.01),
+        message(1),
+        message(1, "NBP-GAS", bid=85.0, ask=85.01),
+    ]
     assert reasons(checker, *values) == [None, None, None, None]
 
 
@@ -130,16 +131,13 @@ def test_equal_event_times_are_not_backwards() -> None:
 def test_a_new_price_level_is_accepted_once_confirmed() -> None:
     checker = QualityChecker()
     moved = [message(seq, bid=40.0 + seq / 100, ask=40.01 + seq / 100) for seq in range(1, 5)]
-    assert reasons(checker, message(0), *moved) == [
-        None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None, None,
-    ]  # fmt: skip
+    verdicts = reasons(checker, message(0), *moved)
+    assert verdicts == [None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None, None]
 
 
 def test_jumps_to_different_levels_do_not_confirm_each_other() -> None:
     checker = QualityChecker()
     up, down = {"bid": 40.0, "ask": 40.01}, {"bid": 30.0, "ask": 30.01}
-    values = [message(0), message(1, **up), message(2, **down), message(3, **up),
-              message(4)]  # fmt: skip
-    assert reasons(checker, *values) == [
-        None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None,
-    ]  # fmt: skip
+    values = [message(0), message(1, **up), message(2, **down), message(3, **up), message(4)]
+    verdicts = reasons(checker, *values)
+    assert verdicts == [None, Reason.PRICE_JUMP, Reason.PRICE_JUMP, Reason.PRICE_JUMP, None]

@@ -30,27 +30,42 @@ SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality"]
         ("ORDERBOOK_DLQ_TOPIC", "..", "ORDERBOOK_DLQ_TOPIC: '..' is not a valid Kafka topic name"),
         ("KAFKA_CLIENT_TIMEOUT_S", "0", "KAFKA_CLIENT_TIMEOUT_S: must be more than 0 s, got 0"),
         ("KAFKA_CLIENT_TIMEOUT_S", "0.2", "KAFKA_CLIENT_TIMEOUT_S: must be at least 1 s, got 0.2"),
-        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:0",
-         "KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:0' has port '0', not 1-65535; use host:port"),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "127.0.0.1:0",
+            "KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:0' has port '0', not 1-65535; use host:port",
+        ),
         ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:70000", "has port '70000', not 1-65535"),
         ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "'localhost' is not host:port"),
-        ("ORDERBOOK_SYMBOL", "lowercase",
-         "ORDERBOOK_SYMBOL: 'lowercase' is not an instrument code; use 1-32 upper-case"),
+        (
+            "ORDERBOOK_SYMBOL",
+            "lowercase",
+            "ORDERBOOK_SYMBOL: 'lowercase' is not an instrument code; use 1-32 upper-case",
+        ),
         ("TICK_INTERVAL_S", "inf", "TICK_INTERVAL_S: 'inf' is not a finite number; use e.g. 0.05"),
         ("TICK_INTERVAL_S", "nan", "TICK_INTERVAL_S: 'nan' is not a finite number"),
         ("TICK_VOLATILITY", "1e308", "TICK_VOLATILITY: must be at most 1, got 1e+308"),
         ("TICK_VOLATILITY", "-0.1", "TICK_VOLATILITY: must be at least 0, got -0.1"),
         ("PRICE_JUMP_LIMIT", "0", "PRICE_JUMP_LIMIT: must be more than 0, got 0"),
         ("STREAM_SECONDS", "-1", "STREAM_SECONDS: must be more than 0 s, got -1"),
-        ("KAFKA_DELIVERY_TIMEOUT_S", "5",
-         "KAFKA_DELIVERY_TIMEOUT_S: 5 s must be longer than KAFKA_CLIENT_TIMEOUT_S (10 s)"),
-        ("ORDERBOOK_CLEAN_TOPIC", "orderbook.raw",
-         "ORDERBOOK_CLEAN_TOPIC: 'orderbook.raw' is also the raw topic (ORDERBOOK_TOPIC); the "
-         "quality gate would read its own output"),
-        ("ORDERBOOK_DLQ_TOPIC", "orderbook.clean",
-         "is also the clean topic (ORDERBOOK_CLEAN_TOPIC)"),
+        (
+            "KAFKA_DELIVERY_TIMEOUT_S",
+            "5",
+            "KAFKA_DELIVERY_TIMEOUT_S: 5 s must be longer than KAFKA_CLIENT_TIMEOUT_S (10 s)",
+        ),
+        (
+            "ORDERBOOK_CLEAN_TOPIC",
+            "orderbook.raw",
+            "ORDERBOOK_CLEAN_TOPIC: 'orderbook.raw' is also the raw topic (ORDERBOOK_TOPIC); the "
+            "quality gate would read its own output",
+        ),
+        (
+            "ORDERBOOK_DLQ_TOPIC",
+            "orderbook.clean",
+            "is also the clean topic (ORDERBOOK_CLEAN_TOPIC)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_variable_is_named_with_the_fix(variable: str, value: str, expected: str) -> None:
     with pytest.raises(SettingsError) as error:
         load_settings({variable: value})
@@ -85,8 +100,11 @@ def run(module: str, *arguments: str, **environment: str) -> subprocess.Complete
     }
     return subprocess.run(
         [sys.executable, "-m", module, *arguments],
-        env={**env, **environment}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_one_error_line(run_: subprocess.CompletedProcess[str], expected: str) -> None:
@@ -112,7 +130,7 @@ def assert_one_error_line(run_: subprocess.CompletedProcess[str], expected: str)
         ({}, ["--bootstrap-servers", "127.0.0.1:99999"], "--bootstrap-servers: '127.0.0.1:99999'"),
         ({}, ["--bootstrap-servers", "127.0.0.1:0"], "--bootstrap-servers: '127.0.0.1:0' has port"),
     ],
-)  # fmt: skip
+)
 def test_services_refuse_bad_settings_with_one_line(
     service: str, environment: dict[str, str], arguments: list[str], expected: str
 ) -> None:
@@ -131,12 +149,18 @@ def test_services_refuse_bad_settings_with_one_line(
         ("orderbook_kit.quality", ["--group", ""], "--group: '' is not a usable consumer group"),
         ("orderbook_kit.quality", ["--idle", "0"], "--idle: must be more than 0 s"),
         ("orderbook_kit.quality", ["--price-jump-limit", "-1"], "--price-jump-limit: must be more"),
-        ("orderbook_kit.quality", ["--source-topic", "orderbook.clean"],
-         "--source-topic: 'orderbook.clean' is also the clean topic"),
-        ("orderbook_kit.quality", ["--dlq-topic", "orderbook.raw"],
-         "--dlq-topic: 'orderbook.raw' is also the raw topic"),
+        (
+            "orderbook_kit.quality",
+            ["--source-topic", "orderbook.clean"],
+            "--source-topic: 'orderbook.clean' is also the clean topic",
+        ),
+        (
+            "orderbook_kit.quality",
+            ["--dlq-topic", "orderbook.raw"],
+            "--dlq-topic: 'orderbook.raw' is also the raw topic",
+        ),
     ],
-)  # fmt: skip
+)
 def test_service_flags_are_checked_by_the_same_rules(
     service: str, arguments: list[str], expected: str
 ) -> None:

@@ -24,8 +24,9 @@ volatilities = st.floats(min_value=0.0, max_value=0.05)
 def test_book_never_crossed_and_prices_on_the_grid(
     seed: int, interval: float, volatility: float
 ) -> None:
-    simulator = OrderbookSimulator(["TTF-GAS", "NBP-GAS"], interval_s=interval,
-                                   volatility=volatility, seed=seed)  # fmt: skip
+    simulator = OrderbookSimulator(
+        ["TTF-GAS", "NBP-GAS"], interval_s=interval, volatility=volatility, seed=seed
+    )
     for tick in simulator.ticks(200, start_time=START):
         assert tick.bid < tick.ask
         step = instrument_for(tick.symbol).tick_size
@@ -59,8 +60,9 @@ def test_volatility_is_per_square_root_second() -> None:
     # Log-returns measured over one second should have about the same spread whatever the
     # interval: sigma * sqrt(1 s), here 0.01.
     def one_second_log_returns(interval: float) -> list[float]:
-        simulator = OrderbookSimulator(interval_s=interval, volatility=0.01, seed=1,
-                                       mean_spread_ticks=1.0)  # fmt: skip
+        simulator = OrderbookSimulator(
+            interval_s=interval, volatility=0.01, seed=1, mean_spread_ticks=1.0
+        )
         per_second = round(1 / interval)
         mids = [t.mid for t in simulator.ticks(per_second * 400, start_time=START)]
         seconds = mids[::per_second]
