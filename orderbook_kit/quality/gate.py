@@ -29,10 +29,12 @@ from kafka.structs import OffsetAndMetadata
 from ..config import Settings, load_settings
 from ..connection import (
     admin_client,
+    broker_answers,
     ensure_topic,
     message_size_limit,
     raise_message_size_limit,
     retry_while_retriable,
+    unreachable_error,
 )
 from ..consumer import open_consumer
 from ..errors import BrokerUnreachableError, OrderbookKitError
@@ -125,20 +127,27 @@ class QualityGate(Connectable):
     def connect(self) -> QualityGate:
         """Create the topics if needed, join the group's consumer and open both producers.
 
-        A broker that is down or restarting is waited for, up to ``settings.delivery_timeout_s``
-        (as an outage while running is), so a gate started with its broker comes up with it.
+        No broker at all (a wrong address, nothing started) is said at once, after
+        ``settings.client_timeout_s``. A broker that answered and then goes away while the gate
+        connects (it is restarting) is waited for, up to ``settings.delivery_timeout_s``, as an
+        outage while running is.
         """
         if self._consumer is not None:
             return self
-        settings = self.settings
-        self._consumer = retry_while_retriable(
+        bootstrap, timeout_s = self.settings.bootstrap_servers, self.settings.client_timeout_s
+        if not broker_answers(bootstrap, timeout_s):
+            raise unreachable_error(bootstrap, timeout_s)
+        self._consumer = self._connect_riding_out_outages()
+        return self
+
+    def _connect_riding_out_outages(self) -> KafkaConsumer:
+        return retry_while_retriable(
             self._connect_once,
             doing="Starting the quality gate",
-            bootstrap_servers=settings.bootstrap_servers,
-            timeout_s=settings.delivery_timeout_s,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            timeout_s=self.settings.delivery_timeout_s,
             timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
         )
-        return self
 
     def _connect_once(self) -> KafkaConsumer:
         settings = self.settings
