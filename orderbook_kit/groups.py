@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from kafka.errors import KafkaError
 
 from .config import Settings, load_settings
-from .connection import admin_client
+from .connection import admin_client, retry_while_retriable
 from .consumer import open_consumer
 from .errors import OrderbookKitError
 from .offsets import group_lag
@@ -117,17 +117,17 @@ def wait_until_balanced(
             for member in members:
                 if member.error is not None:
                     raise OrderbookKitError(f"Group member {member.name!r} stopped: {member.error}")
-            try:
-                group = admin.describe_groups([group_id])[group_id]
-            except KafkaError as exc:  # the coordinator may still be loading: ask again
-                seen = str(exc)
-                time.sleep(0.2)
-                continue
+            # The coordinator may still be loading right after a (re)start: asked again then.
+            group = retry_while_retriable(
+                lambda: admin.describe_groups([group_id])[group_id],
+                doing=f"Describing group {group_id!r}",
+                bootstrap_servers=settings.bootstrap_servers,
+                timeout_s=max(deadline - time.monotonic(), 0),
+            )
             assigned = _assigned_by_coordinator(group)
             seen = f"state {group['group_state']}, assignment {assigned}"
-            if group["group_state"] == "Stable" and assigned == {
-                member.name: member.assignment for member in members
-            }:
+            owned = {member.name: member.assignment for member in members}
+            if group["group_state"] == "Stable" and assigned == owned:
                 return assigned
             time.sleep(0.2)
     raise OrderbookKitError(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from . import defaults
 from .models import SYMBOL_PATTERN
 
 __all__ = [
@@ -125,7 +126,7 @@ def topic_name(value: Any) -> str:
     if not _TOPIC.fullmatch(text) or text in {".", ".."}:
         raise ValueError(
             f"{text!r} is not a valid Kafka topic name; use 1-249 letters, digits, '.', '_' or "
-            "'-', e.g. orderbook.raw"
+            f"'-', e.g. {defaults.RAW_TOPIC}"
         )
     return text
 
@@ -135,7 +136,7 @@ def group_id(value: Any) -> str:
     if not text.strip() or len(text) > MAX_GROUP_ID_LENGTH or not text.isprintable():
         raise ValueError(
             f"{text!r} is not a usable consumer group id; use 1-{MAX_GROUP_ID_LENGTH} printable "
-            "characters, e.g. orderbook-quality"
+            f"characters, e.g. {defaults.QUALITY_GROUP}"
         )
     return text
 

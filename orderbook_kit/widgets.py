@@ -27,6 +27,7 @@ __all__ = ["INTERVALS_S", "VOLATILITIES", "SimulatorControls", "preview_figure",
 
 PREVIEW_SECONDS = 60.0
 PREVIEW_START = datetime(2026, 1, 1, tzinfo=UTC)
+STYLE = {"description_width": "110px"}  # room for the longest label, "interval (s)"
 
 
 def round_steps(low_exponent: int, high_exponent: int) -> list[float]:
@@ -67,7 +68,7 @@ def _slider(description: str, values: Sequence[float], value: float) -> widgets.
         options=[(f"{option:g}", option) for option in options],
         value=value,
         description=description,
-        style={"description_width": "110px"},
+        style=STYLE,
         continuous_update=False,  # recompute when the slider is let go, not on every pixel
     )
 
@@ -93,14 +94,13 @@ class SimulatorControls:
         seed: int = defaults.SEED,
         simulator: OrderbookSimulator | None = None,
     ) -> SimulatorControls:
-        style = {"description_width": "110px"}
         controls = cls(
             interval=_slider("interval (s)", INTERVALS_S, interval_s),
             volatility=_slider("volatility", VOLATILITIES, volatility),
             symbol=widgets.Dropdown(
-                options=sorted(KNOWN_INSTRUMENTS), value=symbol, description="symbol", style=style
+                options=sorted(KNOWN_INSTRUMENTS), value=symbol, description="symbol", style=STYLE
             ),
-            seed=widgets.IntText(value=seed, description="seed", style=style),
+            seed=widgets.IntText(value=seed, description="seed", style=STYLE),
             preview=go.FigureWidget(),
             simulator=simulator,
         )

@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +179,12 @@ def start(
     if running is not None:
         if running.bootstrap_servers == address:
             # Ours and alive - but "up" only once it answers (it may be starting right now).
-            if not running.answers:
-                _wait_until_answering(address, timeout_s)
+            if not running.answers and not _answers_within(address, timeout_s):
+                raise BrokerStartTimeoutError(
+                    f"The Kafka broker at {address} runs but did not answer within "
+                    f"{timeout_s:g} s. See `make logs`; restart it with `make stop` then "
+                    "`make broker`, or allow more time: `export KAFKA_START_TIMEOUT_S=120`."
+                )
             return BrokerStatus(running.pid, address, state.log_file, answers=True)
         raise BrokerError(
             f"The broker in {state_dir} already runs at {running.bootstrap_servers}, not "
@@ -382,44 +386,36 @@ def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
         )
 
 
+def _answers_within(
+    address: str, timeout_s: float, *, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Ask the broker at ``address`` until it answers (True), ``alive()`` turns False or
+    ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while alive() and (remaining := deadline - time.monotonic()) > 0:
+        if broker_answers(address, min(2.0, max(remaining, 0.1))):
+            return True
+        time.sleep(min(READY_POLL_S, max(deadline - time.monotonic(), 0)))
+    return False
+
+
 def _wait_until_ready(
     process: subprocess.Popen[bytes], address: str, state: BrokerState, timeout_s: float
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            state.info_file.unlink(missing_ok=True)
-            raise BrokerExitedError(
-                f"The Kafka broker exited during start (exit code {process.returncode}): "
-                f"{_last_error(state)}\nThe end of its log:\n{tail_log(state.directory)}\n"
-                f"Fix the cause above; the full log is {state.log_file}."
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        if broker_answers(address, min(2.0, max(remaining, 0.1))):
-            return
-        time.sleep(min(READY_POLL_S, max(deadline - time.monotonic(), 0)))
-    _terminate(process)
+    if _answers_within(address, timeout_s, alive=lambda: process.poll() is None):
+        return
     state.info_file.unlink(missing_ok=True)
+    if process.poll() is not None:
+        raise BrokerExitedError(
+            f"The Kafka broker exited during start (exit code {process.returncode}): "
+            f"{_last_error(state)}\nThe end of its log:\n{tail_log(state.directory)}\n"
+            f"Fix the cause above; the full log is {state.log_file}."
+        )
+    _terminate(process)
     raise BrokerStartTimeoutError(
         f"The Kafka broker did not answer at {address} within {timeout_s:g} s, so it was stopped. "
         f"The end of its log:\n{tail_log(state.directory)}\nOn a slow machine, allow more time: "
         f"`export KAFKA_START_TIMEOUT_S=120`."
-    )
-
-
-def _wait_until_answering(address: str, timeout_s: float) -> None:
-    """Wait for a broker that runs but does not answer yet (another `start` is under way)."""
-    deadline = time.monotonic() + timeout_s
-    while (remaining := deadline - time.monotonic()) > 0:
-        if broker_answers(address, min(2.0, max(remaining, 0.1))):
-            return
-        time.sleep(min(READY_POLL_S, max(deadline - time.monotonic(), 0)))
-    raise BrokerStartTimeoutError(
-        f"The Kafka broker at {address} runs but did not answer within {timeout_s:g} s. See "
-        "`make logs`; restart it with `make stop` then `make broker`, or allow more time: "
-        "`export KAFKA_START_TIMEOUT_S=120`."
     )
 
 

@@ -21,6 +21,7 @@ from orderbook_kit.offsets import end_offsets, group_lag
 from orderbook_kit.producer import TickProducer
 from orderbook_kit.quality.dead_letters import read_dead_letters
 from orderbook_kit.quality.gate import HEADER_REASON, QualityGate, header, source_of
+from orderbook_kit.quality.outputs import copies_by_source, read_outputs
 from orderbook_kit.simulator import OrderbookSimulator
 from tests.conftest import wait_for
 
@@ -174,11 +175,8 @@ def test_killed_quality_service_loses_nothing_after_restart() -> None:
         (r.partition, r.offset): r
         for r in read_records(settings.raw_topic, settings=settings).records
     }
-    outputs = (
-        read_records(settings.clean_topic, settings=settings).records
-        + read_records(settings.dlq_topic, settings=settings).records
-    )
-    sources = Counter(source_of(record)[1:] for record in outputs)
+    outputs = read_outputs(settings)
+    sources = copies_by_source(outputs)
     assert len(raw) == raw_count
     assert set(sources) == set(raw)  # every raw message is accounted for
     for record in outputs:  # and copies (at-least-once) are byte-identical copies
