@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -78,6 +79,9 @@ SETTINGS: dict[str, SettingSpec] = {
     "price_jump_limit": SettingSpec(
         "PRICE_JUMP_LIMIT", rules.number(above=0.0, maximum=10.0, example=defaults.PRICE_JUMP_LIMIT)
     ),
+    "database_url": SettingSpec("DATABASE_URL", rules.database_url),
+    "db_schema": SettingSpec("ORDERBOOK_DB_SCHEMA", rules.db_schema),
+    "store_group": SettingSpec("ORDERBOOK_STORE_GROUP", rules.group_id),
 }
 
 
@@ -105,6 +109,9 @@ class Settings:
     delivery_timeout_s: float = defaults.DELIVERY_TIMEOUT_S  # ingest stops, saying so, after it
     quality_group: str = defaults.QUALITY_GROUP
     price_jump_limit: float = defaults.PRICE_JUMP_LIMIT
+    database_url: str = defaults.DATABASE_URL
+    db_schema: str = defaults.DB_SCHEMA
+    store_group: str = defaults.STORE_GROUP
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():
@@ -136,15 +143,18 @@ class Settings:
             )
 
     def isolated(self, label: str) -> Settings:
-        """These settings with raw, clean and dead-letter topics and a quality group of their own
-        (``orderbook.raw.<label>``...), so a lesson, test or benchmark run counts only its own
-        messages."""
+        """These settings with raw, clean and dead-letter topics, consumer groups and a database
+        schema of their own (``orderbook.raw.<label>``, ``orderbook_<label>``...), so a lesson,
+        test or benchmark run counts only its own messages and rows."""
+        schema_suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())
         return dataclasses.replace(
             self,
             raw_topic=f"{self.raw_topic}.{label}",
             clean_topic=f"{self.clean_topic}.{label}",
             dlq_topic=f"{self.dlq_topic}.{label}",
             quality_group=f"{self.quality_group}.{label}",
+            store_group=f"{self.store_group}.{label}",
+            db_schema=f"{self.db_schema}_{schema_suffix}"[:63],
         )
 
 

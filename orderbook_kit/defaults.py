@@ -12,6 +12,7 @@ RAW_TOPIC = "orderbook.raw"
 CLEAN_TOPIC = "orderbook.clean"
 DLQ_TOPIC = "orderbook.dlq"
 QUALITY_GROUP = "orderbook-quality"
+STORE_GROUP = "orderbook-store"
 PARTITIONS = 3  # when the kit creates a topic
 
 SYMBOL = "TTF-GAS"
@@ -31,3 +32,9 @@ DELIVERY_TIMEOUT_S = 120.0
 # A 5% move of the mid between two ticks of a gas contract is far outside normal trading; the
 # default simulator moves about 0.05% per tick.
 PRICE_JUMP_LIMIT = 0.05
+
+# The hot store. Port 5433, not PostgreSQL's 5432, so a PostgreSQL already installed on the machine
+# keeps its port; the kit's embedded server and docker-compose's both answer at this one URL.
+# No password: both accept connections from this machine only (127.0.0.1) without one.
+DATABASE_URL = "postgresql://orderbook@127.0.0.1:5433/orderbook"
+DB_SCHEMA = "orderbook"  # the store's tables live in this PostgreSQL schema

@@ -13,12 +13,16 @@ __all__ = [
     "BrokerExitedError",
     "BrokerStartTimeoutError",
     "BrokerUnreachableError",
+    "DatabaseError",
+    "DatabaseLostError",
+    "DatabaseUnreachableError",
     "DeliveryError",
     "JavaNotFoundError",
     "MavenNotFoundError",
     "MavenResolveError",
     "OrderbookKitError",
     "PortInUseError",
+    "PostgresNotAvailableError",
     "SameTopicError",
     "SettingsError",
 ]
@@ -58,6 +62,22 @@ class BrokerStartTimeoutError(BrokerError):
 
 class BrokerUnreachableError(BrokerError):
     """A client (producer, consumer, admin) could not reach any broker in time."""
+
+
+class DatabaseError(OrderbookKitError):
+    """Starting, reaching or using PostgreSQL (the hot store) failed."""
+
+
+class PostgresNotAvailableError(DatabaseError):
+    """No embedded PostgreSQL for this machine (no wheel of ``pgserver``), and no DATABASE_URL."""
+
+
+class DatabaseUnreachableError(DatabaseError):
+    """No PostgreSQL answered at DATABASE_URL, or it refused the connection (role, database)."""
+
+
+class DatabaseLostError(DatabaseError):
+    """PostgreSQL went away while a service was writing: the batch in flight was not stored."""
 
 
 class SettingsError(OrderbookKitError):

@@ -19,9 +19,12 @@ from .models import SYMBOL_PATTERN
 __all__ = [
     "Rule",
     "bootstrap_servers",
+    "database_url",
+    "db_schema",
     "group_id",
     "number",
     "probability",
+    "redacted_url",
     "seconds",
     "symbol",
     "topic_name",
@@ -33,6 +36,8 @@ Rule = Callable[[Any], Any]  # typed value in, checked value out; ValueError("wh
 # Kafka's own rule for topic names (kafka.common.internals.Topic): these characters, 1-249 long.
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _SYMBOL = re.compile(SYMBOL_PATTERN)
+# A PostgreSQL identifier that needs no quoting: lower case, at most 63 bytes.
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 MAX_GROUP_ID_LENGTH = 249
 
 
@@ -147,5 +152,33 @@ def symbol(value: Any) -> str:
         raise ValueError(
             f"{text!r} is not an instrument code; use 1-32 upper-case letters, digits, '.', '_' "
             "or '-', starting with a letter or digit, e.g. TTF-GAS"
+        )
+    return text
+
+
+def database_url(value: Any) -> str:
+    """A PostgreSQL URL: ``postgresql://user[:password]@host:port/database``."""
+    text = str(value).strip()
+    fix = f"use postgresql://user@host:port/database, e.g. {defaults.DATABASE_URL}"
+    scheme, separator, rest = text.partition("://")
+    if not separator or scheme not in {"postgresql", "postgres"}:
+        raise ValueError(f"{redacted_url(text)!r} is not a postgresql:// URL; {fix}")
+    location = rest.split("/", 1)[0].rpartition("@")[2]
+    if not location and "host=" not in rest:
+        raise ValueError(f"{redacted_url(text)!r} names no host; {fix}")
+    return text
+
+
+def redacted_url(url: str) -> str:
+    # An error message must never print a password: postgresql://user:secret@... -> user:***@
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def db_schema(value: Any) -> str:
+    text = str(value)
+    if not _SCHEMA.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a usable schema name; use 1-63 lower-case letters, digits or '_', "
+            f"starting with a letter or '_', e.g. {defaults.DB_SCHEMA}"
         )
     return text

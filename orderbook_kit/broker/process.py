@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..connection import broker_answers
 from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, PortInUseError
+from ..paths import workbook_folder
 from . import runtime
 from .properties import BROKER_LOG4J2, TOOLS_LOG4J2, render_properties, server_properties
 
@@ -50,18 +51,8 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 
 
 def default_home() -> Path:
-    """Where jars and the default broker live: ``$ORDERBOOK_KAFKA_HOME``, else ``./.kafka``.
-
-    For an editable install (the workbook's normal case) "./" is the repository, wherever the
-    command runs from, so notebooks, ``make`` and the CLI all share one cache and one broker.
-    """
-    configured = os.environ.get("ORDERBOOK_KAFKA_HOME")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    repository = Path(__file__).resolve().parents[2]
-    if (repository / "pyproject.toml").exists():
-        return repository / ".kafka"
-    return Path.home() / ".cache" / "orderbook-kit" / "kafka"
+    """Where jars and the default broker live: ``$ORDERBOOK_KAFKA_HOME``, else ``./.kafka``."""
+    return workbook_folder("kafka", "ORDERBOOK_KAFKA_HOME")
 
 
 def default_state_dir() -> Path:

@@ -37,8 +37,9 @@ from ..connection import (
     unreachable_error,
 )
 from ..consumer import open_consumer
-from ..errors import BrokerUnreachableError, OrderbookKitError
+from ..errors import OrderbookKitError
 from ..lifecycle import Connectable
+from ..polling import OutageTolerantPoller
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -61,9 +62,7 @@ HEADER_SOURCE_TOPIC = "source.topic"
 HEADER_SOURCE_PARTITION = "source.partition"
 HEADER_SOURCE_OFFSET = "source.offset"
 
-POLL_MS = 500
 MAX_BATCH = 500  # records per batch: one flush and one commit for each
-OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
 # A gate that dies without leaving the group (kill -9, a crash) keeps its partitions until the
 # broker stops hearing its heartbeats; a restarted gate waits that long. kafka-python's default is
 # 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy gate.
@@ -120,7 +119,7 @@ class QualityGate(Connectable):
         self.checker = QualityChecker(self.settings.price_jump_limit)
         self.on_routed = on_routed
         self._consumer: KafkaConsumer | None = None
-        self._unreachable_since: float | None = None  # when polling started to fail
+        self._poller: OutageTolerantPoller | None = None
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
 
@@ -138,6 +137,12 @@ class QualityGate(Connectable):
         if not broker_answers(bootstrap, timeout_s):
             raise unreachable_error(bootstrap, timeout_s)
         self._consumer = self._connect_riding_out_outages()
+        self._poller = OutageTolerantPoller(
+            self._consumer,
+            self.settings,
+            service="the gate",
+            on_restart="a restart checks the rest",
+        )
         return self
 
     def _connect_riding_out_outages(self) -> KafkaConsumer:
@@ -182,6 +187,7 @@ class QualityGate(Connectable):
         acknowledgements; nothing is pending after a finished batch). Safe to call twice."""
         consumer, producers = self._consumer, (self._clean, self._dead)
         self._consumer = self._clean = self._dead = None
+        self._poller = None
         if consumer is not None:
             _close_consumer(consumer)
         problems = []
@@ -210,6 +216,7 @@ class QualityGate(Connectable):
             with self:
                 return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
         assert self._consumer is not None and self._clean is not None and self._dead is not None
+        assert self._poller is not None
         stats = GateStats()
         started = time.monotonic()
         last_message_at = started
@@ -223,7 +230,7 @@ class QualityGate(Connectable):
             ):
                 break
             limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
-            batches = self._poll(limit)
+            batches = self._poller.poll(limit)
             if not batches:
                 continue
             last_message_at = time.monotonic()
@@ -231,39 +238,6 @@ class QualityGate(Connectable):
             self._commit(self._consumer, batches)
             stats.batches += 1
         return stats
-
-    def _poll(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """One poll; rides out a broker outage for up to ``settings.delivery_timeout_s``.
-
-        kafka-python's poll can raise a retriable error (e.g. a refused connection while it
-        looks for the group coordinator) instead of waiting: the broker may be back a moment
-        later, so the gate waits and tries again - and stops with a clear error only once the
-        outage has lasted as long as the kit waits for any delivery.
-        """
-        assert self._consumer is not None
-        try:
-            batches = self._consumer.poll(timeout_ms=POLL_MS, max_records=limit)
-        except KafkaError as exc:
-            if not exc.retriable:
-                raise OrderbookKitError(
-                    f"Reading {self.settings.raw_topic!r} failed: {exc}. See `make logs`."
-                ) from exc
-            now = time.monotonic()
-            if self._unreachable_since is None:
-                self._unreachable_since = now
-                log.warning("the broker is unreachable (%s); waiting for it", exc)
-            waited = now - self._unreachable_since
-            if waited > self.settings.delivery_timeout_s:
-                raise BrokerUnreachableError(
-                    f"The broker at {self.settings.bootstrap_servers} was unreachable for "
-                    f"{waited:.0f} s ({exc}), so the gate stopped. Every batch it finished is "
-                    "committed; a restart checks the rest. Start the broker (`make broker`) or "
-                    "allow a longer wait with KAFKA_DELIVERY_TIMEOUT_S."
-                ) from exc
-            time.sleep(OUTAGE_RETRY_S)
-            return {}
-        self._unreachable_since = None
-        return batches
 
     def _prepare_topics(self) -> int:
         """Create the three topics if needed; return the dead-letter topic's message size limit.

@@ -1,0 +1,75 @@
+"""Polling a consumer group through broker outages, for the services (quality gate, store).
+
+kafka-python's ``poll`` can raise a retriable error (a refused connection while it looks for the
+group coordinator) instead of waiting: the broker may be back a moment later. A service waits and
+tries again, and stops with a clear error only once the outage has lasted as long as the kit
+waits for any delivery (``KAFKA_DELIVERY_TIMEOUT_S``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from .config import Settings
+from .errors import BrokerUnreachableError, OrderbookKitError
+
+__all__ = ["OUTAGE_RETRY_S", "POLL_MS", "OutageTolerantPoller"]
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 500
+OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
+
+Batches = dict[TopicPartition, list[ConsumerRecord]]
+
+
+class OutageTolerantPoller:
+    """``poll(limit)`` on ``consumer``, riding out outages up to ``settings.delivery_timeout_s``.
+
+    ``service`` names the service in messages ("the gate"); ``on_restart`` says what a restart
+    after it stopped will do ("a restart checks the rest").
+    """
+
+    def __init__(
+        self, consumer: KafkaConsumer, settings: Settings, *, service: str, on_restart: str
+    ) -> None:
+        self.consumer = consumer
+        self.settings = settings
+        self.service = service
+        self.on_restart = on_restart
+        self._unreachable_since: float | None = None  # when polling started to fail
+
+    def poll(self, limit: int) -> Batches:
+        """One poll of at most ``limit`` records; empty while the broker is unreachable."""
+        try:
+            batches = self.consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise OrderbookKitError(
+                    f"{self.service.capitalize()} could not read from Kafka: {exc}. "
+                    "See `make logs`."
+                ) from exc
+            self._wait_out(exc)
+            return {}
+        self._unreachable_since = None
+        return batches
+
+    def _wait_out(self, exc: KafkaError) -> None:
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            log.warning("the broker is unreachable (%s); waiting for it", exc)
+        waited = now - self._unreachable_since
+        if waited > self.settings.delivery_timeout_s:
+            raise BrokerUnreachableError(
+                f"The broker at {self.settings.bootstrap_servers} was unreachable for "
+                f"{waited:.0f} s ({exc}), so {self.service} stopped. Every batch it finished is "
+                f"committed; {self.on_restart}. Start the broker (`make broker`) or allow a "
+                "longer wait with KAFKA_DELIVERY_TIMEOUT_S."
+            ) from exc
+        time.sleep(OUTAGE_RETRY_S)
