@@ -18,12 +18,16 @@ from kafka.errors import KafkaError
 from .config import Settings
 from .errors import BrokerUnreachableError, OrderbookKitError
 
-__all__ = ["OUTAGE_RETRY_S", "POLL_MS", "OutageTolerantPoller"]
+__all__ = ["OUTAGE_RETRY_S", "POLL_MS", "SESSION_TIMEOUT_MS", "OutageTolerantPoller"]
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 500
 OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
+# A service that dies without leaving its group (kill -9, a crash) keeps its partitions until the
+# broker stops hearing its heartbeats; a restarted one waits that long. kafka-python's default is
+# 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy service.
+SESSION_TIMEOUT_MS = 10_000
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
 

@@ -21,7 +21,13 @@ from typing import Any, NoReturn
 from kafka.errors import KafkaError
 
 from .config import SETTINGS, Settings, environment_variables, variable_of
-from .errors import DeliveryError, OrderbookKitError, SameTopicError, SettingsError
+from .errors import (
+    DatabaseLostError,
+    DeliveryError,
+    OrderbookKitError,
+    SameTopicError,
+    SettingsError,
+)
 from .validation import Rule, seconds, whole_number
 
 __all__ = [
@@ -38,7 +44,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXIT_NOT_DELIVERED = 1
+EXIT_NOT_DELIVERED = 1  # also: the database went away while a batch was being stored
 EXIT_BAD_SETTING = 2  # also: the broker cannot be reached, or refused what the service needs
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 
@@ -163,7 +169,7 @@ def run_service(body: Callable[[], int]) -> int:
     logging.getLogger("orderbook_kit.producer").setLevel(logging.ERROR)
     try:
         return body()
-    except DeliveryError as exc:
+    except (DeliveryError, DatabaseLostError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_NOT_DELIVERED
     except OrderbookKitError as exc:

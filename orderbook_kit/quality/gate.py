@@ -39,7 +39,7 @@ from ..connection import (
 from ..consumer import open_consumer
 from ..errors import OrderbookKitError
 from ..lifecycle import Connectable
-from ..polling import OutageTolerantPoller
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -63,10 +63,6 @@ HEADER_SOURCE_PARTITION = "source.partition"
 HEADER_SOURCE_OFFSET = "source.offset"
 
 MAX_BATCH = 500  # records per batch: one flush and one commit for each
-# A gate that dies without leaving the group (kill -9, a crash) keeps its partitions until the
-# broker stops hearing its heartbeats; a restarted gate waits that long. kafka-python's default is
-# 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy gate.
-SESSION_TIMEOUT_MS = 10_000
 # Bytes a dead letter may add to its raw message: the source and reason headers, and a detail
 # that decoding cuts to a few hundred characters.
 DEAD_LETTER_HEADROOM = 16 * 1024

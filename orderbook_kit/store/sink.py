@@ -1,0 +1,337 @@
+"""The store: read clean ticks from Kafka as a consumer group, write them to PostgreSQL once.
+
+::
+
+    orderbook.clean ──> StoreSink ──> PostgreSQL: ticks + consumer_offsets (one transaction a batch)
+                                  └─> Kafka: the same offsets, committed afterwards (for lag tools)
+
+The database, not Kafka, says where to resume: when the group gives the store a partition, a
+rebalance listener seeks to the offset stored with the ticks (the KafkaConsumer documentation's
+"Storing Offsets Outside Kafka"). Kafka's committed offsets trail the database's and are only
+there so that ``kafka-consumer-groups --describe`` and lag monitors see the group's progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from ..config import Settings, load_settings
+from ..connection import (
+    admin_client,
+    broker_answers,
+    ensure_topic,
+    retry_while_retriable,
+    unreachable_error,
+)
+from ..consumer import open_consumer
+from ..database import connect
+from ..decoding import DecodeFailure, decode_message
+from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
+from ..lifecycle import Connectable
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller
+from ..reasons import Reason
+from ..validation import redacted_url
+from .tables import (
+    TickRow,
+    apply_schema,
+    prepare_session,
+    stored_offsets,
+    tick_row,
+    write_batch,
+)
+
+__all__ = ["MAX_BATCH", "Skipped", "StoreSink", "StoreStats"]
+
+log = logging.getLogger(__name__)
+
+# Records per batch, and so per transaction. Bigger batches amortise the commit (PostgreSQL syncs
+# its log to disk at each one); 2,000 rows are still a transaction of well under a second.
+MAX_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A message on the clean topic that is not a valid tick: skipped, never stored."""
+
+    record: ConsumerRecord
+    failure: DecodeFailure
+
+
+@dataclass
+class StoreStats:
+    """Counts of one :meth:`StoreSink.run`."""
+
+    read: int = 0  # messages read from the clean topic
+    stored: int = 0  # new rows
+    duplicates: int = 0  # valid ticks already in the table (the gate wrote them twice)
+    skipped: Counter[Reason] = field(default_factory=Counter)
+    batches: int = 0
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        text = (
+            f"Read {self.read} message(s): {self.stored} stored, {self.duplicates} already "
+            f"stored (duplicates), {self.skipped_count} skipped as not a valid tick"
+        )
+        if self.skipped:
+            text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items())) + ")"
+        return text + "."
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):
+    """On assignment, start each partition where the database says, not where Kafka does."""
+
+    def __init__(self, sink: StoreSink) -> None:
+        self.sink = sink
+        self.failure: Exception | None = None  # raised by the sink after the poll
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Nothing to save: every batch is committed to the database before the next poll, and
+        # a rebalance only ever happens inside a poll.
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            self.sink._seek_to_stored(assigned)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+
+class StoreSink(Connectable):
+    """Stores ``settings.clean_topic`` in the tables of ``settings.db_schema`` at
+    ``settings.database_url``, as consumer group ``settings.store_group``. Nothing connects until
+    :meth:`connect` (or ``with``, or :meth:`run`)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        on_skipped: Callable[[Skipped], None] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.on_skipped = on_skipped
+        self._db: psycopg.Connection | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._poller: OutageTolerantPoller | None = None
+        self._listener = _SeekToStoredOffsets(self)
+
+    def connect(self) -> StoreSink:
+        """Open the database (creating the tables if needed), then join the consumer group."""
+        if self._consumer is not None:
+            return self
+        settings = self.settings
+        try:
+            self._db = connect(
+                settings.database_url,
+                timeout_s=settings.client_timeout_s,
+                schema=settings.db_schema,
+                application="orderbook-kit-store",
+            )
+            apply_schema(self._db, settings.db_schema)
+            prepare_session(self._db)
+            if not broker_answers(settings.bootstrap_servers, settings.client_timeout_s):
+                raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s)
+            self._consumer = retry_while_retriable(
+                self._open_consumer,
+                doing="Starting the store",
+                bootstrap_servers=settings.bootstrap_servers,
+                timeout_s=settings.delivery_timeout_s,
+                timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
+            )
+        except BaseException:
+            self.close(timeout_s=0)
+            raise
+        self._poller = OutageTolerantPoller(
+            self._consumer,
+            settings,
+            service="the store",
+            on_restart="a restart resumes at the last stored offset",
+        )
+        return self
+
+    def _open_consumer(self) -> KafkaConsumer:
+        settings = self.settings
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            ensure_topic(admin, settings.clean_topic, settings.partitions)
+        consumer = open_consumer(
+            settings,
+            group_id=settings.store_group,
+            client_id="orderbook-kit-store",
+            # Only for a partition with no stored offset: the listener seeks to the beginning.
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+        )
+        consumer.subscribe([settings.clean_topic], listener=self._listener)
+        return consumer
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group and close the database connection. Safe to call twice."""
+        consumer, db = self._consumer, self._db
+        self._consumer = self._db = self._poller = None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except KafkaError as exc:
+                log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
+        if db is not None:
+            db.close()
+
+    def run(
+        self,
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        idle_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> StoreStats:
+        """Store messages until ``count`` are read, ``duration_s`` passed, no message came for
+        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
+        """
+        if self._consumer is None:
+            with self:
+                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+        assert self._poller is not None
+        stats = StoreStats()
+        started = time.monotonic()
+        last_message_at = started
+        while True:
+            now = time.monotonic()
+            if (
+                (stop is not None and stop.is_set())
+                or (count is not None and stats.read >= count)
+                or (duration_s is not None and now - started >= duration_s)
+                or (idle_s is not None and now - last_message_at >= idle_s)
+            ):
+                break
+            limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.read)
+            batches = self._poll(limit)
+            if not batches:
+                continue
+            last_message_at = time.monotonic()
+            self._store(batches, stats)
+            stats.batches += 1
+        return stats
+
+    def _poll(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        assert self._poller is not None
+        try:
+            batches = self._poller.poll(limit)
+        except OrderbookKitError:
+            self._raise_listener_failure()
+            raise
+        self._raise_listener_failure()
+        return batches
+
+    def _raise_listener_failure(self) -> None:
+        failure, self._listener.failure = self._listener.failure, None
+        if failure is None:
+            return
+        if isinstance(failure, OrderbookKitError):
+            raise failure
+        raise DatabaseLostError(
+            f"The store could not read its offsets from PostgreSQL when it was given partitions "
+            f"({failure}), so it stopped before reading anything. Check the database "
+            "(`python -m orderbook_kit.store db status`) and start the store again."
+        ) from failure
+
+    def _seek_to_stored(self, assigned: set[TopicPartition]) -> None:
+        assert self._db is not None and self._consumer is not None
+        topic = self.settings.clean_topic
+        try:
+            stored = stored_offsets(self._db, self.settings.store_group, topic)
+        except psycopg.Error as exc:
+            raise self._lost(exc, "reading its stored offsets") from exc
+        ends = self._consumer.end_offsets(list(assigned)) if stored else {}
+        for tp in sorted(assigned, key=lambda tp: tp.partition):
+            offset = stored.get(tp.partition)
+            if offset is None:
+                # Nothing stored yet for it: the whole partition, whatever Kafka's group offset
+                # says (it may be ahead of the database, if the tables were emptied).
+                self._consumer.seek_to_beginning(tp)
+                continue
+            if offset > ends.get(tp, offset):
+                raise DatabaseError(
+                    f"The store's stored offset for {topic} partition {tp.partition} ({offset}) "
+                    f"is past the end of the partition ({ends[tp]}): the topic was deleted and "
+                    f"created again, and the rows in schema {self.settings.db_schema!r} come from "
+                    "the old one. Start afresh with `python -m orderbook_kit.store db reset`, or "
+                    "use another schema (ORDERBOOK_DB_SCHEMA)."
+                )
+            self._consumer.seek(tp, offset)
+        log.info("resuming at the stored offsets %s", stored)
+
+    def _store(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats
+    ) -> None:
+        assert self._db is not None and self._consumer is not None
+        rows: list[TickRow] = []
+        next_offsets: dict[tuple[str, int], int] = {}
+        for tp, records in batches.items():
+            for record in records:
+                decoded = decode_message(record.key, record.value)
+                if isinstance(decoded, DecodeFailure):
+                    # Skipped, not stored - but its offset is passed, so it never blocks the
+                    # partition. It stays in the clean topic, at the position reported here.
+                    stats.skipped[decoded.reason] += 1
+                    log.warning(
+                        "skipped %s/%d@%d: %s: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        decoded.reason,
+                        decoded.detail,
+                    )
+                    if self.on_skipped is not None:
+                        self.on_skipped(Skipped(record, decoded))
+                else:
+                    rows.append(tick_row(decoded, record))
+            if records:
+                next_offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+        try:
+            result = write_batch(self._db, self.settings.store_group, rows, next_offsets)
+        except psycopg.Error as exc:
+            raise self._lost(exc, f"storing a batch of {len(rows)} tick(s)") from exc
+        stats.read += sum(len(records) for records in batches.values())
+        stats.stored += result.inserted
+        stats.duplicates += len(rows) - result.inserted
+        self._commit_to_kafka(next_offsets)
+
+    def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DatabaseLostError(
+            f"PostgreSQL failed while the store was {doing} ({reason}), so the store stopped. "
+            "No offset was committed past the ticks stored, in the database or in Kafka. Make "
+            f"sure PostgreSQL runs at {redacted_url(self.settings.database_url)} (`python -m "
+            "orderbook_kit.store db status`) and start the store again: it resumes at the last "
+            "stored offset, and a tick stored already is not written twice."
+        )
+
+    def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """Tell Kafka too, after the database commit. Advisory: only lag tools read it."""
+        assert self._consumer is not None
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in next_offsets.items()
+        }
+        try:
+            self._consumer.commit(offsets, timeout_ms=int(self.settings.client_timeout_s * 1000))
+        except (CommitFailedError, KafkaError) as exc:
+            # The ticks and offsets are safe in the database; Kafka's copy catches up at the
+            # next batch. The group's lag looks larger until then, nothing more.
+            log.warning("offsets stored, but not committed to Kafka (%s)", exc)
