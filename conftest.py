@@ -1,10 +1,11 @@
-"""The test session's own throwaway Kafka broker.
+"""The test session's own throwaway Kafka broker and PostgreSQL server.
 
-Started once, only when the collected tests need it (integration tests marked ``kafka`` and every
-notebook), on a free port with a temporary data directory; stopped at the end even when tests
-fail. Its address goes into ``KAFKA_BOOTSTRAP_SERVERS`` before any test or notebook kernel starts,
-because nbmake's items take no pytest fixtures and kernels inherit this process's environment.
-It never touches a broker the user runs: it listens on a port of its own.
+Each is started once, only when the collected tests need it (integration tests marked ``kafka``
+or ``postgres``, and every notebook), on a free port with a temporary data directory; both are
+stopped at the end even when tests fail. Their addresses go into ``KAFKA_BOOTSTRAP_SERVERS`` and
+``DATABASE_URL`` before any test or notebook kernel starts, because nbmake's items take no pytest
+fixtures and kernels inherit this process's environment. Neither touches a broker or database
+the user runs: each listens on a port of its own.
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ import pytest
 
 from orderbook_kit.broker import process
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.postgres import server
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2"}
 
 _broker_dir: Path | None = None
+_database_dir: Path | None = None
 
 
 def _needs_broker(item: pytest.Item) -> bool:
     return item.get_closest_marker("kafka") is not None or item.path.suffix == ".ipynb"
+
+
+def _needs_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("postgres") is not None or item.path.suffix == ".ipynb"
 
 
 def _free_port() -> int:
@@ -37,9 +44,34 @@ def _free_port() -> int:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    global _broker_dir
-    if session.config.option.collectonly or not any(map(_needs_broker, session.items)):
+    if session.config.option.collectonly:
         return
+    if any(map(_needs_database, session.items)):
+        _start_database(session)
+    if any(map(_needs_broker, session.items)):
+        _start_broker(session)
+
+
+def _start_database(session: pytest.Session) -> None:
+    global _database_dir
+    _database_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-postgres-"))
+    url = f"postgresql://orderbook@127.0.0.1:{_free_port()}/orderbook"
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"Starting the test session's PostgreSQL at {url} ...")
+    try:
+        server.start(url, _database_dir)
+    except OrderbookKitError as exc:
+        pytest.exit(
+            f"The test PostgreSQL could not start, so nothing that needs it can run:\n{exc}", 3
+        )
+    os.environ["DATABASE_URL"] = url
+    # Lets tests and notebook 07 stop and start this very server.
+    os.environ["ORDERBOOK_DB_DIR"] = str(_database_dir)
+
+
+def _start_broker(session: pytest.Session) -> None:
+    global _broker_dir
     for name, value in SHORT_RUN_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     _broker_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-broker-"))
@@ -59,11 +91,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _broker_dir
-    if _broker_dir is None:
-        return
-    try:
-        process.stop(_broker_dir)
-    finally:
-        shutil.rmtree(_broker_dir, ignore_errors=True)
-        _broker_dir = None
+    global _broker_dir, _database_dir
+    if _database_dir is not None:
+        try:
+            server.stop(_database_dir)
+        finally:
+            shutil.rmtree(_database_dir, ignore_errors=True)
+            _database_dir = None
+    if _broker_dir is not None:
+        try:
+            process.stop(_broker_dir)
+        finally:
+            shutil.rmtree(_broker_dir, ignore_errors=True)
+            _broker_dir = None

@@ -157,6 +157,11 @@ class Settings:
             db_schema=f"{self.db_schema}_{schema_suffix}"[:63],
         )
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as environment variables (``{"KAFKA_BOOTSTRAP_SERVERS": ...}``), to run
+        a service or a tool with exactly them."""
+        return {spec.variable: str(getattr(self, field)) for field, spec in SETTINGS.items()}
+
 
 def variable_of(field: str) -> str:
     """The environment variable of Settings ``field``."""

@@ -176,8 +176,8 @@ def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) ->
 
 
 def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
-    """Delete the raw, clean and dead-letter topics of ``settings``, the quality group and the
-    consumer ``groups`` named.
+    """Delete the raw, clean and dead-letter topics of ``settings``, its quality and store groups
+    and the consumer ``groups`` named.
 
     For runs made with :meth:`Settings.isolated`: Kafka keeps messages until retention ends
     whether or not anyone reads them, and committed offsets for a week after a group empties,
@@ -185,7 +185,8 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
     """
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
         existing_groups = {group["group_id"] for group in admin.list_groups()}
-        doomed = [g for g in {settings.quality_group, *groups} if g in existing_groups]
+        pipeline_groups = {settings.quality_group, settings.store_group, *groups}
+        doomed = [g for g in pipeline_groups if g in existing_groups]
         if doomed:
             admin.delete_groups(sorted(doomed))
         existing = set(admin.list_topics())

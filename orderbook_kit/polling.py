@@ -9,6 +9,7 @@ waits for any delivery (``KAFKA_DELIVERY_TIMEOUT_S``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from kafka import KafkaConsumer, TopicPartition
@@ -18,7 +19,13 @@ from kafka.errors import KafkaError
 from .config import Settings
 from .errors import BrokerUnreachableError, OrderbookKitError
 
-__all__ = ["OUTAGE_RETRY_S", "POLL_MS", "SESSION_TIMEOUT_MS", "OutageTolerantPoller"]
+__all__ = [
+    "OUTAGE_RETRY_S",
+    "POLL_MS",
+    "SESSION_TIMEOUT_MS",
+    "OutageTolerantPoller",
+    "RunLimits",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,9 @@ OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
 # broker stops hearing its heartbeats; a restarted one waits that long. kafka-python's default is
 # 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy service.
 SESSION_TIMEOUT_MS = 10_000
+# How long a run waits for its first partitions before --idle starts counting: the session timeout
+# of a dead predecessor, and a rebalance, with room to spare.
+ASSIGNMENT_GRACE_S = 2 * SESSION_TIMEOUT_MS / 1000 + 10
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
 
@@ -77,3 +87,46 @@ class OutageTolerantPoller:
                 "longer wait with KAFKA_DELIVERY_TIMEOUT_S."
             ) from exc
         time.sleep(OUTAGE_RETRY_S)
+
+
+class RunLimits:
+    """When a service's run ends: after ``count`` messages, ``duration_s`` seconds, ``idle_s``
+    seconds without a message, or once ``stop`` is set - whichever is first; with none, never.
+
+    Idle time does not count while the consumer waits for its first partitions (up to
+    ``ASSIGNMENT_GRACE_S``). A service restarted after a crash waits for the group to take the
+    partitions away from its dead predecessor, up to the session timeout: that is not "no more
+    messages", and ``--idle`` must not end the run before it starts. (A member that never gets a
+    partition - more members than partitions - still stops, after the grace and its idle time.)
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        idle_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.count, self.duration_s, self.idle_s, self.stop = count, duration_s, idle_s, stop
+        self.started = self.last_message_at = time.monotonic()
+
+    def reached(self, processed: int) -> bool:
+        now = time.monotonic()
+        if now - self.started < ASSIGNMENT_GRACE_S and not self.consumer.assignment():
+            self.last_message_at = now
+        return (
+            (self.stop is not None and self.stop.is_set())
+            or (self.count is not None and processed >= self.count)
+            or (self.duration_s is not None and now - self.started >= self.duration_s)
+            or (self.idle_s is not None and now - self.last_message_at >= self.idle_s)
+        )
+
+    def batch_size(self, processed: int, largest: int) -> int:
+        """How many records the next poll may return: ``largest``, or what is left of ``count``."""
+        return largest if self.count is None else min(largest, self.count - processed)
+
+    def got_messages(self) -> None:
+        self.last_message_at = time.monotonic()

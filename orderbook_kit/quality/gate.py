@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from ..connection import (
 from ..consumer import open_consumer
 from ..errors import OrderbookKitError
 from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, RunLimits
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -214,22 +213,14 @@ class QualityGate(Connectable):
         assert self._consumer is not None and self._clean is not None and self._dead is not None
         assert self._poller is not None
         stats = GateStats()
-        started = time.monotonic()
-        last_message_at = started
-        while True:
-            now = time.monotonic()
-            if (
-                (stop is not None and stop.is_set())
-                or (count is not None and stats.processed >= count)
-                or (duration_s is not None and now - started >= duration_s)
-                or (idle_s is not None and now - last_message_at >= idle_s)
-            ):
-                break
-            limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.processed)
-            batches = self._poller.poll(limit)
+        limits = RunLimits(
+            self._consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop
+        )
+        while not limits.reached(stats.processed):
+            batches = self._poller.poll(limits.batch_size(stats.processed, MAX_BATCH))
             if not batches:
                 continue
-            last_message_at = time.monotonic()
+            limits.got_messages()
             self._process(batches, self._clean, self._dead, stats)
             self._commit(self._consumer, batches)
             stats.batches += 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from ..database import connect
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, RunLimits
 from ..reasons import Reason
 from ..validation import redacted_url
 from .tables import (
@@ -129,6 +128,7 @@ class StoreSink(Connectable):
         self._consumer: KafkaConsumer | None = None
         self._poller: OutageTolerantPoller | None = None
         self._listener = _SeekToStoredOffsets(self)
+        self._to_check: dict[TopicPartition, int] = {}  # offsets sought at the last assignment
 
     def connect(self) -> StoreSink:
         """Open the database (creating the tables if needed), then join the consumer group."""
@@ -208,22 +208,14 @@ class StoreSink(Connectable):
                 return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
         assert self._poller is not None
         stats = StoreStats()
-        started = time.monotonic()
-        last_message_at = started
-        while True:
-            now = time.monotonic()
-            if (
-                (stop is not None and stop.is_set())
-                or (count is not None and stats.read >= count)
-                or (duration_s is not None and now - started >= duration_s)
-                or (idle_s is not None and now - last_message_at >= idle_s)
-            ):
-                break
-            limit = MAX_BATCH if count is None else min(MAX_BATCH, count - stats.read)
-            batches = self._poll(limit)
+        limits = RunLimits(
+            self._consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop
+        )
+        while not limits.reached(stats.read):
+            batches = self._poll(limits.batch_size(stats.read, MAX_BATCH))
             if not batches:
                 continue
-            last_message_at = time.monotonic()
+            limits.got_messages()
             self._store(batches, stats)
             stats.batches += 1
         return stats
@@ -236,6 +228,7 @@ class StoreSink(Connectable):
             self._raise_listener_failure()
             raise
         self._raise_listener_failure()
+        self._check_sought_offsets()  # before a record of the poll is stored
         return batches
 
     def _raise_listener_failure(self) -> None:
@@ -251,30 +244,51 @@ class StoreSink(Connectable):
         ) from failure
 
     def _seek_to_stored(self, assigned: set[TopicPartition]) -> None:
+        """Seek each newly assigned partition to its stored offset (or to its beginning).
+
+        Runs on kafka-python's network thread, inside a poll: no blocking Kafka call here. The
+        offsets sought are checked against the partitions' ends after the poll, by the sink.
+        """
         assert self._db is not None and self._consumer is not None
-        topic = self.settings.clean_topic
         try:
-            stored = stored_offsets(self._db, self.settings.store_group, topic)
+            stored = stored_offsets(self._db, self.settings.store_group, self.settings.clean_topic)
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
-        ends = self._consumer.end_offsets(list(assigned)) if stored else {}
-        for tp in sorted(assigned, key=lambda tp: tp.partition):
+        for tp in assigned:
             offset = stored.get(tp.partition)
             if offset is None:
                 # Nothing stored yet for it: the whole partition, whatever Kafka's group offset
                 # says (it may be ahead of the database, if the tables were emptied).
                 self._consumer.seek_to_beginning(tp)
-                continue
+            else:
+                self._consumer.seek(tp, offset)
+                self._to_check[tp] = offset
+        log.info("resuming at the stored offsets %s", stored)
+
+    def _check_sought_offsets(self) -> None:
+        """A stored offset past its partition's end means the topic was deleted and created
+        again: the rows come from the old topic, and the new one must not be skipped."""
+        if not self._to_check:
+            return
+        consumer = self._consumer
+        assert consumer is not None
+        sought, self._to_check = self._to_check, {}
+        ends = retry_while_retriable(
+            lambda: consumer.end_offsets(list(sought)),
+            doing=f"Reading the end offsets of {self.settings.clean_topic!r}",
+            bootstrap_servers=self.settings.bootstrap_servers,
+            timeout_s=self.settings.client_timeout_s,
+        )
+        for tp, offset in sorted(sought.items()):
             if offset > ends.get(tp, offset):
                 raise DatabaseError(
-                    f"The store's stored offset for {topic} partition {tp.partition} ({offset}) "
-                    f"is past the end of the partition ({ends[tp]}): the topic was deleted and "
-                    f"created again, and the rows in schema {self.settings.db_schema!r} come from "
-                    "the old one. Start afresh with `python -m orderbook_kit.store db reset`, or "
-                    "use another schema (ORDERBOOK_DB_SCHEMA)."
+                    f"The store's stored offset for {tp.topic} partition {tp.partition} "
+                    f"({offset}) is past the end of the partition ({ends[tp]}): the topic was "
+                    "deleted and created again, and the rows in schema "
+                    f"{self.settings.db_schema!r} come from the old one. Start afresh with "
+                    "`python -m orderbook_kit.store db reset --yes`, or use another schema "
+                    "(ORDERBOOK_DB_SCHEMA)."
                 )
-            self._consumer.seek(tp, offset)
-        log.info("resuming at the stored offsets %s", stored)
 
     def _store(
         self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats

@@ -1,0 +1,93 @@
+"""Run the kit's services (``python -m orderbook_kit.<name>``) as real processes, from Python.
+
+Notebooks use it to show what a crash does to a pipeline: start the store, ``kill()`` it (SIGKILL,
+as the kernel's OOM killer or a power cut would), start it again, and compare. Every wait is
+bounded, and the output goes to a file (a full pipe would stall a chatty service).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .config import Settings
+
+__all__ = ["ServiceProcess", "start_service"]
+
+STOP_TIMEOUT_S = 30.0
+
+
+class ServiceProcess:
+    """One running service; see :func:`start_service`."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], output: Path) -> None:
+        self.name = name
+        self.process = process
+        self.output_file = output
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> int:
+        """SIGKILL: no clean-up, no summary - the crash a service must survive. The exit code."""
+        if self.running():
+            self.process.kill()
+        return self.process.wait(STOP_TIMEOUT_S)
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        """Ctrl-C (SIGINT): the service finishes its batch and prints its summary. The exit code;
+        SIGKILL if it has not stopped after ``timeout_s``."""
+        if self.running():
+            self.process.send_signal(signal.SIGINT)
+        return self.wait(timeout_s)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the service to end by itself (``--count``, ``--idle``); the exit code. A
+        service still running after ``timeout_s`` is killed, and that is an error."""
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise TimeoutError(
+                f"{self.name} was still running after {timeout_s:g} s, so it was killed. Its "
+                f"output:\n{self.output()}"
+            ) from None
+
+    def output(self) -> str:
+        """Everything it printed so far (stdout and stderr)."""
+        return self.output_file.read_text(errors="replace")
+
+    def last_line(self) -> str:
+        lines = self.output().strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def __repr__(self) -> str:
+        state = "running" if self.running() else f"exited {self.process.returncode}"
+        return f"<ServiceProcess {self.name} pid {self.pid} {state}>"
+
+
+def start_service(name: str, settings: Settings, *arguments: str) -> ServiceProcess:
+    """Start ``python -m orderbook_kit.<name> *arguments`` with ``settings`` as its environment.
+
+    >>> store = start_service("store", settings, "--quiet")   # doctest: +SKIP
+    >>> store.kill()                                          # doctest: +SKIP
+    """
+    output = Path(tempfile.mkstemp(prefix=f"orderbook-{name}-", suffix=".log")[1])
+    environment = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"orderbook_kit.{name}", *arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    return ServiceProcess(name, process, output)

@@ -1,0 +1,370 @@
+"""The store against the real test broker and the real embedded PostgreSQL: every clean tick is
+stored exactly once, whatever is killed, duplicated or broken on the way."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.connection import admin_client, delete_pipeline, ensure_topic
+from orderbook_kit.database import connect
+from orderbook_kit.decoding import DecodeFailure, decode_message
+from orderbook_kit.errors import DatabaseError
+from orderbook_kit.launcher import start_service
+from orderbook_kit.models import Tick
+from orderbook_kit.offsets import end_offsets, group_lag
+from orderbook_kit.postgres import server
+from orderbook_kit.producer import TickProducer
+from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.store.sink import StoreSink
+from orderbook_kit.store.tables import drop_schema, prepare_session, stored_offsets, write_batch
+from tests.conftest import wait_for
+from tests.hostile import hostile_cases
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    """Topics, groups and a database schema of the test's own."""
+    own = load_settings().isolated(f"store-{uuid.uuid4().hex[:10]}")
+    yield own
+    with connect(own.database_url, timeout_s=10) as conn:
+        drop_schema(conn, own.db_schema)
+
+
+def ticks(count: int, seed: int = 1) -> list[Tick]:
+    return list(OrderbookSimulator(SYMBOLS, seed=seed).ticks(count))
+
+
+def produce_clean(
+    settings: Settings, messages: list[Tick | tuple[bytes | None, bytes | None]]
+) -> None:
+    """Write ``messages`` (ticks, or raw key and value) to the clean topic, acknowledged."""
+    with TickProducer(settings, topic=settings.clean_topic) as producer:
+        for message in messages:
+            if isinstance(message, Tick):
+                producer.send(message)
+            else:
+                producer.send_raw(*message)
+        producer.flush()
+
+
+def stored_keys(settings: Settings) -> list[tuple[str, int]]:
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        return conn.execute("SELECT symbol, seq FROM ticks ORDER BY symbol, seq").fetchall()
+
+
+def row_count(settings: Settings) -> int:
+    try:
+        return len(stored_keys(settings))
+    except Exception:  # the table does not exist until the store has started
+        return 0
+
+
+def offsets_in_database(settings: Settings) -> dict[int, int]:
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        return stored_offsets(conn, settings.store_group, settings.clean_topic)
+
+
+def committed_in_kafka(settings: Settings) -> dict[int, int]:
+    lag = group_lag(settings.store_group, settings.clean_topic, settings)
+    return {int(row.partition): int(row.committed) for row in lag.itertuples() if row.committed > 0}
+
+
+def ends_of_clean(settings: Settings) -> dict[int, int]:
+    """The clean topic's end offset per partition that holds messages (the others have no
+    stored offset: there was nothing to store)."""
+    return {p: end for p, end in end_offsets(settings.clean_topic, settings).items() if end}
+
+
+def topic_exists(settings: Settings) -> bool:
+    with admin_client(settings.bootstrap_servers, 10) as admin:
+        return settings.clean_topic in admin.list_topics()
+
+
+def distinct_keys(sent: list[Tick]) -> list[tuple[str, int]]:
+    return sorted({(tick.symbol, tick.seq) for tick in sent})
+
+
+def test_n_clean_ticks_give_n_rows_and_the_offsets_of_the_topic_end(settings: Settings) -> None:
+    sent = ticks(600)
+    produce_clean(settings, sent)
+
+    stats = StoreSink(settings).run(idle_s=2, duration_s=60)
+
+    assert (stats.read, stats.stored, stats.duplicates, stats.skipped_count) == (600, 600, 0, 0)
+    assert stored_keys(settings) == distinct_keys(sent)
+    ends = ends_of_clean(settings)
+    assert offsets_in_database(settings) == ends
+    assert committed_in_kafka(settings) == ends  # Kafka's tools see the same progress
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        row = conn.execute(
+            "SELECT bid, ask, event_time FROM ticks WHERE symbol = %s AND seq = %s",
+            (sent[7].symbol, sent[7].seq),
+        ).fetchone()
+    assert row == (sent[7].bid, sent[7].ask, sent[7].event_time)  # the tick's own values
+
+
+def test_duplicated_input_gives_no_duplicate_rows(settings: Settings) -> None:
+    sent = ticks(300)
+    # Each of the first 100 ticks twice in a row (the same batch), and the last 50 again later.
+    doubled = [copy for tick in sent[:100] for copy in (tick, tick)] + sent[100:] + sent[-50:]
+    produce_clean(settings, doubled)
+
+    stats = StoreSink(settings).run(idle_s=2, duration_s=60)
+
+    assert stats.read == len(doubled) == 450
+    assert (stats.stored, stats.duplicates) == (300, 150)
+    assert stored_keys(settings) == distinct_keys(sent)
+    # Run again: everything is stored, nothing is read twice.
+    assert StoreSink(settings).run(idle_s=1, duration_s=30).read == 0
+
+
+def test_a_message_that_is_not_a_tick_is_skipped_and_counted_and_never_blocks(
+    settings: Settings,
+) -> None:
+    # The hostile table's messages that are not valid ticks at all; each one claims the seq of
+    # the good tick that follows it, which must still be stored.
+    good = [tick for tick in ticks(40) if tick.symbol == "TTF-GAS"]
+    messages: list[Tick | tuple[bytes | None, bytes | None]] = []
+    bad = 0
+    for tick in good:
+        for case in hostile_cases(next_seq=tick.seq):
+            if isinstance(decode_message(case.key, case.value), DecodeFailure):
+                messages.append((case.key, case.value))
+                bad += 1
+                break
+        messages.append(tick)
+    messages.append((b"TTF-GAS", b"x" * 200_000))  # far larger than any tick
+    bad += 1
+    produce_clean(settings, messages)
+
+    stats = StoreSink(settings).run(idle_s=2, duration_s=60)
+
+    assert stats.skipped_count == bad > 10
+    assert stats.stored == len(good)
+    assert stored_keys(settings) == distinct_keys(good)
+    assert offsets_in_database(settings) == ends_of_clean(settings)
+
+
+def test_killed_with_sigkill_mid_stream_and_restarted_stores_exactly_the_distinct_ticks(
+    settings: Settings,
+) -> None:
+    sent = ticks(20_000)
+    first, second = sent[:15_000], sent[15_000:]
+    produce_clean(settings, first + first[:2000])  # some duplicates too, as the gate can write
+
+    store = start_service("store", settings, "--quiet")
+    try:
+        wait_for(lambda: row_count(settings) > 0, 60, "the store's first batch")
+    finally:
+        store.kill()  # SIGKILL, at once: most likely in the middle of a batch
+    assert 0 < row_count(settings) <= len(first)
+    produce_clean(settings, second + first[-500:])  # the stream goes on while the store is down
+
+    restarted = start_service("store", settings, "--quiet", "--idle", "3")
+    assert restarted.wait(120) == 0, restarted.output()
+    assert stored_keys(settings) == distinct_keys(sent)
+    assert offsets_in_database(settings) == ends_of_clean(settings)
+    assert "0 skipped" in restarted.last_line()
+
+
+def members_with_partitions(settings: Settings) -> int:
+    """How many members of the store group own partitions, once the group is stable."""
+    with admin_client(settings.bootstrap_servers, 10) as admin:
+        group = admin.describe_groups([settings.store_group])[settings.store_group]
+    if group["group_state"] != "Stable":
+        return 0
+    return sum(1 for member in group["members"] if isinstance(member["member_assignment"], dict))
+
+
+def test_two_instances_in_one_group_split_the_partitions_and_store_each_tick_once(
+    settings: Settings,
+) -> None:
+    with admin_client(settings.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.clean_topic, 3)
+    stores = [start_service("store", settings, "--idle", "6") for _ in range(2)]
+    try:
+        wait_for(lambda: members_with_partitions(settings) == 2, 60, "both stores in the group")
+        sent = ticks(6000)
+        produce_clean(settings, sent + sent[::7])
+        codes = [store.wait(120) for store in stores]
+    finally:
+        for store in stores:
+            store.kill()
+    assert codes == [0, 0], [store.output() for store in stores]
+    summaries = [store.last_line() for store in stores]
+    stored = [int(summary.split(": ")[1].split(" stored")[0]) for summary in summaries]
+    assert all(n > 0 for n in stored), summaries  # both did share the work
+    assert sum(stored) == len(distinct_keys(sent))
+    assert stored_keys(settings) == distinct_keys(sent)
+
+
+def test_an_offset_is_never_moved_back_by_a_late_writer(settings: Settings) -> None:
+    # A store that stalled and lost its partition may still commit its old batch: the offset
+    # the partition's new owner stored must win.
+    StoreSink(settings).connect().close()  # creates the tables
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        prepare_session(conn)
+        write_batch(conn, settings.store_group, [], {(settings.clean_topic, 0): 100})
+        write_batch(conn, settings.store_group, [], {(settings.clean_topic, 0): 40})
+        assert stored_offsets(conn, settings.store_group, settings.clean_topic) == {0: 100}
+
+
+@pytest.fixture
+def own_database(free_address: str) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL of the test's own, so stopping it disturbs nothing else."""
+    port = free_address.rpartition(":")[2]
+    url = f"postgresql://orderbook@127.0.0.1:{port}/orderbook"
+    state = Path(tempfile.mkdtemp(prefix="orderbook-test-own-postgres-"))
+    server.start(url, state)
+    yield url, state
+    server.stop(state)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_the_database_going_away_stops_the_store_clearly_and_a_restart_loses_nothing(
+    settings: Settings, own_database: tuple[str, Path]
+) -> None:
+    url, state = own_database
+    settings = dataclasses.replace(settings, database_url=url)
+    first, second = ticks(1200)[:900], ticks(1200)[900:]
+    produce_clean(settings, first)
+    store = start_service("store", settings, "--quiet")
+    try:
+        wait_for(lambda: row_count(settings) == len(first), 60, "the first ticks stored")
+        server.stop(state)  # PostgreSQL goes away while the store runs
+        produce_clean(settings, second)  # its next batch cannot be stored
+        code = store.wait(60)
+    finally:
+        store.kill()
+    output = store.output()
+    assert code == 1, output
+    assert "error: PostgreSQL failed while the store was storing a batch" in output
+    assert "resumes at the last stored offset" in output and "Traceback" not in output
+
+    server.start(url, state)
+    stored = offsets_in_database(settings)
+    assert sum(stored.values()) == len(first)  # the failed batch left no trace
+    committed = committed_in_kafka(settings)
+    assert all(offset <= stored.get(partition, 0) for partition, offset in committed.items())
+
+    restarted = start_service("store", settings, "--quiet", "--idle", "2")
+    assert restarted.wait(60) == 0, restarted.output()
+    assert stored_keys(settings) == distinct_keys(first + second)
+
+
+def run_store(settings: Settings, *arguments: str, **environment: str) -> tuple[int, str, float]:
+    env = {**os.environ, **settings.as_environment(), **environment}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "orderbook_kit.store", "--idle", "1", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return result.returncode, result.stderr, time.monotonic() - started
+
+
+def test_no_database_at_database_url_is_one_error_line_naming_the_fix(
+    settings: Settings, free_address: str
+) -> None:
+    url = f"postgresql://orderbook@{free_address}/orderbook"
+    code, stderr, took = run_store(settings, DATABASE_URL=url, KAFKA_CLIENT_TIMEOUT_S="3")
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith(
+        f"error: No PostgreSQL accepted us at {url}"
+    )
+    assert "python -m orderbook_kit.store db start" in stderr and "DATABASE_URL" in stderr
+    assert took < 3 + 10  # the client timeout, plus Python's start-up
+
+
+def test_a_database_url_with_a_wrong_user_or_password_names_the_user(settings: Settings) -> None:
+    host = settings.database_url.split("@")[1]
+    url = f"postgresql://intruder:s3cret@{host}"
+    code, stderr, _ = run_store(settings, DATABASE_URL=url)
+    assert code == 2
+    assert 'role "intruder" does not exist' in stderr
+    assert "DATABASE_URL must name a user and database that exist there" in stderr
+    assert "s3cret" not in stderr  # a password is never printed
+
+
+def cli(state: Path, url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERBOOK_DB_DIR": str(state), "DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "orderbook_kit.store", "db", *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_db_start_status_stop_keep_the_data(free_address: str) -> None:
+    state = Path(tempfile.mkdtemp(prefix="orderbook-test-cli-postgres-"))
+    url = f"postgresql://learner@{free_address}/market"
+    try:
+        assert cli(state, url, "status").returncode == 3
+        started = cli(state, url, "start")
+        assert started.returncode == 0, started.stderr
+        assert f"PostgreSQL is up at {url}" in started.stdout
+        assert cli(state, url, "start").returncode == 0  # idempotent
+        assert cli(state, url, "status").returncode == 0
+        assert cli(state, url, "url").stdout.strip() == url
+        with connect(url, timeout_s=10) as conn:  # its user and database were made
+            conn.execute("CREATE TABLE kept (n int)")
+            conn.execute("INSERT INTO kept VALUES (42)")
+        assert "PostgreSQL stopped" in cli(state, url, "stop").stdout
+        assert cli(state, url, "status").returncode == 3
+        assert cli(state, url, "start").returncode == 0
+        with connect(url, timeout_s=10) as conn:
+            assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
+    finally:
+        cli(state, url, "stop")
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_db_start_on_a_port_in_use_names_the_port_and_the_fix(
+    free_address: str, tmp_path: Path
+) -> None:
+    host, port = free_address.rsplit(":", 1)
+    with socket.socket() as squatter:
+        squatter.bind((host, int(port)))
+        squatter.listen()
+        result = cli(tmp_path / "db", f"postgresql://orderbook@{free_address}/orderbook", "start")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: Port {port} on 127.0.0.1 is already in use")
+    assert "export DATABASE_URL=" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_start_refuses_a_host_that_is_not_this_machine(tmp_path: Path) -> None:
+    result = cli(tmp_path / "db", "postgresql://orderbook@db.example.com:5432/orderbook", "start")
+    assert result.returncode == 2
+    assert "the kit starts PostgreSQL on 127.0.0.1 only" in result.stderr
+
+
+def test_a_topic_created_again_behind_the_stores_back_is_a_clear_error(settings: Settings) -> None:
+    produce_clean(settings, ticks(60))
+    assert StoreSink(settings).run(idle_s=1, duration_s=30).stored == 60
+    delete_pipeline(settings)
+    wait_for(lambda: not topic_exists(settings), 30, "the topic deleted")
+    produce_clean(settings, ticks(3))  # a new, shorter topic
+
+    with pytest.raises(DatabaseError, match="the topic was deleted and created again"):
+        StoreSink(settings).run(idle_s=1, duration_s=30)
