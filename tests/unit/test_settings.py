@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from orderbook_kit.config import SETTINGS, Settings, environment_variables, load_settings
-from orderbook_kit.errors import SettingsError
+from orderbook_kit.errors import PostgresNotAvailableError, SettingsError
+from orderbook_kit.postgres import runtime
+from orderbook_kit.postgres.server import embedded_address
 
-SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality"]
+SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality", "orderbook_kit.store"]
 
 
 @pytest.mark.parametrize(
@@ -64,9 +66,34 @@ SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality"]
             "orderbook.clean",
             "is also the clean topic (ORDERBOOK_CLEAN_TOPIC)",
         ),
+        (
+            "DATABASE_URL",
+            "mysql://root@db/market",
+            "DATABASE_URL: 'mysql://root@db/market' is not a postgresql:// URL; use "
+            "postgresql://user@host:port/database, e.g. postgresql://orderbook@127.0.0.1:5433/",
+        ),
+        ("DATABASE_URL", "127.0.0.1:5433", "DATABASE_URL: '127.0.0.1:5433' is not a postgresql://"),
+        ("DATABASE_URL", "postgresql:///orderbook", "'postgresql:///orderbook' names no host"),
+        (
+            "DATABASE_URL",
+            "mysql://admin:hunter2@db/x",
+            "DATABASE_URL: 'mysql://admin:***@db/x' is not",  # never the password
+        ),
+        (
+            "ORDERBOOK_DB_SCHEMA",
+            "Market Data",
+            "ORDERBOOK_DB_SCHEMA: 'Market Data' is not a usable schema name; use 1-63 lower-case",
+        ),
+        ("ORDERBOOK_DB_SCHEMA", "1st", "'1st' is not a usable schema name"),
+        ("ORDERBOOK_STORE_GROUP", " ", None),  # blank means the default: no error
     ],
 )
-def test_a_bad_variable_is_named_with_the_fix(variable: str, value: str, expected: str) -> None:
+def test_a_bad_variable_is_named_with_the_fix(
+    variable: str, value: str, expected: str | None
+) -> None:
+    if expected is None:
+        load_settings({variable: value})
+        return
     with pytest.raises(SettingsError) as error:
         load_settings({variable: value})
     assert str(error.value).startswith(f"{variable}: ")
@@ -83,6 +110,18 @@ def test_unset_or_blank_means_the_default_and_values_get_their_type() -> None:
     assert load_settings({"TICK_COUNT": "  ", "ORDERBOOK_PARTITIONS": " 6 "}).partitions == 6
 
 
+def test_settings_as_environment_variables_give_the_same_settings() -> None:
+    settings = Settings(partitions=6, tick_interval_s=0.25).isolated("lesson-07")
+    assert load_settings(settings.as_environment()) == settings
+
+
+def test_an_isolated_run_has_a_schema_and_groups_of_its_own() -> None:
+    settings = Settings().isolated("Test-1.A")
+    assert settings.db_schema == "orderbook_test_1_a"  # a valid schema name, whatever the label
+    assert settings.store_group == "orderbook-store.Test-1.A"
+    assert settings.clean_topic == "orderbook.clean.Test-1.A"
+
+
 def test_settings_made_in_code_are_checked_too() -> None:
     with pytest.raises(SettingsError, match=r"^ORDERBOOK_PARTITIONS: must be at least 1"):
         dataclasses.replace(Settings(), partitions=0)
@@ -96,7 +135,7 @@ def run(module: str, *arguments: str, **environment: str) -> subprocess.Complete
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_"))
+        if not key.startswith(("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_", "DATABASE_"))
     }
     return subprocess.run(
         [sys.executable, "-m", module, *arguments],
@@ -148,6 +187,14 @@ def test_services_refuse_bad_settings_with_one_line(
         ("orderbook_kit.ingest", ["--fault", "gap"], "--fault: 'gap' is not KIND=PROBABILITY"),
         ("orderbook_kit.quality", ["--group", ""], "--group: '' is not a usable consumer group"),
         ("orderbook_kit.quality", ["--idle", "0"], "--idle: must be more than 0 s"),
+        ("orderbook_kit.store", ["--idle", "0"], "--idle: must be more than 0 s"),
+        ("orderbook_kit.store", ["--schema", "Bad"], "--schema: 'Bad' is not a usable schema"),
+        ("orderbook_kit.store", ["--group", ""], "--group: '' is not a usable consumer group"),
+        (
+            "orderbook_kit.store",
+            ["--database-url", "sqlite:///ticks.db"],
+            "--database-url: 'sqlite:///ticks.db' is not a postgresql:// URL",
+        ),
         ("orderbook_kit.quality", ["--price-jump-limit", "-1"], "--price-jump-limit: must be more"),
         (
             "orderbook_kit.quality",
@@ -222,3 +269,44 @@ def test_broker_dir_that_cannot_be_written(free_address: str) -> None:
         KAFKA_BOOTSTRAP_SERVERS=free_address,
     )
     assert_one_error_line(result, "ORDERBOOK_BROKER_DIR: cannot write to /sys/orderbook-test (")
+
+
+def test_db_commands_need_only_database_url(tmp_path: Path) -> None:
+    # A bad TICK_COUNT must not stop anyone from stopping the database.
+    result = run(
+        "orderbook_kit.store", "db", "status", TICK_COUNT="abc", ORDERBOOK_DB_DIR=str(tmp_path)
+    )
+    assert result.returncode == 3, result.stderr  # "not running", not a settings error
+    assert f"No kit PostgreSQL is running from {tmp_path}" in result.stdout
+
+
+def test_db_reset_wants_a_yes() -> None:
+    result = run("orderbook_kit.store", "db", "reset")
+    assert_one_error_line(result, "this deletes every table in schema 'orderbook'")
+    assert "add --yes to do it" in result.stderr
+
+
+def test_without_the_pgserver_wheel_the_error_names_docker_and_the_system_postgres(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PostgresNotAvailableError) as error:
+        runtime.postgres_bin()
+    message = str(error.value)
+    assert message.startswith("No embedded PostgreSQL for this machine (")
+    assert "docker compose up -d postgres" in message and "sudo apt install postgresql" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://learner@127.0.0.1:6000/market", (6000, "learner", "market")),
+        ("postgresql://learner@localhost/market", (5432, "learner", "market")),
+        ("postgres://127.0.0.1:6001", (6001, "orderbook", "orderbook")),
+    ],
+)
+def test_the_embedded_server_takes_port_user_and_database_from_database_url(
+    url: str, expected: tuple[int, str, str]
+) -> None:
+    address = embedded_address(url)
+    assert (address.port, address.user, address.database) == expected
