@@ -22,7 +22,7 @@ from .consumer import open_consumer
 from .errors import OrderbookKitError
 from .offsets import group_lag
 
-__all__ = ["GroupMember", "wait_until_balanced", "wait_until_read"]
+__all__ = ["GroupMember", "wait_until_balanced", "wait_until_empty", "wait_until_read"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,37 @@ def wait_until_balanced(
     raise OrderbookKitError(
         f"Group {group_id!r} did not settle within {timeout_s:g} s ({seen}). Check the broker "
         "(`make status`); a member that stopped polling holds up every rebalance."
+    )
+
+
+def wait_until_empty(
+    group_id: str, settings: Settings | None = None, timeout_s: float = 30.0
+) -> float:
+    """Wait until ``group_id`` has no members; return the seconds waited.
+
+    A member that was killed (SIGKILL, a crash) stays in the group until the broker stops
+    hearing its heartbeats - its session timeout - and only an empty group's offsets can be
+    moved. Raises :class:`OrderbookKitError` after ``timeout_s``.
+    """
+    settings = settings or load_settings()
+    started = time.monotonic()
+    deadline = started + timeout_s
+    state = "not described yet"
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        while time.monotonic() < deadline:
+            group = retry_while_retriable(
+                lambda: admin.describe_groups([group_id])[group_id],
+                doing=f"Describing group {group_id!r}",
+                bootstrap_servers=settings.bootstrap_servers,
+                timeout_s=max(deadline - time.monotonic(), 0),
+            )
+            state = f"state {group['group_state']}, {len(group['members'])} member(s)"
+            if not group["members"]:
+                return time.monotonic() - started
+            time.sleep(0.2)
+    raise OrderbookKitError(
+        f"Group {group_id!r} still had members after {timeout_s:g} s ({state}). Stop them, or "
+        "wait for their session timeout to pass."
     )
 
 

@@ -20,6 +20,7 @@ from .models import Tick
 
 __all__ = [
     "LiveChart",
+    "candles_figure",
     "latency_figure",
     "price_figure",
     "rejections_figure",
@@ -49,6 +50,31 @@ def price_figure(frame: pd.DataFrame, title: str = "Top of book") -> go.Figure:
         figure.update_yaxes(title_text="price", row=row, col=1)
     figure.update_xaxes(title_text="event time (UTC)", row=len(symbols), col=1)
     figure.update_layout(title=title, legend_title="series", height=250 + 220 * len(symbols))
+    return figure
+
+
+def candles_figure(candles: pd.DataFrame, title: str) -> go.Figure:
+    """A candlestick chart of OHLC candles (``bucket, open, high, low, close, ticks`` columns, as
+    ``store.queries.candles`` returns them), with the ticks per candle as bars below."""
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.05
+    )
+    figure.add_candlestick(
+        x=candles["bucket"],
+        open=candles["open"],
+        high=candles["high"],
+        low=candles["low"],
+        close=candles["close"],
+        name="mid",
+        row=1,
+        col=1,
+    )
+    figure.add_bar(x=candles["bucket"], y=candles["ticks"], name="ticks", row=2, col=1)
+    figure.update_yaxes(title_text="mid price", row=1, col=1)
+    figure.update_yaxes(title_text="ticks", row=2, col=1)
+    figure.update_xaxes(rangeslider_visible=False)
+    figure.update_xaxes(title_text="event time (UTC)", row=2, col=1)
+    figure.update_layout(title=title, height=520, showlegend=False)
     return figure
 
 
