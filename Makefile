@@ -10,7 +10,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test unit broker stop status logs bench lint format lock clean
+.PHONY: help install lab test unit broker db stop status logs bench lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,11 +34,12 @@ $(INSTALLED): requirements.txt pyproject.toml .jupyter/overrides.json
 
 install: $(INSTALLED) ## create .venv and install the pinned requirements
 
-lab: $(INSTALLED) ## use (or start) a Kafka broker, then open JupyterLab on notebooks/ (Ctrl-C stops it)
+lab: $(INSTALLED) ## use (or start) Kafka and PostgreSQL, then open JupyterLab on notebooks/ (Ctrl-C stops it)
 	$(BIN)/python -m orderbook_kit.broker ensure
+	$(BIN)/python -m orderbook_kit.store db ensure
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
-test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker
+test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker and database
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) tests notebooks
 
 unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
@@ -47,16 +48,23 @@ unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
 broker: $(INSTALLED) ## start the JVM broker at KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)
 	$(BIN)/python -m orderbook_kit.broker start
 
-stop: $(INSTALLED) ## stop the JVM broker (its data is kept)
+db: $(INSTALLED) ## start the kit's PostgreSQL at DATABASE_URL (default 127.0.0.1:5433)
+	$(BIN)/python -m orderbook_kit.store db start
+
+stop: $(INSTALLED) ## stop the JVM broker and the kit's PostgreSQL (their data is kept)
 	$(BIN)/python -m orderbook_kit.broker stop
+	$(BIN)/python -m orderbook_kit.store db stop
 
-status: $(INSTALLED) ## is the JVM broker running?
-	$(BIN)/python -m orderbook_kit.broker status
+status: $(INSTALLED) ## are the JVM broker and the kit's PostgreSQL running?
+	@$(BIN)/python -m orderbook_kit.broker status || true
+	@$(BIN)/python -m orderbook_kit.store db status || true
 
-logs: $(INSTALLED) ## the end of the JVM broker's log
+logs: $(INSTALLED) ## the end of the JVM broker's and PostgreSQL's logs
 	$(BIN)/python -m orderbook_kit.broker logs
+	$(BIN)/python -m orderbook_kit.store db logs
 
 bench: $(INSTALLED) ## throughput figures (Kafka ones need a broker: make broker)
+	$(BIN)/python -m orderbook_kit.store db ensure
 	$(BIN)/python benchmarks/throughput.py
 
 lint: $(INSTALLED) ## ruff check and format check
@@ -72,5 +80,5 @@ lock: $(INSTALLED) ## re-pin requirements.txt (every package, every platform) fr
 	$(BIN)/uv pip compile --universal --python-version 3.11 --custom-compile-command "make lock" \
 		--quiet requirements.in -o requirements.txt
 
-clean: stop ## stop the broker and delete .venv and .kafka (jars and the broker's data)
-	rm -rf $(VENV) .kafka
+clean: stop ## stop both and delete .venv, .kafka (jars, broker data) and .postgres (database)
+	rm -rf $(VENV) .kafka .postgres

@@ -12,7 +12,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
+from orderbook_kit import defaults
 from orderbook_kit.broker.properties import SHARED_PROPERTIES
 from orderbook_kit.broker.runtime import KAFKA_VERSION
 
@@ -80,3 +82,22 @@ def test_healthcheck_asks_the_broker(kafka: dict) -> None:
     check = kafka["healthcheck"]
     assert "kafka-topics.sh --bootstrap-server kafka:29092" in " ".join(check["test"])
     assert check["retries"] > 0
+
+
+def test_postgres_answers_at_the_default_database_url_on_loopback_only(compose: dict) -> None:
+    postgres = compose["services"]["postgres"]
+    default = conninfo_to_dict(defaults.DATABASE_URL)
+    assert postgres["ports"] == [f"127.0.0.1:{default['port']}:5432"]
+    assert postgres["environment"]["POSTGRES_USER"] == default["user"]
+    assert postgres["environment"]["POSTGRES_DB"] == default["dbname"]
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]  # no secret in the repository
+
+
+def test_postgres_is_the_same_major_version_as_the_kits_own_and_keeps_its_data(
+    compose: dict,
+) -> None:
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:16"  # pgserver 0.1.4 ships PostgreSQL 16.2
+    volume, _, target = postgres["volumes"][0].partition(":")
+    assert volume in compose["volumes"] and target == "/var/lib/postgresql/data"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])  # for `up --wait`
