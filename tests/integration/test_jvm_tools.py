@@ -50,8 +50,8 @@ def path_without_jvm_tools(folder: Path) -> str:
     return str(folder)
 
 
-def test_the_unit_tests_pass_with_no_java_and_no_maven(tmp_path: Path) -> None:
-    # `make unit` is what a learner without Java runs: the README promises it needs neither.
+def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(tmp_path: Path) -> None:
+    # `make unit` is what a learner without Java runs: the README promises it needs none of them.
     path = path_without_jvm_tools(tmp_path / "bin")
     assert shutil.which("java", path=path) is None and shutil.which("mvn", path=path) is None
     environment = {
@@ -59,6 +59,8 @@ def test_the_unit_tests_pass_with_no_java_and_no_maven(tmp_path: Path) -> None:
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "LANG": "C.UTF-8",
         "TMPDIR": str(tmp_path),
+        # Port 1: nothing answers there, so a unit test that needed PostgreSQL would fail.
+        "DATABASE_URL": "postgresql://orderbook@127.0.0.1:1/orderbook",
     }  # no JAVA_HOME, no broker address: a machine that never had a JVM
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
