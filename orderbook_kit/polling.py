@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -25,6 +26,7 @@ __all__ = [
     "SESSION_TIMEOUT_MS",
     "OutageTolerantPoller",
     "RunLimits",
+    "run_batches",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,3 +132,27 @@ class RunLimits:
 
     def got_messages(self) -> None:
         self.last_message_at = time.monotonic()
+
+
+def run_batches(
+    consumer: KafkaConsumer,
+    poll: Callable[[int], Batches],
+    handle: Callable[[Batches], None],
+    done: Callable[[], int],
+    *,
+    largest: int,
+    count: int | None = None,
+    duration_s: float | None = None,
+    idle_s: float | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """A service's main loop: ``poll(limit)`` a batch of at most ``largest`` records and
+    ``handle`` it, until the :class:`RunLimits` are reached (``done()`` counts the messages
+    handled so far)."""
+    limits = RunLimits(consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+    while not limits.reached(done()):
+        batches = poll(limits.batch_size(done(), largest))
+        if not batches:
+            continue
+        limits.got_messages()
+        handle(batches)

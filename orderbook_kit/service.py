@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from kafka.errors import KafkaError
 
@@ -39,6 +39,7 @@ __all__ = [
     "flag_type",
     "positive_count",
     "positive_seconds",
+    "run_consumer_service",
     "run_service",
 ]
 
@@ -83,6 +84,14 @@ class ServiceParser(argparse.ArgumentParser):
         )
         self.add_argument("-q", "--quiet", action="store_true", help="do not print every message")
         self.epilog = "Environment variables: " + ", ".join(environment_variables())
+
+    def add_idle_flag(self) -> None:
+        """``--idle SECONDS``, for services that consume: stop once no message came that long."""
+        self.add_argument(
+            "--idle",
+            type=flag_type(positive_seconds),
+            help="stop after this many seconds without messages",
+        )
 
     def add_setting(self, flag: str, field: str, help: str) -> None:
         """A flag for Settings ``field``, checked by the same rule as its environment variable."""
@@ -159,6 +168,47 @@ class StopSignal:
         if self._phase == "connecting" or self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
+
+
+class ConsumerService(Protocol):
+    """What the consuming services (the gate, the store) have in common."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def run(
+        self,
+        *,
+        count: int | None,
+        duration_s: float | None,
+        idle_s: float | None,
+        stop: threading.Event,
+    ) -> Summarised: ...
+
+
+class Summarised(Protocol):
+    def summary(self) -> str: ...
+
+
+def run_consumer_service(
+    service: ConsumerService, stop: StopSignal, arguments: argparse.Namespace
+) -> int:
+    """Connect ``service``, run it until ``--count``, ``--duration`` or ``--idle`` says so or
+    ``stop`` is signalled, and print its summary."""
+    with service:
+        stop.running()
+        try:
+            stats = service.run(
+                count=arguments.count,
+                duration_s=arguments.duration,
+                idle_s=arguments.idle,
+                stop=stop.event,
+            )
+        finally:
+            stop.finishing()
+    print(stats.summary(), flush=True)
+    return 0
 
 
 def run_service(body: Callable[[], int]) -> int:

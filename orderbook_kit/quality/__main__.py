@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import load_settings
-from ..service import ServiceParser, StopSignal, flag_type, positive_seconds, run_service
+from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
 from .gate import QualityGate, Routed
 
 
@@ -22,11 +22,7 @@ def build_parser() -> ServiceParser:
     parser = ServiceParser(
         "python -m orderbook_kit.quality", __doc__.splitlines()[0], load_settings()
     )
-    parser.add_argument(
-        "--idle",
-        type=flag_type(positive_seconds),
-        help="stop after this many seconds without messages",
-    )
+    parser.add_idle_flag()
     parser.add_setting("--source-topic", "raw_topic", "topic to check")
     parser.add_setting("--clean-topic", "clean_topic", "where clean ticks go")
     parser.add_setting("--dlq-topic", "dlq_topic", "where rejected messages go")
@@ -60,19 +56,7 @@ def check_quality(argv: Sequence[str] | None) -> int:
         flush=True,
     )
     gate = QualityGate(settings, on_routed=None if arguments.quiet else print_routed)
-    with gate:
-        stop.running()
-        try:
-            stats = gate.run(
-                count=arguments.count,
-                duration_s=arguments.duration,
-                idle_s=arguments.idle,
-                stop=stop.event,
-            )
-        finally:
-            stop.finishing()
-    print(stats.summary(), flush=True)
-    return 0
+    return run_consumer_service(gate, stop, arguments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

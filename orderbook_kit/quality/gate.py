@@ -38,7 +38,7 @@ from ..connection import (
 from ..consumer import open_consumer
 from ..errors import OrderbookKitError
 from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, RunLimits
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, run_batches
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -114,7 +114,6 @@ class QualityGate(Connectable):
         self.checker = QualityChecker(self.settings.price_jump_limit)
         self.on_routed = on_routed
         self._consumer: KafkaConsumer | None = None
-        self._poller: OutageTolerantPoller | None = None
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
 
@@ -132,12 +131,6 @@ class QualityGate(Connectable):
         if not broker_answers(bootstrap, timeout_s):
             raise unreachable_error(bootstrap, timeout_s)
         self._consumer = self._connect_riding_out_outages()
-        self._poller = OutageTolerantPoller(
-            self._consumer,
-            self.settings,
-            service="the gate",
-            on_restart="a restart checks the rest",
-        )
         return self
 
     def _connect_riding_out_outages(self) -> KafkaConsumer:
@@ -182,7 +175,6 @@ class QualityGate(Connectable):
         acknowledgements; nothing is pending after a finished batch). Safe to call twice."""
         consumer, producers = self._consumer, (self._clean, self._dead)
         self._consumer = self._clean = self._dead = None
-        self._poller = None
         if consumer is not None:
             _close_consumer(consumer)
         problems = []
@@ -211,19 +203,31 @@ class QualityGate(Connectable):
             with self:
                 return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
         assert self._consumer is not None and self._clean is not None and self._dead is not None
-        assert self._poller is not None
-        stats = GateStats()
-        limits = RunLimits(
-            self._consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop
+        poller = OutageTolerantPoller(
+            self._consumer,
+            self.settings,
+            service="the gate",
+            on_restart="a restart checks the rest",
         )
-        while not limits.reached(stats.processed):
-            batches = self._poller.poll(limits.batch_size(stats.processed, MAX_BATCH))
-            if not batches:
-                continue
-            limits.got_messages()
-            self._process(batches, self._clean, self._dead, stats)
-            self._commit(self._consumer, batches)
+        stats = GateStats()
+        consumer, clean, dead = self._consumer, self._clean, self._dead
+
+        def handle(batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+            self._process(batches, clean, dead, stats)
+            self._commit(consumer, batches)
             stats.batches += 1
+
+        run_batches(
+            consumer,
+            poller.poll,
+            handle,
+            lambda: stats.processed,
+            largest=MAX_BATCH,
+            count=count,
+            duration_s=duration_s,
+            idle_s=idle_s,
+            stop=stop,
+        )
         return stats
 
     def _prepare_topics(self) -> int:

@@ -21,7 +21,7 @@ from ..database import connect
 from ..errors import OrderbookKitError
 from ..postgres import server
 from ..postgres.runtime import PGSERVER_VERSION
-from ..service import ServiceParser, StopSignal, flag_type, positive_seconds, run_service
+from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
 from ..validation import redacted_url
 from .sink import Skipped, StoreSink
 from .tables import drop_schema
@@ -33,11 +33,7 @@ def build_parser() -> ServiceParser:
     parser = ServiceParser(
         "python -m orderbook_kit.store", __doc__.splitlines()[0], load_settings()
     )
-    parser.add_argument(
-        "--idle",
-        type=flag_type(positive_seconds),
-        help="stop after this many seconds without messages",
-    )
+    parser.add_idle_flag()
     parser.add_setting("--source-topic", "clean_topic", "topic to store")
     parser.add_setting("--group", "store_group", "consumer group")
     parser.add_setting("--database-url", "database_url", "PostgreSQL to write to")
@@ -66,19 +62,7 @@ def store(argv: Sequence[str] | None) -> int:
         flush=True,
     )
     sink = StoreSink(settings, on_skipped=None if arguments.quiet else print_skipped)
-    with sink:
-        stop.running()
-        try:
-            stats = sink.run(
-                count=arguments.count,
-                duration_s=arguments.duration,
-                idle_s=arguments.idle,
-                stop=stop.event,
-            )
-        finally:
-            stop.finishing()
-    print(stats.summary(), flush=True)
-    return 0
+    return run_consumer_service(sink, stop, arguments)
 
 
 # --- db: the kit's own PostgreSQL ---------------------------------------------------------------

@@ -38,7 +38,7 @@ from ..database import connect
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, RunLimits
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, run_batches
 from ..reasons import Reason
 from ..validation import redacted_url
 from .tables import (
@@ -126,7 +126,6 @@ class StoreSink(Connectable):
         self.on_skipped = on_skipped
         self._db: psycopg.Connection | None = None
         self._consumer: KafkaConsumer | None = None
-        self._poller: OutageTolerantPoller | None = None
         self._listener = _SeekToStoredOffsets(self)
         self._to_check: dict[TopicPartition, int] = {}  # offsets sought at the last assignment
 
@@ -156,12 +155,6 @@ class StoreSink(Connectable):
         except BaseException:
             self.close(timeout_s=0)
             raise
-        self._poller = OutageTolerantPoller(
-            self._consumer,
-            settings,
-            service="the store",
-            on_restart="a restart resumes at the last stored offset",
-        )
         return self
 
     def _open_consumer(self) -> KafkaConsumer:
@@ -183,7 +176,7 @@ class StoreSink(Connectable):
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group and close the database connection. Safe to call twice."""
         consumer, db = self._consumer, self._db
-        self._consumer = self._db = self._poller = None
+        self._consumer = self._db = None
         if consumer is not None:
             try:
                 consumer.close(autocommit=False)
@@ -206,24 +199,37 @@ class StoreSink(Connectable):
         if self._consumer is None:
             with self:
                 return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
-        assert self._poller is not None
-        stats = StoreStats()
-        limits = RunLimits(
-            self._consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop
+        assert self._consumer is not None
+        poller = OutageTolerantPoller(
+            self._consumer,
+            self.settings,
+            service="the store",
+            on_restart="a restart resumes at the last stored offset",
         )
-        while not limits.reached(stats.read):
-            batches = self._poll(limits.batch_size(stats.read, MAX_BATCH))
-            if not batches:
-                continue
-            limits.got_messages()
+        stats = StoreStats()
+
+        def handle(batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
             self._store(batches, stats)
             stats.batches += 1
+
+        run_batches(
+            self._consumer,
+            lambda limit: self._poll(poller, limit),
+            handle,
+            lambda: stats.read,
+            largest=MAX_BATCH,
+            count=count,
+            duration_s=duration_s,
+            idle_s=idle_s,
+            stop=stop,
+        )
         return stats
 
-    def _poll(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
-        assert self._poller is not None
+    def _poll(
+        self, poller: OutageTolerantPoller, limit: int
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
         try:
-            batches = self._poller.poll(limit)
+            batches = poller.poll(limit)
         except OrderbookKitError:
             self._raise_listener_failure()
             raise

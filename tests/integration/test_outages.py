@@ -46,16 +46,7 @@ def kill_broker(state: Path) -> None:
 def settings_for(address: str, **environment: str) -> tuple[Settings, dict[str, str]]:
     settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": address, **environment})
     settings = settings.isolated(f"outage-{uuid.uuid4().hex[:8]}")
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": address,
-        "ORDERBOOK_TOPIC": settings.raw_topic,
-        "ORDERBOOK_CLEAN_TOPIC": settings.clean_topic,
-        "ORDERBOOK_DLQ_TOPIC": settings.dlq_topic,
-        "ORDERBOOK_QUALITY_GROUP": settings.quality_group,
-        **environment,
-    }
-    return settings, env
+    return settings, {**os.environ, **settings.as_environment()}
 
 
 def ingest(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:

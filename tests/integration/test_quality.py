@@ -110,23 +110,13 @@ def test_a_gate_run_again_continues_where_it_committed() -> None:
     assert len(read_ticks(settings.clean_topic, settings=settings).frame) == 42
 
 
-def service_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ORDERBOOK_TOPIC": settings.raw_topic,
-        "ORDERBOOK_CLEAN_TOPIC": settings.clean_topic,
-        "ORDERBOOK_DLQ_TOPIC": settings.dlq_topic,
-        "ORDERBOOK_QUALITY_GROUP": settings.quality_group,
-    }
-
-
 def committed(settings: Settings) -> int:
     return int(group_lag(settings.quality_group, settings.raw_topic, settings)["committed"].sum())
 
 
 def test_killed_quality_service_loses_nothing_after_restart() -> None:
     settings = lesson_settings()
-    env = service_env(settings)
+    env = {**os.environ, **settings.as_environment()}
     python = sys.executable
     ingest = subprocess.Popen(
         [
