@@ -334,12 +334,21 @@ class StoreSink(Connectable):
 
     def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        safe = "No offset was committed past the ticks stored, in the database or in Kafka"
+        if not isinstance(exc, psycopg.OperationalError):
+            # Not a lost connection: PostgreSQL refused the statement (a constraint or a table
+            # changed by hand). Skipping the batch would lose ticks, so the store stops.
+            return DatabaseLostError(
+                f"PostgreSQL refused the store's statement while it was {doing} "
+                f"({type(exc).__name__}: {reason}), so the store stopped. {safe}. Check the "
+                f"tables in schema {self.settings.db_schema!r} (were they changed by hand?); "
+                "`python -m orderbook_kit.store db reset --yes` recreates them empty."
+            )
         return DatabaseLostError(
             f"PostgreSQL failed while the store was {doing} ({reason}), so the store stopped. "
-            "No offset was committed past the ticks stored, in the database or in Kafka. Make "
-            f"sure PostgreSQL runs at {redacted_url(self.settings.database_url)} (`python -m "
-            "orderbook_kit.store db status`) and start the store again: it resumes at the last "
-            "stored offset, and a tick stored already is not written twice."
+            f"{safe}. Make sure PostgreSQL runs at {redacted_url(self.settings.database_url)} "
+            "(`python -m orderbook_kit.store db status`) and start the store again: it resumes "
+            "at the last stored offset, and a tick stored already is not written twice."
         )
 
     def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:

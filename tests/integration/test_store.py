@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from orderbook_kit.database import connect
 from orderbook_kit.decoding import DecodeFailure, decode_message
 from orderbook_kit.errors import DatabaseError
 from orderbook_kit.launcher import start_service
-from orderbook_kit.models import Tick
+from orderbook_kit.models import MAX_SEQ, Tick
 from orderbook_kit.offsets import end_offsets, group_lag
 from orderbook_kit.postgres import server
 from orderbook_kit.producer import TickProducer
@@ -368,3 +369,64 @@ def test_a_topic_created_again_behind_the_stores_back_is_a_clear_error(settings:
 
     with pytest.raises(DatabaseError, match="the topic was deleted and created again"):
         StoreSink(settings).run(idle_s=1, duration_s=30)
+
+
+def test_the_most_extreme_valid_ticks_are_stored_as_they_are(settings: Settings) -> None:
+    # Every value a Tick accepts must fit its column, or one such tick would stop the store on
+    # every start: the smallest and largest floats, the first representable time (a tick from
+    # the future is not valid: the producer stamps publish_time), the largest seq.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    base = {"symbol": "X", "bid": 1.0, "ask": 2.0, "bid_size": 1.0, "ask_size": 1.0}
+    extremes = [
+        {"bid": 5e-324, "ask": 1e-323},
+        {"bid": 1.7976931348623155e308, "ask": 1.7976931348623157e308},
+        {"bid_size": 5e-324, "ask_size": 1.7976931348623157e308},
+        {"event_time": datetime(1, 1, 1, tzinfo=UTC)},
+        {"seq": MAX_SEQ},
+    ]
+    sent = [
+        Tick(**{**base, "seq": seq, "event_time": start, **changes})
+        for seq, changes in enumerate(extremes)
+    ]
+    produce_clean(settings, sent)
+
+    stats = StoreSink(settings).run(idle_s=1, duration_s=60)
+
+    assert (stats.stored, stats.skipped_count) == (len(sent), 0)
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        rows = conn.execute(
+            "SELECT seq, bid, ask, bid_size, ask_size, event_time FROM ticks ORDER BY seq"
+        ).fetchall()
+    expected = sorted((t.seq, t.bid, t.ask, t.bid_size, t.ask_size, t.event_time) for t in sent)
+    assert rows == expected
+
+
+def test_ctrl_c_finishes_the_batch_and_prints_the_summary(settings: Settings) -> None:
+    produce_clean(settings, ticks(300))
+    store = start_service("store", settings, "--quiet")
+    try:
+        wait_for(lambda: row_count(settings) == 300, 60, "every tick stored")
+        code = store.stop()  # SIGINT, as Ctrl-C in its terminal
+    finally:
+        store.kill()
+    assert code == 0, store.output()
+    assert store.last_line() == (
+        "Read 300 message(s): 300 stored, 0 already stored (duplicates), 0 skipped as not a "
+        "valid tick."
+    )
+
+
+def test_a_table_changed_by_hand_stops_the_store_clearly_without_skipping_ticks(
+    settings: Settings,
+) -> None:
+    StoreSink(settings).connect().close()  # creates the tables
+    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+        conn.execute("ALTER TABLE ticks ADD CONSTRAINT no_gas CHECK (symbol NOT LIKE '%-GAS')")
+    produce_clean(settings, ticks(30))
+
+    code, stderr, _ = run_store(settings)
+
+    assert code == 1
+    assert stderr.startswith("error: PostgreSQL refused the store's statement while it was")
+    assert "CheckViolation" in stderr and "db reset --yes" in stderr
+    assert offsets_in_database(settings) == {}  # nothing skipped: the batch is read again
