@@ -199,6 +199,21 @@ def _run_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def _as_system_user() -> dict[str, object]:
+    """subprocess arguments that run a program as SYSTEM_USER when the kit runs as root.
+
+    Its own group too, and only that: a process with the user's uid but root's group would be
+    judged by the *group* bits of root's folders (often none) instead of the "others" bits that
+    the kit opens for it.
+    """
+    if not _run_as_root():
+        return {}
+    import pwd  # Unix only, like running as root
+
+    user = pwd.getpwnam(SYSTEM_USER)
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
 def _pg_ctl(
     arguments: list[str], *, check: bool = True, timeout_s: float = TOOL_TIMEOUT_S
 ) -> subprocess.CompletedProcess[str]:
@@ -219,7 +234,7 @@ def _run_tool(
             timeout=timeout_s,
             check=False,
             # PostgreSQL's own rule: never as root.
-            user=SYSTEM_USER if _run_as_root() else None,
+            **_as_system_user(),
             # The server outlives this process and must not receive its Ctrl-C.
             start_new_session=True,
             # Messages in English whatever the machine's locale, so errors can be recognised.

@@ -318,7 +318,10 @@ def cli(state: Path, url: str, *arguments: str) -> subprocess.CompletedProcess[s
 
 
 def test_db_start_status_stop_keep_the_data(free_address: str) -> None:
-    state = Path(tempfile.mkdtemp(prefix="orderbook-test-cli-postgres-"))
+    # Inside a folder only its owner may enter (mkdtemp's 0700): run as root, the kit must let
+    # PostgreSQL's own user through it.
+    private = Path(tempfile.mkdtemp(prefix="orderbook-test-cli-postgres-"))
+    state = private / "db"
     url = f"postgresql://learner@{free_address}/market"
     try:
         assert cli(state, url, "status").returncode == 3
@@ -338,7 +341,7 @@ def test_db_start_status_stop_keep_the_data(free_address: str) -> None:
             assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
     finally:
         cli(state, url, "stop")
-        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_db_start_on_a_port_in_use_names_the_port_and_the_fix(
