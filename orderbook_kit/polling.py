@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -19,12 +20,14 @@ from kafka.errors import KafkaError
 
 from .config import Settings
 from .errors import BrokerUnreachableError, OrderbookKitError
+from .lifecycle import Connectable
 
 __all__ = [
     "OUTAGE_RETRY_S",
     "POLL_MS",
     "SESSION_TIMEOUT_MS",
     "OutageTolerantPoller",
+    "PollingService",
     "RunLimits",
     "run_batches",
 ]
@@ -156,3 +159,66 @@ def run_batches(
             continue
         limits.got_messages()
         handle(batches)
+
+
+StatsT = TypeVar("StatsT")
+
+
+class PollingService(Connectable, Generic[StatsT]):
+    """Base of the services that consume a topic as a group, batch by batch (gate, store).
+
+    A subclass sets ``settings``, ``_consumer`` (in ``connect``), the class attributes below, and
+    implements :meth:`_new_stats`, :meth:`_handled` and :meth:`_handle`.
+    """
+
+    settings: Settings
+    _consumer: KafkaConsumer | None
+    service_name: str  # "the gate", in messages
+    on_restart: str  # what a restart after an outage does, in messages
+    max_batch: int  # records per batch
+
+    def run(
+        self,
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        idle_s: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> StatsT:
+        """Handle messages until ``count`` are done, ``duration_s`` passed, no message came for
+        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
+        Connects first (and closes at the end) if not connected yet.
+        """
+        if self._consumer is None:
+            with self:
+                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+        consumer = self._consumer
+        poller = OutageTolerantPoller(
+            consumer, self.settings, service=self.service_name, on_restart=self.on_restart
+        )
+        stats = self._new_stats()
+        run_batches(
+            consumer,
+            lambda limit: self._poll(poller, limit),
+            lambda batches: self._handle(batches, stats),
+            lambda: self._handled(stats),
+            largest=self.max_batch,
+            count=count,
+            duration_s=duration_s,
+            idle_s=idle_s,
+            stop=stop,
+        )
+        return stats
+
+    def _poll(self, poller: OutageTolerantPoller, limit: int) -> Batches:
+        return poller.poll(limit)
+
+    def _new_stats(self) -> StatsT:
+        raise NotImplementedError
+
+    def _handled(self, stats: StatsT) -> int:
+        """How many messages ``stats`` counts as done (for ``count``)."""
+        raise NotImplementedError
+
+    def _handle(self, batches: Batches, stats: StatsT) -> None:
+        raise NotImplementedError

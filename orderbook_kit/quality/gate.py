@@ -15,7 +15,6 @@ written twice, and the ``source.*`` headers (or the tick's ``seq``) show the cop
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +36,7 @@ from ..connection import (
 )
 from ..consumer import open_consumer
 from ..errors import OrderbookKitError
-from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, run_batches
+from ..polling import SESSION_TIMEOUT_MS, PollingService
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
@@ -97,12 +95,17 @@ class GateStats:
         return text + "."
 
 
-class QualityGate(Connectable):
+class QualityGate(PollingService[GateStats]):
     """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
     ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`, which connects and closes by itself when the gate is not connected yet).
     Leaving ``with`` on an error closes at once: the batch was not committed, so nothing is lost.
+    :meth:`run` checks messages until a limit (see :class:`PollingService`).
     """
+
+    service_name = "the gate"
+    on_restart = "a restart checks the rest"
+    max_batch = MAX_BATCH
 
     def __init__(
         self,
@@ -188,47 +191,19 @@ class QualityGate(Connectable):
         if problems:
             raise problems[0]
 
-    def run(
-        self,
-        *,
-        count: int | None = None,
-        duration_s: float | None = None,
-        idle_s: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> GateStats:
-        """Check messages until ``count`` are done, ``duration_s`` passed, no message came for
-        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
-        """
-        if self._consumer is None:
-            with self:
-                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+    def _new_stats(self) -> GateStats:
+        return GateStats()
+
+    def _handled(self, stats: GateStats) -> int:
+        return stats.processed
+
+    def _handle(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: GateStats
+    ) -> None:
         assert self._consumer is not None and self._clean is not None and self._dead is not None
-        poller = OutageTolerantPoller(
-            self._consumer,
-            self.settings,
-            service="the gate",
-            on_restart="a restart checks the rest",
-        )
-        stats = GateStats()
-        consumer, clean, dead = self._consumer, self._clean, self._dead
-
-        def handle(batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-            self._process(batches, clean, dead, stats)
-            self._commit(consumer, batches)
-            stats.batches += 1
-
-        run_batches(
-            consumer,
-            poller.poll,
-            handle,
-            lambda: stats.processed,
-            largest=MAX_BATCH,
-            count=count,
-            duration_s=duration_s,
-            idle_s=idle_s,
-            stop=stop,
-        )
-        return stats
+        self._process(batches, self._clean, self._dead, stats)
+        self._commit(self._consumer, batches)
+        stats.batches += 1
 
     def _prepare_topics(self) -> int:
         """Create the three topics if needed; return the dead-letter topic's message size limit.

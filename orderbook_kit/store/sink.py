@@ -14,7 +14,6 @@ there so that ``kafka-consumer-groups --describe`` and lag monitors see the grou
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +36,7 @@ from ..consumer import open_consumer
 from ..database import connect
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
-from ..lifecycle import Connectable
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, run_batches
+from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, PollingService
 from ..reasons import Reason
 from ..validation import redacted_url
 from .tables import (
@@ -111,10 +109,15 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):
             raise
 
 
-class StoreSink(Connectable):
+class StoreSink(PollingService[StoreStats]):
     """Stores ``settings.clean_topic`` in the tables of ``settings.db_schema`` at
     ``settings.database_url``, as consumer group ``settings.store_group``. Nothing connects until
-    :meth:`connect` (or ``with``, or :meth:`run`)."""
+    :meth:`connect` (or ``with``, or :meth:`run`, which stores until a limit: see
+    :class:`PollingService`)."""
+
+    service_name = "the store"
+    on_restart = "a restart resumes at the last stored offset"
+    max_batch = MAX_BATCH
 
     def __init__(
         self,
@@ -185,45 +188,17 @@ class StoreSink(Connectable):
         if db is not None:
             db.close()
 
-    def run(
-        self,
-        *,
-        count: int | None = None,
-        duration_s: float | None = None,
-        idle_s: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> StoreStats:
-        """Store messages until ``count`` are read, ``duration_s`` passed, no message came for
-        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
-        """
-        if self._consumer is None:
-            with self:
-                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
-        assert self._consumer is not None
-        poller = OutageTolerantPoller(
-            self._consumer,
-            self.settings,
-            service="the store",
-            on_restart="a restart resumes at the last stored offset",
-        )
-        stats = StoreStats()
+    def _new_stats(self) -> StoreStats:
+        return StoreStats()
 
-        def handle(batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-            self._store(batches, stats)
-            stats.batches += 1
+    def _handled(self, stats: StoreStats) -> int:
+        return stats.read
 
-        run_batches(
-            self._consumer,
-            lambda limit: self._poll(poller, limit),
-            handle,
-            lambda: stats.read,
-            largest=MAX_BATCH,
-            count=count,
-            duration_s=duration_s,
-            idle_s=idle_s,
-            stop=stop,
-        )
-        return stats
+    def _handle(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats
+    ) -> None:
+        self._store(batches, stats)
+        stats.batches += 1
 
     def _poll(
         self, poller: OutageTolerantPoller, limit: int
