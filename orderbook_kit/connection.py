@@ -27,6 +27,7 @@ __all__ = [
     "message_size_limit",
     "raise_message_size_limit",
     "retry_while_retriable",
+    "topic_config",
     "unreachable_error",
 ]
 
@@ -146,7 +147,9 @@ def ensure_topic(
             {
                 topic: {
                     "num_partitions": partitions,
-                    "replication_factor": 1,
+                    # The broker's own default.replication.factor: 1 on a single broker, 3 on
+                    # the kit's cluster (where min.insync.replicas is 2).
+                    "replication_factor": -1,
                     "configs": dict(configs or {}),
                 }
             },
@@ -161,11 +164,16 @@ def ensure_topic(
 MAX_MESSAGE_BYTES_CONFIG = "max.message.bytes"
 
 
+def topic_config(admin: KafkaAdminClient, topic: str, name: str) -> str:
+    """The value of topic config ``name`` of ``topic`` (its own, or the broker's default)."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})
+    described = admin.describe_configs([resource], config_filter="all")
+    return str(described["topic"][topic][name]["value"])
+
+
 def message_size_limit(admin: KafkaAdminClient, topic: str) -> int:
     """The largest record batch ``topic`` accepts, in bytes (its ``max.message.bytes``)."""
-    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {MAX_MESSAGE_BYTES_CONFIG: None})
-    described = admin.describe_configs([resource], config_filter="all")
-    return int(described["topic"][topic][MAX_MESSAGE_BYTES_CONFIG]["value"])
+    return int(topic_config(admin, topic, MAX_MESSAGE_BYTES_CONFIG))
 
 
 def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) -> None:

@@ -1,12 +1,15 @@
-"""Command line for the JVM broker and Apache Kafka's own tools.
+"""Command line for the JVM broker (or a cluster of them) and Apache Kafka's own tools.
 
     python -m orderbook_kit.broker start | stop | status | logs | ensure
+    python -m orderbook_kit.broker start --nodes 3   # a three-node cluster
+    python -m orderbook_kit.broker kill --node 2     # SIGKILL one node; `start --node 2` again
     python -m orderbook_kit.broker topics --list
     python -m orderbook_kit.broker console-consumer --topic orderbook.raw --from-beginning
 
 Environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), ORDERBOOK_KAFKA_HOME (jar cache and
 default broker, default ./.kafka), ORDERBOOK_BROKER_DIR (the broker's state, default
-<home>/broker), KAFKA_START_TIMEOUT_S (default 60).
+<home>/broker), ORDERBOOK_CLUSTER_DIR (the cluster's, default <home>/cluster),
+KAFKA_START_TIMEOUT_S (default 60).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..config import read_setting
 from ..connection import broker_answers
 from ..errors import OrderbookKitError, SettingsError
 from ..validation import seconds
-from . import process
+from . import cluster, process
 from .runtime import KAFKA_VERSION
 
 # Kafka's command-line tools, by the name of their kafka-*.sh script.
@@ -57,6 +60,31 @@ def cmd_start(bootstrap: str) -> int:
     return 0
 
 
+def cmd_start_cluster(bootstrap: str, nodes: int) -> int:
+    directory = cluster.default_cluster_dir()
+    print(f"Starting a {nodes}-node Apache Kafka {KAFKA_VERSION} cluster in {directory} ...")
+    layout = cluster.start_cluster(bootstrap, directory, nodes=nodes, timeout_s=start_timeout())
+    addresses = cluster.bootstrap_servers_of(layout)
+    print(f"The cluster is up: nodes {', '.join(str(n.node_id) for n in layout)} at {addresses}.")
+    print("Point the kit at every node, so clients start while any one is down:")
+    print(f"  export KAFKA_BOOTSTRAP_SERVERS={addresses}")
+    return 0
+
+
+def cmd_node(action: str, node_id: int) -> int:
+    directory = cluster.default_cluster_dir()
+    if action == "start":
+        node = cluster.start_node(directory, node_id, timeout_s=start_timeout())
+        print(f"Node {node.node_id} is up again at {node.address}.")
+    elif action == "stop":
+        done = cluster.stop_node(directory, node_id)
+        print(f"Node {node_id} stopped cleanly." if done else f"Node {node_id} was not running.")
+    else:
+        done = cluster.kill_node(directory, node_id)
+        print(f"Node {node_id} killed (SIGKILL)." if done else f"Node {node_id} was not running.")
+    return 0
+
+
 def cmd_ensure(bootstrap: str) -> int:
     """Use the broker that answers at ``bootstrap`` (Docker, yours, ours), else start ours."""
     if broker_answers(bootstrap):
@@ -70,11 +98,17 @@ def cmd_stop() -> int:
         print("Kafka broker stopped. Its data is kept; `start` brings every message back.")
     else:
         print(f"No kit broker is running from {process.default_state_dir()}.")
+    stopped = cluster.stop_cluster(cluster.default_cluster_dir())
+    if stopped:
+        print(f"Cluster nodes {', '.join(map(str, stopped))} stopped. Their data is kept.")
     return 0
 
 
 def cmd_status() -> int:
     running = process.status(process.default_state_dir())
+    nodes = cluster.status(cluster.default_cluster_dir())
+    if any(node_status is not None for _, node_status in nodes):
+        return cmd_cluster_status(nodes)
     if running is None:
         print(f"No kit broker is running from {process.default_state_dir()}.")
         return 3
@@ -82,6 +116,20 @@ def cmd_status() -> int:
     print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
     print(f"Log: {running.log_file}")
     return 0 if running.answers else 1
+
+
+def cmd_cluster_status(nodes: list[tuple[cluster.ClusterNode, process.BrokerStatus | None]]) -> int:
+    healthy = 0
+    for node, running in nodes:
+        if running is None:
+            state = "not running"
+        else:
+            state = f"pid {running.pid}, " + ("answers" if running.answers else "does NOT answer")
+            healthy += running.answers
+        print(f"node {node.node_id} at {node.address}: {state}")
+    print(f"{healthy} of {len(nodes)} nodes answer. Leaders and in-sync replicas: ", end="")
+    print("`python -m orderbook_kit.broker topics --describe`.")
+    return 0 if healthy == len(nodes) else 1
 
 
 def cmd_tool(name: str, arguments: list[str], bootstrap: str) -> int:
@@ -101,11 +149,19 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("start", help="start the broker in the background; wait until it answers")
-    commands.add_parser("stop", help="stop the broker cleanly (its data is kept)")
+    start = commands.add_parser(
+        "start", help="start the broker in the background; wait until it answers"
+    )
+    start.add_argument("--nodes", type=int, help="start a cluster of this many nodes (1-5)")
+    start.add_argument("--node", type=int, help="start one node of the cluster again")
+    stop = commands.add_parser("stop", help="stop the broker (or cluster) cleanly; data is kept")
+    stop.add_argument("--node", type=int, help="stop only this node of the cluster")
+    kill = commands.add_parser("kill", help="SIGKILL one node of the cluster (a crash)")
+    kill.add_argument("--node", type=int, required=True, help="the node's id")
     commands.add_parser("status", help="is the broker running and answering?")
     logs = commands.add_parser("logs", help="print the end of the broker's log")
     logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.add_argument("--node", type=int, help="the log of this node of the cluster")
     commands.add_parser("ensure", help="use the broker that answers, else start one")
     for name, main_class in TOOLS.items():
         commands.add_parser(
@@ -119,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        if arguments.command == "start" and arguments.node is not None:
+            return cmd_node("start", arguments.node)
+        if arguments.command == "start" and arguments.nodes is not None:
+            return cmd_start_cluster(bootstrap_servers(), arguments.nodes)
         if arguments.command == "start":
             return cmd_start(bootstrap_servers())
+        if arguments.command == "kill" or (arguments.command == "stop" and arguments.node):
+            return cmd_node(arguments.command, arguments.node)
         if arguments.command == "ensure":
             return cmd_ensure(bootstrap_servers())
         if arguments.command == "stop":
@@ -128,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "status":
             return cmd_status()
         if arguments.command == "logs":
-            print(process.tail_log(process.default_state_dir(), arguments.lines))
+            directory = process.default_state_dir()
+            if arguments.node is not None:
+                directory = cluster.default_cluster_dir() / f"node-{arguments.node}"
+            print(process.tail_log(directory, arguments.lines))
             return 0
         return cmd_tool(arguments.command, rest, bootstrap_servers())
     except OrderbookKitError as exc:

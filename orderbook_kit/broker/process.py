@@ -31,6 +31,9 @@ __all__ = [
     "BrokerState",
     "BrokerStatus",
     "default_home",
+    "is_alive",
+    "kill",
+    "new_cluster_id",
     "parse_address",
     "run_tool",
     "start",
@@ -158,10 +161,15 @@ def start(
     home: Path | None = None,
     timeout_s: float = DEFAULT_START_TIMEOUT_S,
     extra_properties: dict[str, str] | None = None,
+    controller_port: int | None = None,
+    cluster_id: str | None = None,
+    wait: bool = True,
 ) -> BrokerStatus:
     """Start a broker from ``state_dir`` listening at ``bootstrap_servers``; return once it answers.
 
     Idempotent: if this state directory's broker already runs at that address, it is returned.
+    A node of a cluster (:mod:`.cluster`) gets its controller port and the cluster's id, and is
+    not waited for (``wait=False``): it cannot answer before a majority of its peers run too.
     """
     host, port = parse_address(bootstrap_servers)
     address = f"{host}:{port}"
@@ -186,13 +194,13 @@ def start(
     java = runtime.find_java()
     classpath = runtime.classpath(home or default_home())
 
-    properties = server_properties(host, port, _free_port(host), state.data_dir)
+    properties = server_properties(host, port, controller_port or free_port(host), state.data_dir)
     properties.update(extra_properties or {})
     state.properties_file.write_text(render_properties(properties))
     broker_log4j = state.directory / "log4j2.properties"
     broker_log4j.write_text(BROKER_LOG4J2)
     if not state.is_formatted:
-        _format_storage(java, classpath, state)
+        _format_storage(java, classpath, state, cluster_id or new_cluster_id())
 
     command = [
         str(java),
@@ -220,6 +228,8 @@ def start(
         json.dumps({"pid": process.pid, "bootstrap_servers": address, "started": time.time()})
     )
     log.info("Kafka broker starting (pid %d) at %s, log %s", process.pid, address, state.log_file)
+    if not wait:
+        return BrokerStatus(process.pid, address, state.log_file, answers=False)
     _wait_until_ready(process, address, state, timeout_s)
     return BrokerStatus(process.pid, address, state.log_file, answers=True)
 
@@ -237,6 +247,18 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         log.warning("broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
         os.kill(pid, signal.SIGKILL)
         _wait_for_exit(pid, 10.0)
+    state.info_file.unlink(missing_ok=True)
+    return True
+
+
+def kill(state_dir: Path) -> bool:
+    """SIGKILL the broker - a crash, not a shutdown (for the lessons); False if none ran."""
+    state = BrokerState(state_dir)
+    info = _read_info(state)
+    if info is None or not _is_our_broker(info["pid"], state):
+        return False
+    os.kill(info["pid"], signal.SIGKILL)
+    _wait_for_exit(info["pid"], 10.0)
     state.info_file.unlink(missing_ok=True)
     return True
 
@@ -339,15 +361,18 @@ def _prepare_state_dir(state: BrokerState) -> None:
         ) from None
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def _format_storage(java: Path, classpath: str, state: BrokerState) -> None:
-    # A cluster id is 16 random bytes, base64url without padding (what `random-uuid` prints).
-    cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+def new_cluster_id() -> str:
+    """16 random bytes, base64url without padding: what `kafka-storage random-uuid` prints."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+
+
+def _format_storage(java: Path, classpath: str, state: BrokerState, cluster_id: str) -> None:
     log4j = state.directory / "log4j2.properties"
     result = subprocess.run(
         [
@@ -483,9 +508,14 @@ def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
     return listed.stdout.strip() or None
 
 
+def is_alive(pid: int) -> bool:
+    """Is process ``pid`` running (not gone, not a zombie)? Reaps it if it is our child."""
+    return not _wait_for_exit(pid, 0.0)
+
+
 def _wait_for_exit(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         try:
             # Reap it if it is our child (tests start brokers in-process); else just probe.
             with contextlib.suppress(ChildProcessError):
@@ -497,8 +527,9 @@ def _wait_for_exit(pid: int, timeout_s: float) -> bool:
             # It exited, but its parent is another process that has not reaped it yet (a
             # notebook restarting the test session's broker): as good as gone.
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
-    return False
 
 
 def _is_zombie(pid: int) -> bool:

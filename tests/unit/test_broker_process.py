@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import process
+from orderbook_kit.broker import cluster, process
 from orderbook_kit.broker.process import BrokerState, _wait_for_exit, command_line
-from orderbook_kit.errors import BrokerStartTimeoutError
+from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
 # child exits it stays a zombie - as the test session's broker does when a notebook kernel (not
@@ -102,3 +102,36 @@ def test_start_says_up_only_once_the_running_broker_answers(
         pid_file(tmp_path, lookalike.pid, free_address)
         with pytest.raises(BrokerStartTimeoutError, match="did not answer within 1 s"):
             process.start(free_address, tmp_path, timeout_s=1)
+
+
+def test_cluster_nodes_take_the_listed_addresses_or_the_next_ports() -> None:
+    assert cluster.node_addresses("127.0.0.1:9092", 3) == [
+        "127.0.0.1:9092",
+        "127.0.0.1:9093",
+        "127.0.0.1:9094",
+    ]
+    listed = "127.0.0.1:7001,localhost:7005,127.0.0.1:7009"
+    assert cluster.node_addresses(listed, 3) == [
+        "127.0.0.1:7001",
+        "127.0.0.1:7005",
+        "127.0.0.1:7009",
+    ]
+    with pytest.raises(BrokerError, match="lists 2 addresses for 3 nodes"):
+        cluster.node_addresses("127.0.0.1:1,127.0.0.1:2", 3)
+    with pytest.raises(BrokerError, match="--nodes must be 1-5, got 9"):
+        cluster.node_addresses("127.0.0.1:9092", 9)
+
+
+def test_a_cluster_replicates_three_times_and_needs_two_in_sync_replicas() -> None:
+    layout = [cluster.ClusterNode(i, f"127.0.0.1:{9091 + i}", 19090 + i) for i in (1, 2, 3)]
+    properties = cluster._node_properties(layout, layout[1])
+    assert properties["node.id"] == "2"
+    assert properties["controller.quorum.voters"] == (
+        "1@127.0.0.1:19091,2@127.0.0.1:19092,3@127.0.0.1:19093"
+    )
+    assert properties["default.replication.factor"] == "3"
+    assert properties["min.insync.replicas"] == "2"
+    assert properties["offsets.topic.replication.factor"] == "3"
+    # Two nodes hold only two replicas, and one may be missing: the same rule, scaled down.
+    two = cluster._node_properties(layout[:2], layout[0])
+    assert (two["default.replication.factor"], two["min.insync.replicas"]) == ("2", "1")
