@@ -16,7 +16,7 @@ import psycopg
 from .errors import DatabaseUnreachableError
 from .validation import redacted_url
 
-__all__ = ["HOW_TO_START", "connect", "database_answers", "unreachable_database"]
+__all__ = ["HOW_TO_START", "connect", "database_answers", "first_line", "unreachable_database"]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def database_answers(url: str, timeout_s: float = 3.0) -> bool:
 
 def unreachable_database(url: str, exc: Exception) -> DatabaseUnreachableError:
     """The error for a connection to ``url`` that failed with ``exc``, naming the likely fix."""
-    reason = _first_line(exc)
+    reason = first_line(exc)
     shown = redacted_url(url)
     if "does not exist" in reason:  # role "x" / database "y" does not exist
         fix = (
@@ -86,7 +86,8 @@ def unreachable_database(url: str, exc: Exception) -> DatabaseUnreachableError:
     return DatabaseUnreachableError(f"No PostgreSQL accepted us at {shown} ({reason}). Fix: {fix}.")
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """What psycopg says went wrong, in one line (its messages run over several)."""
     text = str(exc).strip().splitlines()
     # libpq: 'connection failed: connection to server at "127.0.0.1", port 5433 failed: ...'
     return (text[0] if text else type(exc).__name__).removeprefix("connection failed: ")

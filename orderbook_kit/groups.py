@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from .config import Settings, load_settings
@@ -117,13 +118,7 @@ def wait_until_balanced(
             for member in members:
                 if member.error is not None:
                     raise OrderbookKitError(f"Group member {member.name!r} stopped: {member.error}")
-            # The coordinator may still be loading right after a (re)start: asked again then.
-            group = retry_while_retriable(
-                lambda: admin.describe_groups([group_id])[group_id],
-                doing=f"Describing group {group_id!r}",
-                bootstrap_servers=settings.bootstrap_servers,
-                timeout_s=max(deadline - time.monotonic(), 0),
-            )
+            group = _describe(admin, group_id, settings, deadline)
             assigned = _assigned_by_coordinator(group)
             seen = f"state {group['group_state']}, assignment {assigned}"
             owned = {member.name: member.assignment for member in members}
@@ -151,12 +146,7 @@ def wait_until_empty(
     state = "not described yet"
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
         while time.monotonic() < deadline:
-            group = retry_while_retriable(
-                lambda: admin.describe_groups([group_id])[group_id],
-                doing=f"Describing group {group_id!r}",
-                bootstrap_servers=settings.bootstrap_servers,
-                timeout_s=max(deadline - time.monotonic(), 0),
-            )
+            group = _describe(admin, group_id, settings, deadline)
             state = f"state {group['group_state']}, {len(group['members'])} member(s)"
             if not group["members"]:
                 return time.monotonic() - started
@@ -180,6 +170,17 @@ def wait_until_read(
                 f"{timeout_s:g} s. Are its members running (and polling)?"
             )
         time.sleep(0.2)
+
+
+def _describe(admin: KafkaAdminClient, group_id: str, settings: Settings, deadline: float) -> dict:
+    """The group as its coordinator describes it. The coordinator may still be loading right
+    after a (re)start: it is asked again then, until ``deadline``."""
+    return retry_while_retriable(
+        lambda: admin.describe_groups([group_id])[group_id],
+        doing=f"Describing group {group_id!r}",
+        bootstrap_servers=settings.bootstrap_servers,
+        timeout_s=max(deadline - time.monotonic(), 0),
+    )
 
 
 def _assigned_by_coordinator(group: dict) -> dict[str, list[int]]:

@@ -10,15 +10,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["workbook_folder"]
+__all__ = ["configured_folder", "workbook_folder"]
+
+
+def configured_folder(variable: str, default: Path) -> Path:
+    """``$variable`` (absolute, ``~`` expanded) if set, else ``default``."""
+    configured = os.environ.get(variable, "").strip()
+    return Path(configured).expanduser().resolve() if configured else default
 
 
 def workbook_folder(name: str, variable: str) -> Path:
     """``$variable`` if set, else ``<repository>/.<name>``, else under ``~/.cache``."""
-    configured = os.environ.get(variable, "").strip()
-    if configured:
-        return Path(configured).expanduser().resolve()
     repository = Path(__file__).resolve().parents[1]
     if (repository / "pyproject.toml").exists():
-        return repository / f".{name}"
-    return Path.home() / ".cache" / "orderbook-kit" / name
+        default = repository / f".{name}"
+    else:
+        default = Path.home() / ".cache" / "orderbook-kit" / name
+    return configured_folder(variable, default)

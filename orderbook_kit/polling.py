@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
@@ -29,7 +28,6 @@ __all__ = [
     "OutageTolerantPoller",
     "PollingService",
     "RunLimits",
-    "run_batches",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,30 +135,6 @@ class RunLimits:
         self.last_message_at = time.monotonic()
 
 
-def run_batches(
-    consumer: KafkaConsumer,
-    poll: Callable[[int], Batches],
-    handle: Callable[[Batches], None],
-    done: Callable[[], int],
-    *,
-    largest: int,
-    count: int | None = None,
-    duration_s: float | None = None,
-    idle_s: float | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """A service's main loop: ``poll(limit)`` a batch of at most ``largest`` records and
-    ``handle`` it, until the :class:`RunLimits` are reached (``done()`` counts the messages
-    handled so far)."""
-    limits = RunLimits(consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
-    while not limits.reached(done()):
-        batches = poll(limits.batch_size(done(), largest))
-        if not batches:
-            continue
-        limits.got_messages()
-        handle(batches)
-
-
 StatsT = TypeVar("StatsT")
 
 
@@ -197,17 +171,12 @@ class PollingService(Connectable, Generic[StatsT]):
             consumer, self.settings, service=self.service_name, on_restart=self.on_restart
         )
         stats = self._new_stats()
-        run_batches(
-            consumer,
-            lambda limit: self._poll(poller, limit),
-            lambda batches: self._handle(batches, stats),
-            lambda: self._handled(stats),
-            largest=self.max_batch,
-            count=count,
-            duration_s=duration_s,
-            idle_s=idle_s,
-            stop=stop,
-        )
+        limits = RunLimits(consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+        while not limits.reached(self._handled(stats)):
+            batches = self._poll(poller, limits.batch_size(self._handled(stats), self.max_batch))
+            if batches:
+                limits.got_messages()
+                self._handle(batches, stats)
         return stats
 
     def _poll(self, poller: OutageTolerantPoller, limit: int) -> Batches:

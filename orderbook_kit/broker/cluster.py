@@ -14,7 +14,6 @@ the machines instead of 127.0.0.1 ports.
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from kafka.errors import KafkaError
 
 from ..connection import admin_client, broker_answers, quiet_kafka_logs
 from ..errors import BrokerError, BrokerStartTimeoutError
+from ..paths import configured_folder
 from . import process
 
 __all__ = [
@@ -67,10 +67,7 @@ CLUSTER_PROPERTIES = {
 
 def default_cluster_dir() -> Path:
     """``$ORDERBOOK_CLUSTER_DIR``, else ``<kafka home>/cluster`` (next to the single broker)."""
-    configured = os.environ.get("ORDERBOOK_CLUSTER_DIR", "").strip()
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return process.default_home() / "cluster"
+    return configured_folder("ORDERBOOK_CLUSTER_DIR", process.default_home() / "cluster")
 
 
 @dataclass(frozen=True)

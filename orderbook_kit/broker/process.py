@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..connection import broker_answers
 from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, PortInUseError
-from ..paths import workbook_folder
+from ..paths import configured_folder, workbook_folder
 from . import runtime
 from .properties import BROKER_LOG4J2, TOOLS_LOG4J2, render_properties, server_properties
 
@@ -60,10 +60,7 @@ def default_home() -> Path:
 
 def default_state_dir() -> Path:
     """The broker's state: ``$ORDERBOOK_BROKER_DIR``, else ``<home>/broker``."""
-    configured = os.environ.get("ORDERBOOK_BROKER_DIR")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return default_home() / "broker"
+    return configured_folder("ORDERBOOK_BROKER_DIR", default_home() / "broker")
 
 
 def restart(state_dir: Path | None = None, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:

@@ -33,7 +33,7 @@ from ..connection import (
     unreachable_error,
 )
 from ..consumer import open_consumer
-from ..database import connect
+from ..database import connect, first_line
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, PollingService
@@ -308,7 +308,7 @@ class StoreSink(PollingService[StoreStats]):
         self._commit_to_kafka(next_offsets)
 
     def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         safe = "No offset was committed past the ticks stored, in the database or in Kafka"
         if not isinstance(exc, psycopg.OperationalError):
             # Not a lost connection: PostgreSQL refused the statement (a constraint or a table

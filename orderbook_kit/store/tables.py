@@ -33,19 +33,9 @@ __all__ = [
 ]
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
-TICK_COLUMNS = (
-    "symbol",
-    "seq",
-    "bid",
-    "ask",
-    "bid_size",
-    "ask_size",
-    "event_time",
-    "publish_time",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-)
+# Every field of a Tick, in the model's order, then where the store read it.
+TICK_FIELDS = tuple(Tick.model_fields)
+TICK_COLUMNS = (*TICK_FIELDS, "source_topic", "source_partition", "source_offset")
 # Any number will do, as long as it is the same for every store: two stores starting at once
 # would otherwise both try to create the tables, and one fail on a duplicate type.
 _SCHEMA_LOCK_KEY = 0x0DE7_B00C
@@ -86,19 +76,8 @@ class BatchResult:
 
 def tick_row(tick: Tick, record: ConsumerRecord) -> TickRow:
     """The ``ticks`` row of ``tick``, read from ``record``."""
-    return (
-        tick.symbol,
-        tick.seq,
-        tick.bid,
-        tick.ask,
-        tick.bid_size,
-        tick.ask_size,
-        tick.event_time,
-        tick.publish_time,
-        record.topic,
-        record.partition,
-        record.offset,
-    )
+    values = tuple(getattr(tick, name) for name in TICK_FIELDS)
+    return (*values, record.topic, record.partition, record.offset)
 
 
 def apply_schema(conn: psycopg.Connection, schema: str) -> None:
