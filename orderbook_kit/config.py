@@ -51,6 +51,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "raw_topic": SettingSpec("ORDERBOOK_TOPIC", rules.topic_name),
     "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", rules.topic_name),
     "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", rules.topic_name),
+    "gate_state_topic": SettingSpec("ORDERBOOK_GATE_STATE_TOPIC", rules.topic_name),
     "partitions": SettingSpec(
         "ORDERBOOK_PARTITIONS",
         rules.whole_number(minimum=1, maximum=1000, example=defaults.PARTITIONS),
@@ -98,6 +99,7 @@ class Settings:
     raw_topic: str = defaults.RAW_TOPIC
     clean_topic: str = defaults.CLEAN_TOPIC
     dlq_topic: str = defaults.DLQ_TOPIC
+    gate_state_topic: str = defaults.GATE_STATE_TOPIC
     partitions: int = defaults.PARTITIONS
     symbol: str = defaults.SYMBOL
     tick_interval_s: float = defaults.TICK_INTERVAL_S
@@ -128,6 +130,7 @@ class Settings:
             ("raw_topic", self.raw_topic),
             ("clean_topic", self.clean_topic),
             ("dlq_topic", self.dlq_topic),
+            ("gate_state_topic", self.gate_state_topic),
         ]
         for index, (field, topic) in enumerate(topics):
             for other, other_topic in topics[:index]:
@@ -152,6 +155,7 @@ class Settings:
             raw_topic=f"{self.raw_topic}.{label}",
             clean_topic=f"{self.clean_topic}.{label}",
             dlq_topic=f"{self.dlq_topic}.{label}",
+            gate_state_topic=f"{self.gate_state_topic}.{label}",
             quality_group=f"{self.quality_group}.{label}",
             store_group=f"{self.store_group}.{label}",
             db_schema=f"{self.db_schema}_{schema_suffix}"[:63],

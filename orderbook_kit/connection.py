@@ -161,6 +161,13 @@ def ensure_topic(
     return True
 
 
+def topic_identity(admin: KafkaAdminClient, topic: str) -> tuple[str, int]:
+    """(id, partition count) of existing ``topic``. The id tells a topic deleted and created
+    again under the same name from the one before."""
+    (described,) = admin.describe_topics([topic])
+    return str(described["topic_id"]), len(described["partitions"])
+
+
 MAX_MESSAGE_BYTES_CONFIG = "max.message.bytes"
 
 
@@ -184,8 +191,8 @@ def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) ->
 
 
 def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
-    """Delete the raw, clean and dead-letter topics of ``settings``, its quality and store groups
-    and the consumer ``groups`` named.
+    """Delete the raw, clean, dead-letter and gate state topics of ``settings``, its quality and
+    store groups and the consumer ``groups`` named.
 
     For runs made with :meth:`Settings.isolated`: Kafka keeps messages until retention ends
     whether or not anyone reads them, and committed offsets for a week after a group empties,
@@ -198,5 +205,10 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
         if doomed:
             admin.delete_groups(sorted(doomed))
         existing = set(admin.list_topics())
-        topics = [settings.raw_topic, settings.clean_topic, settings.dlq_topic]
+        topics = [
+            settings.raw_topic,
+            settings.clean_topic,
+            settings.dlq_topic,
+            settings.gate_state_topic,
+        ]
         admin.delete_topics([topic for topic in topics if topic in existing])

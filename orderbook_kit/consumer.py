@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -99,8 +99,10 @@ def read_records(
     group_id: str | None = None,
     until_end: bool = True,
     until: Callable[[], bool] | None = None,
+    partitions: Collection[int] | None = None,
 ) -> RecordsRead:
-    """Read the raw Kafka records of ``topic`` (key, value bytes, headers, offsets...).
+    """Read the raw Kafka records of ``topic`` (key, value bytes, headers, offsets...): of every
+    partition, or of ``partitions`` only.
 
     Where to start: the beginning (default), ``offsets`` ({partition: offset}), ``from_time``
     (the first message at or after it, by Kafka timestamp), or - with a ``group_id`` - the
@@ -115,19 +117,20 @@ def read_records(
     """
     settings = settings or load_settings()
     topic = topic or settings.raw_topic
-    _check_where_to_start(offsets, from_time, group_id)
+    _check_where_to_start(offsets, from_time, group_id, partitions)
     deadline = time.monotonic() + timeout_s
     consumer = open_consumer(
         settings, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False
     )
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
+        existing = consumer.partitions_for_topic(topic)
+        if not existing:
             raise OrderbookKitError(
                 f"Topic {topic!r} does not exist at {settings.bootstrap_servers}. Produce to it "
                 "first (the kit's producer creates it), or check the topic name."
             )
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        wanted = existing if partitions is None else existing & set(partitions)
+        assigned = [TopicPartition(topic, p) for p in sorted(wanted)]
         if group_id is None:
             consumer.assign(assigned)
             _seek(consumer, assigned, offsets, from_time, timeout_s)
@@ -140,12 +143,20 @@ def read_records(
 
 
 def _check_where_to_start(
-    offsets: dict[int, int] | None, from_time: datetime | None, group_id: str | None
+    offsets: dict[int, int] | None,
+    from_time: datetime | None,
+    group_id: str | None,
+    partitions: Collection[int] | None,
 ) -> None:
     """Refuse start positions that contradict each other, rather than silently pick one."""
     if offsets is not None and from_time is not None:
         raise OrderbookKitError(
             "Pass offsets or from_time, not both: each says where the read starts."
+        )
+    if group_id is not None and partitions is not None:
+        raise OrderbookKitError(
+            f"A read with group_id={group_id!r} reads the partitions the group gives it, so "
+            "partitions would be ignored. Drop one of the two."
         )
     if group_id is not None and (offsets is not None or from_time is not None):
         chosen = "offsets" if offsets is not None else "from_time"

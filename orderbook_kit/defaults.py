@@ -11,6 +11,9 @@ BOOTSTRAP_SERVERS = "127.0.0.1:9092"  # loopback only: the broker is never on th
 RAW_TOPIC = "orderbook.raw"
 CLEAN_TOPIC = "orderbook.clean"
 DLQ_TOPIC = "orderbook.dlq"
+# The gate's memory (last seq, time and mid per symbol, how far each partition was checked),
+# compacted: a restarted or rebalanced gate picks up where the last one left off.
+GATE_STATE_TOPIC = "orderbook.quality.state"
 QUALITY_GROUP = "orderbook-quality"
 STORE_GROUP = "orderbook-store"
 PARTITIONS = 3  # when the kit creates a topic

@@ -131,6 +131,16 @@ def wait_until_balanced(
     )
 
 
+def group_members(group_id: str, settings: Settings | None = None) -> dict[str, list[int]]:
+    """{member: the partitions its coordinator assigned it} of ``group_id`` now, by client id
+    (the kit's services put their process id in it). Empty lists while a rebalance is under way.
+    """
+    settings = settings or load_settings()
+    deadline = time.monotonic() + settings.client_timeout_s
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        return _assigned_by_coordinator(_describe(admin, group_id, settings, deadline))
+
+
 def wait_until_empty(
     group_id: str, settings: Settings | None = None, timeout_s: float = 30.0
 ) -> float:
@@ -189,5 +199,8 @@ def _assigned_by_coordinator(group: dict) -> dict[str, list[int]]:
         assignment = member["member_assignment"]  # '' while a rebalance is under way
         topics = assignment["assigned_partitions"] if isinstance(assignment, dict) else []
         partitions = (p for topic in topics for p in topic["partitions"])
-        assigned[member["client_id"]] = sorted(partitions)
+        name = member["client_id"]
+        if name in assigned:  # two members with one client id: tell them apart
+            name = f"{name} ({member['member_id'][-8:]})"
+        assigned[name] = sorted(partitions)
     return dict(sorted(assigned.items()))

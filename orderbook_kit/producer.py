@@ -133,16 +133,23 @@ class TickProducer(Connectable):
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
         timestamp_ms: int | None = None,
+        partition: int | None = None,
     ) -> FutureRecordMetadata:
         """Send bytes as they are (the quality gate forwards and dead-letters this way).
 
-        ``timestamp_ms`` sets the record's Kafka timestamp (default: now).
+        ``timestamp_ms`` sets the record's Kafka timestamp (default: now); ``partition`` the
+        partition (default: chosen by the key).
         """
         producer = self._require_connected()
         key_bytes = key.encode() if isinstance(key, str) else key
         try:
             future = producer.send(
-                self.topic, key=key_bytes, value=value, headers=headers, timestamp_ms=timestamp_ms
+                self.topic,
+                key=key_bytes,
+                value=value,
+                headers=headers,
+                timestamp_ms=timestamp_ms,
+                partition=partition,
             )
         except MessageSizeTooLargeError as exc:
             raise OrderbookKitError(

@@ -26,6 +26,7 @@ def build_parser() -> ServiceParser:
     parser.add_setting("--source-topic", "raw_topic", "topic to check")
     parser.add_setting("--clean-topic", "clean_topic", "where clean ticks go")
     parser.add_setting("--dlq-topic", "dlq_topic", "where rejected messages go")
+    parser.add_setting("--state-topic", "gate_state_topic", "where the gate keeps its memory")
     parser.add_setting("--group", "quality_group", "consumer group")
     parser.add_setting(
         "--price-jump-limit",

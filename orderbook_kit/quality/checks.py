@@ -24,14 +24,20 @@ One message never changes how the ticks after it are judged:
   one tick with seq 10**18 is a ``seq_gap`` and the real ticks after it stay clean;
 - memory is kept only for symbols with an accepted tick, at most ``max_symbols`` of them (the
   least recently seen is forgotten first), and at most ``SEQ_WINDOW`` explained seqs each.
+
+That memory can be saved and restored (:meth:`QualityChecker.changes`, :meth:`~QualityChecker.
+restore`), so that a gate that restarts, or takes over another gate's partitions, judges the next
+message exactly as the last gate would have (see ``memory.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .. import defaults
 from ..decoding import MAX_CLOCK_SKEW, DecodeFailure, decode_message
@@ -109,6 +115,50 @@ class _SymbolState:
     def _forget_outside_window(self) -> None:
         self.explained = {seq for seq in self.explained if self.within_window(seq)}
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything remembered, as JSON-ready values."""
+        return {
+            "last_seq": self.last_seq,
+            "last_time": self.last_time.isoformat(),
+            "last_mid": self.last_mid,
+            "explained": sorted(self.explained),
+            "gap_at": self.gap_at,
+            "jumped_mids": list(self.jumped_mids),
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> _SymbolState:
+        """The state :meth:`snapshot` saved; ValueError if ``data`` is not one."""
+        try:
+            last_time = datetime.fromisoformat(data["last_time"])
+            gap_at = data["gap_at"]
+            state = cls(
+                last_seq=_whole(data["last_seq"]),
+                last_time=last_time,
+                last_mid=_positive(data["last_mid"]),
+                gap_at=None if gap_at is None else _whole(gap_at),
+                jumped_mids=[_positive(mid) for mid in data["jumped_mids"][:CONFIRMING_TICKS]],
+            )
+            explained = {_whole(seq) for seq in data["explained"][: 2 * SEQ_WINDOW]}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a saved symbol state: {exc!r}") from None
+        if last_time.tzinfo is None:
+            raise ValueError("not a saved symbol state: last_time has no time zone")
+        state.explained = {seq for seq in explained if state.within_window(seq)}
+        return state
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _positive(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{value!r} is not a positive number")
+    return float(value)
+
 
 class QualityChecker:
     """Applies the rules above to messages of any number of symbols, in the order they come.
@@ -132,18 +182,39 @@ class QualityChecker:
         self._clock = clock
         self._max_symbols = max_symbols
         self._symbols: OrderedDict[str, _SymbolState] = OrderedDict()
+        self._changed: set[str] = set()  # symbols whose memory changed since changes()
 
     @property
     def tracked_symbols(self) -> int:
         """How many symbols the checker remembers (bounded by ``max_symbols``)."""
         return len(self._symbols)
 
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """The memory of each symbol that changed since the last call, as :meth:`restore`
+        takes it back (JSON-ready)."""
+        changed, self._changed = self._changed, set()
+        return {s: self._symbols[s].snapshot() for s in sorted(changed) if s in self._symbols}
+
+    def restore(self, symbol: str, snapshot: Mapping[str, Any]) -> None:
+        """Remember ``symbol`` as a :meth:`changes` snapshot says (ValueError if it is not one).
+        Restore symbols least recently seen first: beyond ``max_symbols``, those go first."""
+        self._symbols[symbol] = _SymbolState.from_snapshot(snapshot)
+        self._symbols.move_to_end(symbol)
+        while len(self._symbols) > self._max_symbols:
+            self._symbols.popitem(last=False)
+
     def check(self, key: bytes | str | None, value: bytes | None) -> Verdict:
         """The verdict on one message with Kafka key ``key`` and value ``value``."""
+        verdict, symbol = self._judge(key, value)
+        if symbol in self._symbols:
+            self._changed.add(symbol)
+        return verdict
+
+    def _judge(self, key: bytes | str | None, value: bytes | None) -> tuple[Verdict, str | None]:
         decoded = decode_message(key, value)
         if isinstance(decoded, DecodeFailure):
             self._explain(decoded.symbol, decoded.seq)
-            return Verdict(decoded.reason, decoded.detail)
+            return Verdict(decoded.reason, decoded.detail), decoded.symbol
         tick = decoded
         state = self._symbols.get(tick.symbol)
         verdict = self._future_problem(tick)
@@ -155,12 +226,12 @@ class QualityChecker:
                 self._remember(tick)
             else:
                 state.accept(tick)
-            return Verdict(None, tick=tick)
+            return Verdict(None, tick=tick), tick.symbol
         if verdict.reason is Reason.SEQ_GAP and state is not None:
             state.await_confirmation(tick.seq)
         else:
             self._explain(tick.symbol, tick.seq)
-        return verdict
+        return verdict, tick.symbol
 
     def _remember(self, tick: Tick) -> None:
         self._symbols[tick.symbol] = _SymbolState(tick.seq, tick.event_time, tick.mid)

@@ -7,19 +7,26 @@ saying where it came from (and, in the dead-letter topic, why it was rejected)::
                                  └──> orderbook.dlq     (headers: reason, detail, source.*)
 
 Delivery is *at least once*: after each batch the gate waits until Kafka has acknowledged every
-clean and dead-letter write, and only then commits the batch's offsets. A gate that is killed
-before committing re-reads the batch when it restarts, so nothing is lost; a message may then be
-written twice, and the ``source.*`` headers (or the tick's ``seq``) show the copy.
+clean and dead-letter write, then saves its memory (``memory.py``), and only then commits the
+batch's offsets. A gate that is killed before committing re-reads the batch when it restarts, so
+nothing is lost; a message may then be written twice, and the ``source.*`` headers show the copy.
+Messages the saved memory says were already routed go to the dead-letter topic as ``duplicate``,
+so the clean topic gets a second copy only if the gate died before its memory was saved.
+
+Several gates can run as one consumer group: Kafka shares the raw partitions between them, and
+each partition's memory moves with it (the next owner reads it back before judging a message).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -32,14 +39,22 @@ from ..connection import (
     message_size_limit,
     raise_message_size_limit,
     retry_while_retriable,
+    topic_identity,
     unreachable_error,
 )
-from ..consumer import open_consumer
+from ..consumer import open_consumer, read_records
 from ..errors import OrderbookKitError
 from ..polling import SESSION_TIMEOUT_MS, PollingService
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
+from .memory import (
+    STATE_TOPIC_CONFIGS,
+    MemoryScope,
+    PartitionMemory,
+    restore_memory,
+    state_records,
+)
 
 __all__ = [
     "HEADER_DETAIL",
@@ -95,6 +110,34 @@ class GateStats:
         return text + "."
 
 
+class _ForgetOnRebalance(ConsumerRebalanceListener):
+    """Notes the partitions a rebalance takes away or hands over: the gate forgets its memory of
+    them before its next batch, and reads a handed-over partition's memory back from Kafka.
+
+    kafka-python calls this on its network thread, inside a poll: it only records.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._moved: set[int] = set()
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._note(revoked)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        # Another gate may have moved an assigned partition on since we last had it.
+        self._note(assigned)
+
+    def _note(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            self._moved.update(tp.partition for tp in partitions)
+
+    def take(self) -> set[int]:
+        with self._lock:
+            moved, self._moved = self._moved, set()
+        return moved
+
+
 class QualityGate(PollingService[GateStats]):
     """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
     ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
@@ -114,11 +157,22 @@ class QualityGate(PollingService[GateStats]):
         on_routed: Callable[[Routed], None] | None = None,
     ) -> None:
         self.settings = settings or load_settings()
-        self.checker = QualityChecker(self.settings.price_jump_limit)
         self.on_routed = on_routed
         self._consumer: KafkaConsumer | None = None
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
+        self._state: TickProducer | None = None
+        self._scope: MemoryScope | None = None  # known once the raw topic's id is
+        self._memory: dict[int, PartitionMemory] = {}  # by raw partition
+        self._listener = _ForgetOnRebalance()
+
+    @property
+    def tracked_symbols(self) -> int:
+        """How many symbols the gate remembers, over the partitions it has now."""
+        return sum(memory.checker.tracked_symbols for memory in self._memory.values())
+
+    def new_checker(self) -> QualityChecker:
+        return QualityChecker(self.settings.price_jump_limit)
 
     def connect(self) -> QualityGate:
         """Create the topics if needed, join the group's consumer and open both producers.
@@ -157,17 +211,22 @@ class QualityGate(PollingService[GateStats]):
                 create_topic=False,
                 max_request_size=dead_letter_limit,
             )
+            self._state = TickProducer(
+                settings, topic=settings.gate_state_topic, create_topic=False
+            )
             self._clean.connect()
             self._dead.connect()
+            self._state.connect()
             consumer = open_consumer(
                 settings,
                 group_id=settings.quality_group,
-                client_id="orderbook-kit-quality",
+                # One per process: `kafka-consumer-groups --describe` tells the gates apart.
+                client_id=f"orderbook-kit-quality-{os.getpid()}",
                 auto_offset_reset="earliest",  # a new gate checks the whole raw log
                 enable_auto_commit=False,  # offsets are committed by hand, after the acks
                 session_timeout_ms=SESSION_TIMEOUT_MS,
             )
-            consumer.subscribe([settings.raw_topic])
+            consumer.subscribe([settings.raw_topic], listener=self._listener)
         except BaseException:
             self.close(timeout_s=0)
             raise
@@ -176,8 +235,8 @@ class QualityGate(PollingService[GateStats]):
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group and close both producers (waiting up to ``timeout_s`` for their
         acknowledgements; nothing is pending after a finished batch). Safe to call twice."""
-        consumer, producers = self._consumer, (self._clean, self._dead)
-        self._consumer = self._clean = self._dead = None
+        consumer, producers = self._consumer, (self._clean, self._dead, self._state)
+        self._consumer = self._clean = self._dead = self._state = None
         if consumer is not None:
             _close_consumer(consumer)
         problems = []
@@ -201,9 +260,63 @@ class QualityGate(PollingService[GateStats]):
         self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: GateStats
     ) -> None:
         assert self._consumer is not None and self._clean is not None and self._dead is not None
+        for partition in self._listener.take():
+            self._memory.pop(partition, None)
+        self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
         self._process(batches, self._clean, self._dead, stats)
+        self._save_memory(batches)
         self._commit(self._consumer, batches)
         stats.batches += 1
+
+    def _restore(self, partitions: list[int]) -> None:
+        """Read the memory of ``partitions`` back from the state topic, before judging them."""
+        if not partitions:
+            return
+        assert self._scope is not None
+        settings = self.settings
+        read = read_records(
+            settings.gate_state_topic,
+            settings=settings,
+            partitions=partitions,
+            timeout_s=settings.delivery_timeout_s,
+        )
+        if read.timed_out:
+            raise OrderbookKitError(
+                f"The gate could not read its memory of partition(s) {partitions} from "
+                f"{settings.gate_state_topic!r} within {settings.delivery_timeout_s:g} s "
+                f"({read.outage or 'the topic did not answer'}), so it stopped before judging "
+                "them; nothing was committed. Check the brokers (`make status`) and start the "
+                "gate again."
+            )
+        by_partition: dict[int, list[ConsumerRecord]] = {p: [] for p in partitions}
+        for record in read.records:
+            by_partition[record.partition].append(record)
+        for partition, records in by_partition.items():
+            restored = restore_memory(self._scope, partition, records, self.new_checker)
+            self._memory[partition] = restored.memory
+            log.info(
+                "partition %d: memory of %d symbol(s) restored, checked up to offset %d",
+                partition,
+                restored.symbols,
+                restored.memory.checked_through,
+            )
+            if restored.unreadable:
+                log.warning(
+                    "partition %d: %d record(s) of %r are not the gate's memory and were skipped",
+                    partition,
+                    restored.unreadable,
+                    settings.gate_state_topic,
+                )
+
+    def _save_memory(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Write what the batch changed in the memory, and wait for Kafka to have it, before
+        the offsets are committed (and after the batch's own writes were acknowledged: the
+        memory never says a message was routed that is not in Kafka)."""
+        assert self._state is not None and self._scope is not None
+        for tp in batches:
+            for key, value in state_records(self._scope, tp.partition, self._memory[tp.partition]):
+                self._state.send_raw(key, value, partition=tp.partition)
+        self._state.flush()
 
     def _prepare_topics(self) -> int:
         """Create the three topics if needed; return the dead-letter topic's message size limit.
@@ -221,7 +334,24 @@ class QualityGate(PollingService[GateStats]):
             created = ensure_topic(admin, settings.dlq_topic, settings.partitions, configs)
             if not created and message_size_limit(admin, settings.dlq_topic) < needed:
                 raise_message_size_limit(admin, settings.dlq_topic, needed)
+            self._prepare_state_topic(admin)
         return needed
+
+    def _prepare_state_topic(self, admin: KafkaAdminClient) -> None:
+        """The state topic needs a partition for each raw one (raw p's memory is in p)."""
+        settings = self.settings
+        raw_id, raw_partitions = topic_identity(admin, settings.raw_topic)
+        state_topic = settings.gate_state_topic
+        ensure_topic(admin, state_topic, raw_partitions, STATE_TOPIC_CONFIGS)
+        _, state_partitions = topic_identity(admin, state_topic)
+        if state_partitions < raw_partitions:
+            raise OrderbookKitError(
+                f"The gate's state topic {state_topic!r} has {state_partitions} partition(s) and "
+                f"the raw topic {settings.raw_topic!r} has {raw_partitions}: the gate keeps raw "
+                f"partition p's memory in partition p. Add partitions to it (kafka-topics.sh "
+                f"--alter --topic {state_topic} --partitions {raw_partitions}) and start again."
+            )
+        self._scope = MemoryScope(settings.quality_group, settings.raw_topic, raw_id)
 
     def _process(
         self,
@@ -230,9 +360,10 @@ class QualityGate(PollingService[GateStats]):
         dead: TickProducer,
         stats: GateStats,
     ) -> None:
-        for records in batches.values():
+        for tp, records in batches.items():
+            memory = self._memory[tp.partition]
             for record in records:
-                verdict = self.checker.check(record.key, record.value)
+                verdict = _judge(memory, record)
                 headers = _source_headers(record)
                 if verdict.accepted:
                     target = clean
@@ -251,6 +382,8 @@ class QualityGate(PollingService[GateStats]):
                 stats.processed += 1
                 if self.on_routed is not None:
                     self.on_routed(Routed(record, verdict, target.topic))
+            if records:
+                memory.checked_through = max(memory.checked_through, records[-1].offset)
         # Wait for every acknowledgement before the caller commits: this is what makes the
         # delivery at-least-once. flush() raises DeliveryError if a write failed or Kafka does
         # not answer in time; the batch's offsets are then not committed, and a restart checks
@@ -281,6 +414,16 @@ class QualityGate(PollingService[GateStats]):
                 f"Could not commit offsets of group {self.settings.quality_group!r}: {exc}. The "
                 "batch's writes are in Kafka; a restart checks it again (at-least-once)."
             ) from exc
+
+
+def _judge(memory: PartitionMemory, record: ConsumerRecord) -> Verdict:
+    if memory.already_checked(record.offset):
+        return Verdict(
+            Reason.DUPLICATE,
+            f"offset {record.offset} was already checked (up to {memory.checked_through}); a "
+            "gate stopped after routing it and before committing",
+        )
+    return memory.checker.check(record.key, record.value)
 
 
 def _close_consumer(consumer: KafkaConsumer) -> None:

@@ -70,7 +70,7 @@ def test_the_gate_routes_every_hostile_message_once_on_the_first_run(
     gate = QualityGate(settings)
     stats = gate.run(count=len(raw), duration_s=60)
     assert stats.processed == len(raw)
-    assert gate.checker.tracked_symbols == 1
+    assert gate.tracked_symbols == 1
 
     clean = read_records(settings.clean_topic, settings=settings, timeout_s=30).records
     dead = read_records(settings.dlq_topic, settings=settings, timeout_s=30).records

@@ -88,7 +88,12 @@ def test_an_isolated_run_deletes_its_topics_and_group() -> None:
     produce(settings, FaultInjector({}).messages(OrderbookSimulator().ticks(5)))
     assert QualityGate(settings).run(count=5, duration_s=30).processed == 5
     delete_pipeline(settings)
-    names = {settings.raw_topic, settings.clean_topic, settings.dlq_topic}
+    names = {
+        settings.raw_topic,
+        settings.clean_topic,
+        settings.dlq_topic,
+        settings.gate_state_topic,
+    }
 
     def gone() -> bool:  # deletion spreads through the cluster's metadata asynchronously
         with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
