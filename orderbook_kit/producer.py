@@ -21,6 +21,7 @@ from .connection import admin_client, client_timeouts, ensure_topic, unreachable
 from .errors import DeliveryError, OrderbookKitError
 from .lifecycle import Connectable
 from .models import Tick
+from .replication import replication_shortfall
 
 __all__ = [
     "PRODUCER_TUNING",
@@ -228,12 +229,16 @@ class TickProducer(Connectable):
             raise self._delivery_error(not_acknowledged, when)
 
     def _delivery_error(self, count: int, when: str = "") -> DeliveryError:
-        cause = f" The first error: {self.first_error}." if self.first_error else ""
+        first = f" The first error: {self.first_error}." if self.first_error else ""
+        # kafka-python reports a write refused for too few in-sync replicas as a timeout (it
+        # retries NotEnoughReplicas until the delivery timeout), so the cause is looked up.
+        cause = replication_shortfall(self.topic, self.settings)
+        advice = cause or "Check the broker (`make status`)."
         return DeliveryError(
             f"Kafka did not acknowledge {count} of the {self.sent} message(s) sent to topic "
-            f"{self.topic!r}{' ' + when if when else ''}, so they may be missing from it.{cause}"
-            f" Check the broker (`make status`); a producer retries for "
-            f"KAFKA_DELIVERY_TIMEOUT_S ({self.settings.delivery_timeout_s:g} s) before giving up.",
+            f"{self.topic!r}{' ' + when if when else ''}, so they may be missing from it.{first}"
+            f" {advice} A producer retries for KAFKA_DELIVERY_TIMEOUT_S "
+            f"({self.settings.delivery_timeout_s:g} s) before giving up.",
             unacknowledged=count,
         )
 

@@ -3,6 +3,8 @@ middle of a stream with nothing lost and nothing written twice."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
 import socket
 import tempfile
@@ -17,8 +19,12 @@ from orderbook_kit.broker import cluster
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.connection import admin_client, ensure_topic, topic_config
 from orderbook_kit.consumer import read_ticks
+from orderbook_kit.errors import DeliveryError
 from orderbook_kit.launcher import start_service
 from orderbook_kit.offsets import end_offsets
+from orderbook_kit.producer import TickProducer
+from orderbook_kit.replication import partition_replicas
+from orderbook_kit.simulator import OrderbookSimulator
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -109,3 +115,48 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
         return all(len(p["isr_nodes"]) == 3 for p in describe(settings, settings.raw_topic))
 
     wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
+
+
+def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_cause(
+    three_nodes: tuple[str, Path],
+) -> None:
+    bootstrap, directory = three_nodes
+    settings = dataclasses.replace(
+        cluster_settings(bootstrap), client_timeout_s=3, delivery_timeout_s=8
+    )
+    with admin_client(settings.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.raw_topic, 1)
+    ticks = OrderbookSimulator("TTF-GAS", seed=1).ticks(3)
+
+    def in_sync() -> list[int]:
+        return list(partition_replicas(settings.raw_topic, settings)["in_sync"][0])
+
+    leader = int(partition_replicas(settings.raw_topic, settings)["leader"][0])
+    first, second = (node for node in (1, 2, 3) if node != leader)
+    # One node down: the partition drops it from its in-sync replicas, and writes go on.
+    assert cluster.kill_node(directory, first)
+    wait_for(lambda: len(in_sync()) == 2, 60, f"node {first} out of the in-sync replicas")
+    with TickProducer(settings) as producer:
+        producer.send(next(ticks))
+    # Two down: one in-sync replica left, fewer than min.insync.replicas=2.
+    assert cluster.stop_node(directory, second)
+    wait_for(lambda: in_sync() == [leader], 60, f"node {second} out of the in-sync replicas")
+    producer = TickProducer(settings).connect()
+    try:
+        producer.send(next(ticks))
+        with pytest.raises(DeliveryError) as refused:
+            producer.flush()
+    finally:
+        with contextlib.suppress(DeliveryError):
+            producer.close(timeout_s=0)
+    message = str(refused.value)
+    assert "NotEnoughReplicas" in message and "min.insync.replicas=2" in message, message
+    assert f"in sync: node {leader}" in message and "broker status" in message
+
+    for node in (first, second):
+        cluster.start_node(directory, node, timeout_s=120)
+    wait_for(lambda: len(in_sync()) == 3, 90, "every node back in sync")
+    with TickProducer(settings) as producer:
+        producer.send(next(ticks))
+    written = read_ticks(settings.raw_topic, settings=settings, timeout_s=30).frame
+    assert list(written["seq"]) == [0, 2]  # the refused tick is not there, and says so above

@@ -1,0 +1,102 @@
+"""Where a topic's partitions live: each one's leader, replicas and in-sync replicas (ISR).
+
+On a cluster every partition has a *leader*, which takes the writes, and *followers*, which copy
+it. The followers that are caught up form the in-sync replica set. A producer with ``acks=all``
+gets its acknowledgement once every in-sync replica has the message; a topic's
+``min.insync.replicas`` says how small that set may become before Kafka refuses such writes
+(``NotEnoughReplicas``) rather than keep them on too few brokers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from kafka.errors import KafkaError
+
+from .config import Settings, load_settings
+from .connection import admin_client, retry_while_retriable, topic_config
+from .errors import OrderbookKitError
+
+__all__ = ["MIN_INSYNC_CONFIG", "partition_replicas", "replication_shortfall"]
+
+log = logging.getLogger(__name__)
+
+MIN_INSYNC_CONFIG = "min.insync.replicas"
+NO_LEADER = -1  # what Kafka reports for a partition none of whose replicas is running
+# The diagnosis runs after a failure has already been waited for: it gets only a short look.
+DIAGNOSIS_TIMEOUT_S = 5.0
+
+
+def partition_replicas(topic: str, settings: Settings | None = None) -> pd.DataFrame:
+    """One row per partition of ``topic``: ``leader`` (None without one), ``replicas``,
+    ``in_sync`` (node ids, sorted) and ``min_in_sync`` (the topic's ``min.insync.replicas``).
+
+    A node that was just stopped may still be in the bootstrap list: the look is retried for
+    ``settings.client_timeout_s``.
+    """
+    settings = settings or load_settings()
+    described, min_in_sync = retry_while_retriable(
+        lambda: _describe(topic, settings, settings.client_timeout_s),
+        doing=f"Describing topic {topic!r}",
+        bootstrap_servers=settings.bootstrap_servers,
+        timeout_s=settings.client_timeout_s,
+    )
+    rows = [
+        {
+            "partition": p["partition_index"],
+            "leader": None if p["leader_id"] == NO_LEADER else p["leader_id"],
+            "replicas": sorted(p["replica_nodes"]),
+            "in_sync": sorted(p["isr_nodes"]),
+            "min_in_sync": min_in_sync,
+        }
+        for p in described["partitions"]
+    ]
+    columns = ["partition", "leader", "replicas", "in_sync", "min_in_sync"]
+    frame = pd.DataFrame(rows, columns=columns).sort_values("partition")
+    return frame.astype({"leader": "Int64"}).reset_index(drop=True)
+
+
+def replication_shortfall(topic: str, settings: Settings) -> str:
+    """Why ``acks=all`` writes to ``topic`` cannot be acknowledged now, as a sentence - or ""
+    when every partition has a leader and enough in-sync replicas (or nobody answers: this is a
+    diagnosis added to an error, and must never hide it)."""
+    try:
+        described, min_in_sync = _describe(topic, settings, DIAGNOSIS_TIMEOUT_S)
+    except (KafkaError, OrderbookKitError, OSError, ValueError) as exc:
+        log.debug("no replication diagnosis for %r: %s", topic, exc)
+        return ""
+    leaderless = []
+    short: list[str] = []
+    for p in sorted(described["partitions"], key=lambda p: p["partition_index"]):
+        index, in_sync = p["partition_index"], sorted(p["isr_nodes"])
+        if p["leader_id"] == NO_LEADER:
+            leaderless.append(str(index))
+        elif len(in_sync) < min_in_sync:
+            short.append(f"{index} (in sync: node {', '.join(map(str, in_sync))})")
+    if not leaderless and not short:
+        return ""
+    problems = []
+    if short:
+        problems.append(
+            f"NotEnoughReplicas - partition(s) {'; '.join(short)} of {topic!r} have fewer in-sync "
+            f"replicas than its {MIN_INSYNC_CONFIG}={min_in_sync}, so Kafka refuses acks=all "
+            "writes rather than keep them on too few brokers"
+        )
+    if leaderless:
+        problems.append(f"partition(s) {', '.join(leaderless)} of {topic!r} have no leader")
+    return (
+        f"The cause: {'; and '.join(problems)}. Start the stopped brokers "
+        "(`python -m orderbook_kit.broker status` shows them); writes go on once enough replicas "
+        "are back in sync."
+    )
+
+
+def _describe(topic: str, settings: Settings, timeout_s: float) -> tuple[dict[str, Any], int]:
+    with admin_client(settings.bootstrap_servers, timeout_s) as admin:
+        (described,) = admin.describe_topics([topic])
+        min_in_sync = int(topic_config(admin, topic, MIN_INSYNC_CONFIG))
+    if described.get("error_code"):
+        raise OrderbookKitError(f"Kafka could not describe topic {topic!r}: {described}")
+    return described, min_in_sync
