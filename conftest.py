@@ -6,6 +6,10 @@ stopped at the end even when tests fail. Their addresses go into ``KAFKA_BOOTSTR
 ``DATABASE_URL`` before any test or notebook kernel starts, because nbmake's items take no pytest
 fixtures and kernels inherit this process's environment. Neither touches a broker or database
 the user runs: each listens on a port of its own.
+
+The same goes for the three-node cluster of notebook 08: its free ports and its folder are set in
+``KAFKA_CLUSTER_SERVERS`` and ``ORDERBOOK_CLUSTER_DIR``; the notebook starts it, the session stops
+it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import process
+from orderbook_kit.broker import cluster, process
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.postgres import server
 
@@ -26,6 +30,7 @@ from orderbook_kit.postgres import server
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2"}
 
 _broker_dir: Path | None = None
+_cluster_dir: Path | None = None
 _database_dir: Path | None = None
 
 
@@ -38,9 +43,19 @@ def _needs_database(item: pytest.Item) -> bool:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free ports (each held until all are found)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -88,10 +103,20 @@ def _start_broker(session: pytest.Session) -> None:
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     # Lets notebook 05 and the durability tests stop and start this very broker.
     os.environ["ORDERBOOK_BROKER_DIR"] = str(_broker_dir)
+    global _cluster_dir
+    _cluster_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-cluster-"))
+    os.environ["ORDERBOOK_CLUSTER_DIR"] = str(_cluster_dir)
+    os.environ["KAFKA_CLUSTER_SERVERS"] = ",".join(f"127.0.0.1:{p}" for p in _free_ports(3))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _broker_dir, _database_dir
+    global _broker_dir, _database_dir, _cluster_dir
+    if _cluster_dir is not None:
+        try:
+            cluster.stop_cluster(_cluster_dir)
+        finally:
+            shutil.rmtree(_cluster_dir, ignore_errors=True)
+            _cluster_dir = None
     if _database_dir is not None:
         try:
             server.stop(_database_dir)

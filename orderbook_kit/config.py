@@ -48,6 +48,7 @@ class SettingSpec:
 
 SETTINGS: dict[str, SettingSpec] = {
     "bootstrap_servers": SettingSpec("KAFKA_BOOTSTRAP_SERVERS", rules.bootstrap_servers),
+    "cluster_servers": SettingSpec("KAFKA_CLUSTER_SERVERS", rules.bootstrap_servers),
     "raw_topic": SettingSpec("ORDERBOOK_TOPIC", rules.topic_name),
     "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", rules.topic_name),
     "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", rules.topic_name),
@@ -96,6 +97,7 @@ class Settings:
 
     # What each value means: orderbook_kit/defaults.py, where they are all set.
     bootstrap_servers: str = defaults.BOOTSTRAP_SERVERS
+    cluster_servers: str = defaults.CLUSTER_SERVERS  # the three-node cluster's
     raw_topic: str = defaults.RAW_TOPIC
     clean_topic: str = defaults.CLEAN_TOPIC
     dlq_topic: str = defaults.DLQ_TOPIC
@@ -160,6 +162,11 @@ class Settings:
             store_group=f"{self.store_group}.{label}",
             db_schema=f"{self.db_schema}_{schema_suffix}"[:63],
         )
+
+    def on_cluster(self) -> Settings:
+        """These settings with clients pointed at the cluster (``cluster_servers``) instead of
+        the single broker."""
+        return dataclasses.replace(self, bootstrap_servers=self.cluster_servers)
 
     def as_environment(self) -> dict[str, str]:
         """These settings as environment variables (``{"KAFKA_BOOTSTRAP_SERVERS": ...}``), to run

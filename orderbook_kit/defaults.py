@@ -7,6 +7,9 @@ these values, so changing one here changes it everywhere (and an environment var
 
 from __future__ import annotations
 
+# The three-node cluster of notebook 08 (`broker start --nodes 3`): ports of its own, so it can run
+# next to the single broker. Clients list every node, so they start while any one is down.
+CLUSTER_SERVERS = "127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194"
 BOOTSTRAP_SERVERS = "127.0.0.1:9092"  # loopback only: the broker is never on the network
 RAW_TOPIC = "orderbook.raw"
 CLEAN_TOPIC = "orderbook.clean"

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -22,8 +22,16 @@ from .connection import admin_client, retry_while_retriable
 from .consumer import open_consumer
 from .errors import OrderbookKitError
 from .offsets import group_lag
+from .waiting import poll_until
 
-__all__ = ["GroupMember", "wait_until_balanced", "wait_until_empty", "wait_until_read"]
+__all__ = [
+    "GroupMember",
+    "group_members",
+    "wait_for_members",
+    "wait_until_balanced",
+    "wait_until_empty",
+    "wait_until_read",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +147,25 @@ def group_members(group_id: str, settings: Settings | None = None) -> dict[str, 
     deadline = time.monotonic() + settings.client_timeout_s
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
         return _assigned_by_coordinator(_describe(admin, group_id, settings, deadline))
+
+
+def wait_for_members(
+    group_id: str,
+    until: Callable[[dict[str, list[int]]], bool],
+    settings: Settings | None = None,
+    *,
+    what: str,
+    timeout_s: float = 60.0,
+) -> tuple[dict[str, list[int]], float]:
+    """Look at :func:`group_members` until ``until(members)`` holds; return them and the
+    seconds waited. ``what`` names the wait in the error raised after ``timeout_s``."""
+    settings = settings or load_settings()
+    return poll_until(
+        lambda: group_members(group_id, settings),
+        until,
+        what=f"{what} in group {group_id!r}",
+        timeout_s=timeout_s,
+    )
 
 
 def wait_until_empty(

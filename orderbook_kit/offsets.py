@@ -10,8 +10,9 @@ from .config import Settings, load_settings
 from .connection import admin_client, retry_while_retriable
 from .consumer import open_consumer
 from .errors import OrderbookKitError
+from .waiting import poll_until
 
-__all__ = ["end_offsets", "group_lag", "set_group_offsets"]
+__all__ = ["end_offsets", "group_lag", "set_group_offsets", "wait_for_messages"]
 
 
 def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
@@ -71,3 +72,18 @@ def set_group_offsets(
             f"Could not move group {group_id!r} on {topic!r}: {failed}. Stop its members first "
             "(a group with running members keeps its own offsets)."
         )
+
+
+def wait_for_messages(
+    topic: str, count: int, settings: Settings | None = None, *, timeout_s: float = 60.0
+) -> int:
+    """Wait until ``topic`` holds at least ``count`` messages (over all its partitions); return
+    how many it holds then. Raises :class:`OrderbookKitError` after ``timeout_s``."""
+    settings = settings or load_settings()
+    held, _ = poll_until(
+        lambda: sum(end_offsets(topic, settings).values()),
+        lambda held: held >= count,
+        what=f"{count} messages in {topic!r}",
+        timeout_s=timeout_s,
+    )
+    return held

@@ -10,6 +10,7 @@ gets its acknowledgement once every in-sync replica has the message; a topic's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,8 +19,14 @@ from kafka.errors import KafkaError
 from .config import Settings, load_settings
 from .connection import admin_client, retry_while_retriable, topic_config
 from .errors import OrderbookKitError
+from .waiting import poll_until
 
-__all__ = ["MIN_INSYNC_CONFIG", "partition_replicas", "replication_shortfall"]
+__all__ = [
+    "MIN_INSYNC_CONFIG",
+    "partition_replicas",
+    "replication_shortfall",
+    "wait_for_replicas",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,25 @@ def partition_replicas(topic: str, settings: Settings | None = None) -> pd.DataF
     columns = ["partition", "leader", "replicas", "in_sync", "min_in_sync"]
     frame = pd.DataFrame(rows, columns=columns).sort_values("partition")
     return frame.astype({"leader": "Int64"}).reset_index(drop=True)
+
+
+def wait_for_replicas(
+    topic: str,
+    settings: Settings,
+    until: Callable[[pd.DataFrame], bool],
+    *,
+    what: str,
+    timeout_s: float = 60.0,
+) -> tuple[pd.DataFrame, float]:
+    """Look at :func:`partition_replicas` until ``until(table)`` holds; return the table and
+    the seconds waited. ``what`` names the wait in the error raised after ``timeout_s``."""
+    return poll_until(
+        lambda: partition_replicas(topic, settings),
+        until,
+        what=f"{what} on {topic!r} (`python -m orderbook_kit.broker status` shows the nodes)",
+        timeout_s=timeout_s,
+        show=lambda table: table.to_string(index=False),
+    )
 
 
 def replication_shortfall(topic: str, settings: Settings) -> str:

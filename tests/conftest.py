@@ -21,6 +21,18 @@ def bootstrap_servers() -> str:
     return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports on 127.0.0.1 (each held until all are found)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @pytest.fixture
 def free_address() -> str:
     with socket.socket() as sock:

@@ -4,9 +4,11 @@
     python -m orderbook_kit.broker start --nodes 3   # a three-node cluster
     python -m orderbook_kit.broker kill --node 2     # SIGKILL one node; `start --node 2` again
     python -m orderbook_kit.broker topics --list
+    python -m orderbook_kit.broker topics --cluster --describe --topic orderbook.raw
     python -m orderbook_kit.broker console-consumer --topic orderbook.raw --from-beginning
 
-Environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), ORDERBOOK_KAFKA_HOME (jar cache and
+Environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), KAFKA_CLUSTER_SERVERS (the cluster's
+nodes, default 127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194), ORDERBOOK_KAFKA_HOME (jar cache and
 default broker, default ./.kafka), ORDERBOOK_BROKER_DIR (the broker's state, default
 <home>/broker), ORDERBOOK_CLUSTER_DIR (the cluster's, default <home>/cluster),
 KAFKA_START_TIMEOUT_S (default 60).
@@ -47,9 +49,9 @@ def start_timeout() -> float:
         raise SettingsError("start_timeout_s", "KAFKA_START_TIMEOUT_S", str(exc)) from None
 
 
-def bootstrap_servers() -> str:
+def bootstrap_servers(*, on_cluster: bool = False) -> str:
     """Only the one setting the broker commands need: a bad TICK_COUNT must not stop `stop`."""
-    return str(read_setting("bootstrap_servers"))
+    return str(read_setting("cluster_servers" if on_cluster else "bootstrap_servers"))
 
 
 def cmd_start(bootstrap: str) -> int:
@@ -66,8 +68,9 @@ def cmd_start_cluster(bootstrap: str, nodes: int) -> int:
     layout = cluster.start_cluster(bootstrap, directory, nodes=nodes, timeout_s=start_timeout())
     addresses = cluster.bootstrap_servers_of(layout)
     print(f"The cluster is up: nodes {', '.join(str(n.node_id) for n in layout)} at {addresses}.")
-    print("Point the kit at every node, so clients start while any one is down:")
-    print(f"  export KAFKA_BOOTSTRAP_SERVERS={addresses}")
+    print("Clients list every node, so they start while any one is down: the kit's settings")
+    print("have them as settings.on_cluster() (KAFKA_CLUSTER_SERVERS); for a service, run it with")
+    print(f"  KAFKA_BOOTSTRAP_SERVERS={addresses}")
     return 0
 
 
@@ -105,17 +108,21 @@ def cmd_stop() -> int:
 
 
 def cmd_status() -> int:
+    """The single broker's status, and the cluster's if it has a running node. Exit code: 0 all
+    that runs answers, 1 something does not, 3 nothing runs."""
     running = process.status(process.default_state_dir())
     nodes = cluster.status(cluster.default_cluster_dir())
-    if any(node_status is not None for _, node_status in nodes):
-        return cmd_cluster_status(nodes)
-    if running is None:
+    cluster_runs = any(node_status is not None for _, node_status in nodes)
+    codes = [cmd_cluster_status(nodes)] if cluster_runs else []
+    if running is not None:
+        health = "answers" if running.answers else "does NOT answer metadata requests"
+        print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
+        print(f"Log: {running.log_file}")
+        codes.append(0 if running.answers else 1)
+    elif not cluster_runs:
         print(f"No kit broker is running from {process.default_state_dir()}.")
         return 3
-    health = "answers" if running.answers else "does NOT answer metadata requests"
-    print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
-    print(f"Log: {running.log_file}")
-    return 0 if running.answers else 1
+    return max(codes, default=0)
 
 
 def cmd_cluster_status(nodes: list[tuple[cluster.ClusterNode, process.BrokerStatus | None]]) -> int:
@@ -127,8 +134,8 @@ def cmd_cluster_status(nodes: list[tuple[cluster.ClusterNode, process.BrokerStat
             state = f"pid {running.pid}, " + ("answers" if running.answers else "does NOT answer")
             healthy += running.answers
         print(f"node {node.node_id} at {node.address}: {state}")
-    print(f"{healthy} of {len(nodes)} nodes answer. Leaders and in-sync replicas: ", end="")
-    print("`python -m orderbook_kit.broker topics --describe`.")
+    print(f"{healthy} of {len(nodes)} cluster nodes answer. Leaders and in-sync replicas: ", end="")
+    print("`python -m orderbook_kit.broker topics --cluster --describe`.")
     return 0 if healthy == len(nodes) else 1
 
 
@@ -164,10 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("--node", type=int, help="the log of this node of the cluster")
     commands.add_parser("ensure", help="use the broker that answers, else start one")
     for name, main_class in TOOLS.items():
-        commands.add_parser(
+        tool = commands.add_parser(
             name,
             help=f"Kafka's kafka-{name}.sh ({main_class}); --bootstrap-server is added",
             add_help=False,
+        )
+        tool.add_argument(
+            "--cluster", action="store_true", help="talk to the cluster (KAFKA_CLUSTER_SERVERS)"
         )
     arguments, rest = parser.parse_known_args(argv)
     if rest and arguments.command not in TOOLS:
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "start" and arguments.node is not None:
             return cmd_node("start", arguments.node)
         if arguments.command == "start" and arguments.nodes is not None:
-            return cmd_start_cluster(bootstrap_servers(), arguments.nodes)
+            return cmd_start_cluster(bootstrap_servers(on_cluster=True), arguments.nodes)
         if arguments.command == "start":
             return cmd_start(bootstrap_servers())
         if arguments.command == "kill" or (arguments.command == "stop" and arguments.node):
@@ -195,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 directory = cluster.default_cluster_dir() / f"node-{arguments.node}"
             print(process.tail_log(directory, arguments.lines))
             return 0
-        return cmd_tool(arguments.command, rest, bootstrap_servers())
+        return cmd_tool(arguments.command, rest, bootstrap_servers(on_cluster=arguments.cluster))
     except OrderbookKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

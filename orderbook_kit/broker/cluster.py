@@ -91,7 +91,7 @@ def node_addresses(bootstrap_servers: str, nodes: int) -> list[str]:
         host, port = process.parse_address(listed[0])
         return [f"{host}:{port + i}" for i in range(nodes)]
     raise BrokerError(
-        f"KAFKA_BOOTSTRAP_SERVERS lists {len(listed)} addresses for {nodes} nodes; list one "
+        f"KAFKA_CLUSTER_SERVERS lists {len(listed)} addresses for {nodes} nodes; list one "
         "(the nodes take it and the next ports) or one per node."
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -25,22 +24,11 @@ from orderbook_kit.offsets import end_offsets
 from orderbook_kit.producer import TickProducer
 from orderbook_kit.replication import partition_replicas
 from orderbook_kit.simulator import OrderbookSimulator
-from tests.conftest import wait_for
+from tests.conftest import free_ports, wait_for
 
 pytestmark = pytest.mark.kafka
 
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture(scope="module")
