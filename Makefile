@@ -10,7 +10,7 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lab test unit broker db stop status logs bench lint format lock clean
+.PHONY: help install lab test unit broker cluster db stop status logs bench lint format lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,10 +48,13 @@ unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
 broker: $(INSTALLED) ## start the JVM broker at KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)
 	$(BIN)/python -m orderbook_kit.broker start
 
+cluster: $(INSTALLED) ## start the three-node cluster at KAFKA_CLUSTER_SERVERS (default 127.0.0.1:9192-9194)
+	$(BIN)/python -m orderbook_kit.broker start --nodes 3
+
 db: $(INSTALLED) ## start the kit's PostgreSQL at DATABASE_URL (default 127.0.0.1:5433)
 	$(BIN)/python -m orderbook_kit.store db start
 
-stop: $(INSTALLED) ## stop the JVM broker and the kit's PostgreSQL (their data is kept)
+stop: $(INSTALLED) ## stop the JVM broker, the cluster and the kit's PostgreSQL (their data is kept)
 	$(BIN)/python -m orderbook_kit.broker stop
 	$(BIN)/python -m orderbook_kit.store db stop
 

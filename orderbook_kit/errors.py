@@ -106,7 +106,7 @@ class SameTopicError(SettingsError):
         self.topic = topic
         problem = (
             f"{topic!r} is also the {other.replace('_', ' ')} ({name_of(other)}); the quality gate "
-            "would read its own output, so give each of the three topics its own name"
+            "would read its own output, so give each topic its own name"
         )
         super().__init__(field, name_of(field), problem)
 

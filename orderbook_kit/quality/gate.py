@@ -319,7 +319,7 @@ class QualityGate(PollingService[GateStats]):
         self._state.flush()
 
     def _prepare_topics(self) -> int:
-        """Create the three topics if needed; return the dead-letter topic's message size limit.
+        """Create the four topics if needed; return the dead-letter topic's message size limit.
 
         Every raw message, whatever its size, must fit in the dead-letter topic together with
         its headers - or one oversized message would stop the gate on every run. So the

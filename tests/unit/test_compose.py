@@ -15,6 +15,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from orderbook_kit import defaults
+from orderbook_kit.broker.cluster import CLUSTER_PROPERTIES
 from orderbook_kit.broker.properties import SHARED_PROPERTIES
 from orderbook_kit.broker.runtime import KAFKA_VERSION
 
@@ -101,3 +102,36 @@ def test_postgres_is_the_same_major_version_as_the_kits_own_and_keeps_its_data(
     volume, _, target = postgres["volumes"][0].partition(":")
     assert volume in compose["volumes"] and target == "/var/lib/postgresql/data"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])  # for `up --wait`
+
+
+CLUSTER_NODES = ["kafka-1", "kafka-2", "kafka-3"]
+
+
+def test_the_cluster_profile_runs_three_nodes_at_the_kits_cluster_addresses(compose: dict) -> None:
+    nodes = [compose["services"][name] for name in CLUSTER_NODES]
+    assert all(node["profiles"] == ["cluster"] for node in nodes)  # not started by a plain `up`
+    assert all(node["image"] == f"apache/kafka:{KAFKA_VERSION}" for node in nodes)
+    advertised = [
+        node["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")[0].removeprefix("HOST://")
+        for node in nodes
+    ]
+    assert ",".join(advertised) == defaults.CLUSTER_SERVERS
+    for node, address in zip(nodes, advertised, strict=True):
+        port = address.rpartition(":")[2]
+        assert node["ports"] == [f"127.0.0.1:{port}:{port}"]  # loopback only
+
+
+def test_the_cluster_nodes_have_the_jvm_clusters_settings(compose: dict) -> None:
+    voters = {str(i): f"{i}@kafka-{i}:9093" for i in (1, 2, 3)}
+    for name in CLUSTER_NODES:
+        environment = compose["services"][name]["environment"]
+        node_id = environment["KAFKA_NODE_ID"]
+        wanted = {**SHARED_PROPERTIES, **CLUSTER_PROPERTIES, "node.id": node_id}
+        for key, value in wanted.items():
+            variable = "KAFKA_" + key.upper().replace(".", "_")
+            assert environment.get(variable) == value, f"{name}: {variable} should be {value!r}"
+        assert environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(voters.values())
+        volume = compose["services"][name]["volumes"][0].partition(":")[0]
+        assert volume in compose["volumes"] and volume.startswith(name)
+    ids = {compose["services"][name]["environment"]["KAFKA_NODE_ID"] for name in CLUSTER_NODES}
+    assert ids == set(voters)

@@ -39,6 +39,12 @@ SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality", "orderbook_kit.stor
         ),
         ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:70000", "has port '70000', not 1-65535"),
         ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "'localhost' is not host:port"),
+        ("KAFKA_CLUSTER_SERVERS", "127.0.0.1:9192,nodes", "KAFKA_CLUSTER_SERVERS: 'nodes' is not"),
+        (
+            "ORDERBOOK_GATE_STATE_TOPIC",
+            "orderbook.dlq",
+            "'orderbook.dlq' is also the dlq topic (ORDERBOOK_DLQ_TOPIC)",
+        ),
         (
             "ORDERBOOK_SYMBOL",
             "lowercase",
@@ -310,3 +316,12 @@ def test_the_embedded_server_takes_port_user_and_database_from_database_url(
 ) -> None:
     address = embedded_address(url)
     assert (address.port, address.user, address.database) == expected
+
+
+def test_on_cluster_points_the_clients_at_the_cluster_and_keeps_the_rest() -> None:
+    settings = load_settings({"KAFKA_CLUSTER_SERVERS": "127.0.0.1:7001,127.0.0.1:7002"})
+    on_cluster = settings.on_cluster()
+    assert on_cluster.bootstrap_servers == "127.0.0.1:7001,127.0.0.1:7002"
+    assert on_cluster == dataclasses.replace(
+        settings, bootstrap_servers=on_cluster.bootstrap_servers
+    )
