@@ -10,6 +10,7 @@ gets its acknowledgement once every in-sync replica has the message; a topic's
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 MIN_INSYNC_CONFIG = "min.insync.replicas"
 NO_LEADER = -1  # what Kafka reports for a partition none of whose replicas is running
 # The diagnosis runs after a failure has already been waited for: it gets only a short look.
-DIAGNOSIS_TIMEOUT_S = 5.0
+DIAGNOSIS_PROBE_S = 0.5
+DIAGNOSIS_TIMEOUT_S = 3.0
 
 
 def partition_replicas(topic: str, settings: Settings | None = None) -> pd.DataFrame:
@@ -88,6 +90,10 @@ def replication_shortfall(topic: str, settings: Settings) -> str:
     """Why ``acks=all`` writes to ``topic`` cannot be acknowledged now, as a sentence - or ""
     when every partition has a leader and enough in-sync replicas (or nobody answers: this is a
     diagnosis added to an error, and must never hide it)."""
+    # When no broker is there at all (the usual outage), there is nothing to look up: a refused
+    # connection says so at once, and the error is not delayed.
+    if not _any_listening(settings.bootstrap_servers):
+        return ""
     try:
         described, min_in_sync = _describe(topic, settings, DIAGNOSIS_TIMEOUT_S)
     except (KafkaError, OrderbookKitError, OSError, ValueError) as exc:
@@ -117,6 +123,18 @@ def replication_shortfall(topic: str, settings: Settings) -> str:
         "(`python -m orderbook_kit.broker status` shows them); writes go on once enough replicas "
         "are back in sync."
     )
+
+
+def _any_listening(bootstrap_servers: str) -> bool:
+    """Does anything accept a TCP connection at one of ``bootstrap_servers``' addresses?"""
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=DIAGNOSIS_PROBE_S).close()
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
 
 
 def _describe(topic: str, settings: Settings, timeout_s: float) -> tuple[dict[str, Any], int]:

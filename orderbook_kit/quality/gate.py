@@ -171,7 +171,7 @@ class QualityGate(PollingService[GateStats]):
         """How many symbols the gate remembers, over the partitions it has now."""
         return sum(memory.checker.tracked_symbols for memory in self._memory.values())
 
-    def new_checker(self) -> QualityChecker:
+    def _new_checker(self) -> QualityChecker:
         return QualityChecker(self.settings.price_jump_limit)
 
     def connect(self) -> QualityGate:
@@ -292,7 +292,7 @@ class QualityGate(PollingService[GateStats]):
         for record in read.records:
             by_partition[record.partition].append(record)
         for partition, records in by_partition.items():
-            restored = restore_memory(self._scope, partition, records, self.new_checker)
+            restored = restore_memory(self._scope, partition, records, self._new_checker)
             self._memory[partition] = restored.memory
             log.info(
                 "partition %d: memory of %d symbol(s) restored, checked up to offset %d",
