@@ -110,7 +110,7 @@ def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_ca
 ) -> None:
     bootstrap, directory = three_nodes
     settings = dataclasses.replace(
-        cluster_settings(bootstrap), client_timeout_s=3, delivery_timeout_s=8
+        cluster_settings(bootstrap), client_timeout_s=2, delivery_timeout_s=5
     )
     with admin_client(settings.bootstrap_servers, 10) as admin:
         ensure_topic(admin, settings.raw_topic, 1)

@@ -6,9 +6,13 @@ each is refused before anything connects.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import logging
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -137,12 +141,12 @@ def test_settings_made_in_code_are_checked_too() -> None:
         Settings().isolated("a b")
 
 
+SETTING_PREFIXES = ("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_", "DATABASE_")
+LOGGERS_SERVICES_SET = ("kafka", "orderbook_kit.producer")
+
+
 def run(module: str, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_", "DATABASE_"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)}
     return subprocess.run(
         [sys.executable, "-m", module, *arguments],
         env={**env, **environment},
@@ -150,6 +154,43 @@ def run(module: str, *arguments: str, **environment: str) -> subprocess.Complete
         text=True,
         timeout=60,
     )
+
+
+@pytest.fixture
+def run_in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Like :func:`run`, calling the service's ``main`` in this process: the same code path from
+    the command line to the exit code, without a Python start-up per case (the signal handlers
+    and log levels a service sets are put back afterwards)."""
+
+    def run_main(
+        module: str, *arguments: str, **environment: str
+    ) -> subprocess.CompletedProcess[str]:
+        for key in list(os.environ):
+            if key.startswith(SETTING_PREFIXES):
+                monkeypatch.delenv(key)
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        levels = {name: logging.getLogger(name).level for name in LOGGERS_SERVICES_SET}
+        try:
+            package = importlib.import_module(module)  # ingest is a module, the others packages
+            entry = (
+                getattr(package, "main", None) or importlib.import_module(f"{module}.__main__").main
+            )
+            code = entry(list(arguments))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 2
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess([module, *arguments], code, out, err)
+
+    return run_main
 
 
 def assert_one_error_line(run_: subprocess.CompletedProcess[str], expected: str) -> None:
@@ -177,9 +218,21 @@ def assert_one_error_line(run_: subprocess.CompletedProcess[str], expected: str)
     ],
 )
 def test_services_refuse_bad_settings_with_one_line(
-    service: str, environment: dict[str, str], arguments: list[str], expected: str
+    service: str,
+    environment: dict[str, str],
+    arguments: list[str],
+    expected: str,
+    run_in_process: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    assert_one_error_line(run(service, *arguments, **environment), expected)
+    assert_one_error_line(run_in_process(service, *arguments, **environment), expected)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_process_refuses_a_bad_setting_with_one_line_and_exit_code_2(
+    service: str,
+) -> None:
+    # The cases above in this process; here the real thing, once per service.
+    assert_one_error_line(run(service, TICK_COUNT="abc"), "TICK_COUNT: 'abc' is not a whole")
 
 
 @pytest.mark.parametrize(
@@ -215,9 +268,12 @@ def test_services_refuse_bad_settings_with_one_line(
     ],
 )
 def test_service_flags_are_checked_by_the_same_rules(
-    service: str, arguments: list[str], expected: str
+    service: str,
+    arguments: list[str],
+    expected: str,
+    run_in_process: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    assert_one_error_line(run(service, *arguments), expected)
+    assert_one_error_line(run_in_process(service, *arguments), expected)
 
 
 def test_a_topic_collision_from_the_environment_names_the_variable() -> None:
