@@ -85,7 +85,8 @@ class Tick(BaseModel):
 
     def to_json(self) -> bytes:
         """UTF-8 JSON bytes, as sent to Kafka. ``Tick.from_json`` reads them back unchanged."""
-        return self.model_dump_json().encode()
+        # The model's serializer writes bytes itself: no str made and encoded again.
+        return self.__pydantic_serializer__.to_json(self)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Tick:

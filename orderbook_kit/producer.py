@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Sends between two countings of the acknowledgements: keeps the futures held bounded, and the
+# counting out of the per-message path.
+SETTLE_EVERY = 512
 
 # Chosen on purpose: a few milliseconds of linger lets ticks that arrive together share one
 # record batch (fewer requests, more throughput) at a latency cost too small to see on a chart;
@@ -63,8 +68,10 @@ class TickProducer(Connectable):
     :class:`Delivery` once Kafka acknowledges each message - from kafka-python's I/O thread, not
     the caller's, so keep it short and thread-safe (appending to a list is).
 
-    Counters: ``sent`` is updated by the caller's thread, ``delivered`` and ``failed`` by the I/O
-    thread only (one writer each, so they never lose an update). A message Kafka did not
+    Counters: ``sent`` counts the messages handed to kafka-python; ``delivered`` and ``failed``
+    those Kafka answered for, counted on the caller's side from the sends' futures, oldest first,
+    whenever they are read (and every ``SETTLE_EVERY`` sends): no per-message callback runs on the
+    I/O thread, which would compete with the caller for the interpreter. A message Kafka did not
     acknowledge within ``settings.delivery_timeout_s`` counts as failed; :meth:`raise_if_failed`
     and :meth:`close` raise :class:`DeliveryError` then, so a failure is never silent.
     """
@@ -87,10 +94,25 @@ class TickProducer(Connectable):
         self._overrides = dict(kafka_overrides)
         self._producer: KafkaProducer | None = None
         self.sent = 0
-        self.delivered = 0
-        self.failed = 0
         self.first_error: BaseException | None = None
         self._abandoning = False
+        self._delivered = 0
+        self._failed = 0
+        # Futures of the sends not yet counted, oldest first, with their keys (for messages).
+        self._unsettled: deque[tuple[FutureRecordMetadata, bytes | None]] = deque()
+        self._settling = threading.Lock()  # a notebook may read the counters from another thread
+
+    @property
+    def delivered(self) -> int:
+        """Messages Kafka acknowledged (counted up to the oldest one it has not answered yet)."""
+        self._settle()
+        return self._delivered
+
+    @property
+    def failed(self) -> int:
+        """Messages Kafka refused, or did not acknowledge in time."""
+        self._settle()
+        return self._failed
 
     def connect(self) -> TickProducer:
         if self._producer is not None:
@@ -165,9 +187,11 @@ class TickProducer(Connectable):
                 "(`make status`) and the topic exists."
             ) from exc
         self.sent += 1
-        label = None if key_bytes is None else key_bytes.decode(errors="replace")
-        future.add_callback(self._delivered, label)
-        future.add_errback(self._failed, label)
+        if self.on_delivery is not None:  # only then a callback on the I/O thread
+            future.add_callback(self._acknowledged, key_bytes)
+        self._unsettled.append((future, key_bytes))
+        if len(self._unsettled) >= SETTLE_EVERY:
+            self._settle()
         return future
 
     def send_all(self, ticks: Iterable[Tick]) -> int:
@@ -250,16 +274,25 @@ class TickProducer(Connectable):
             )
         return self._producer
 
-    def _delivered(self, key: str | None, metadata: Any) -> None:
-        self.delivered += 1
+    def _acknowledged(self, key: bytes | None, metadata: Any) -> None:
         if self.on_delivery is not None:
-            self.on_delivery(Delivery(metadata.topic, metadata.partition, metadata.offset, key))
+            label = None if key is None else key.decode(errors="replace")
+            self.on_delivery(Delivery(metadata.topic, metadata.partition, metadata.offset, label))
 
-    def _failed(self, key: str | None, exc: BaseException) -> None:
-        if self.first_error is None and not self._abandoning:
-            self.first_error = exc
-            log.warning("delivery of a message with key %r failed: %s", key, exc)
-        self.failed += 1
+    def _settle(self) -> None:
+        """Count the sends Kafka has answered for, oldest first, up to one it has not."""
+        with self._settling:
+            unsettled = self._unsettled
+            while unsettled and unsettled[0][0].is_done:
+                future, key = unsettled.popleft()
+                error = future.exception
+                if error is None:
+                    self._delivered += 1
+                    continue
+                self._failed += 1
+                if self.first_error is None and not self._abandoning:
+                    self.first_error = error
+                    log.warning("delivery of a message with key %r failed: %s", key, error)
 
 
 def _abandon_pending(producer: KafkaProducer) -> None:
