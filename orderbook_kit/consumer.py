@@ -33,6 +33,9 @@ __all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_rec
 log = logging.getLogger(__name__)
 
 POLL_MS = 200
+# Records one poll of a read may return. kafka-python's default, 500, made reading a topic
+# about 5x slower than fetching it (measured: 21k against 105k records/s on this machine).
+READ_POLL_RECORDS = 5000
 OUTAGE_PAUSE_S = 0.5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -120,7 +123,11 @@ def read_records(
     _check_where_to_start(offsets, from_time, group_id, partitions)
     deadline = time.monotonic() + timeout_s
     consumer = open_consumer(
-        settings, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False
+        settings,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=READ_POLL_RECORDS,
     )
     try:
         existing = consumer.partitions_for_topic(topic)
