@@ -1,30 +1,39 @@
-"""Throughput of the kit's pieces, printed as figures (not asserted: machines differ).
+"""The kit against bare kafka-python, side by side: figures and ratios, not assertions.
 
-    make bench                                   # or:
-    .venv/bin/python benchmarks/throughput.py --count 20000
+    make bench                                          # or:
+    .venv/bin/python benchmarks/throughput.py --count 100000 --json bench.json
 
 The in-memory figures always run. The Kafka figures need a broker at KAFKA_BOOTSTRAP_SERVERS
-(`make broker` starts one), the PostgreSQL ones a database at DATABASE_URL (`make bench` starts
-the kit's own); they use topics and a schema of their own and delete them afterwards.
+(`make bench` starts one), the PostgreSQL ones a database at DATABASE_URL (`make bench` starts
+the kit's own). Every comparison uses the same messages, on the same broker, in one run; the
+benchmark uses topics and a schema of its own and deletes them afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import broker_answers, delete_pipeline
+from orderbook_kit.connection import admin_client, broker_answers, delete_pipeline, ensure_topic
 from orderbook_kit.consumer import read_ticks
 from orderbook_kit.database import connect, database_answers
 from orderbook_kit.faults import FaultInjector
 from orderbook_kit.models import Tick
 from orderbook_kit.offsets import end_offsets
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.producer import PRODUCER_TUNING, TickProducer, produce_in_background
 from orderbook_kit.quality.checks import QualityChecker
 from orderbook_kit.quality.gate import QualityGate
 from orderbook_kit.simulator import OrderbookSimulator
@@ -39,25 +48,46 @@ from orderbook_kit.store.tables import (
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+BARE_FETCH_RECORDS = 5000  # max_poll_records of the bare consumer: its best on this machine
 
 
-def report(name: str, count: int, run: Callable[[], object]) -> None:
-    started = time.perf_counter()
-    run()
-    elapsed = time.perf_counter() - started
-    print(f"{name:<44} {count:>8} in {elapsed:7.3f} s  {count / elapsed:>10,.0f} /s", flush=True)
+@dataclass
+class Results:
+    """Every figure of one run: throughputs (per second), ratios, latency percentiles (ms)."""
+
+    throughput: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0
+
+    def measure(self, name: str, count: int, run: Callable[[], object]) -> float:
+        started = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - started
+        rate = count / elapsed
+        self.throughput[name], self.counts[name] = rate, count
+        print(f"{name:<52} {count:>8} in {elapsed:7.3f} s  {rate:>10,.0f} /s", flush=True)
+        return rate
+
+    def compare(self, name: str, kit: str, bare: str) -> None:
+        ratio = self.throughput[kit] / self.throughput[bare]
+        self.ratios[name] = ratio
+        print(f"  ratio {name:<46} {ratio:5.2f}x", flush=True)
 
 
-def in_memory(count: int) -> None:
+def in_memory(results: Results, count: int) -> None:
     simulator = OrderbookSimulator(SYMBOLS)
-    report("simulate ticks", count, lambda: list(simulator.ticks(count, start_time=START)))
+    results.measure("simulate ticks", count, lambda: list(simulator.ticks(count, start_time=START)))
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
-    report("serialise ticks to JSON", count, lambda: [t.to_json() for t in ticks])
+    results.measure("serialise ticks to JSON", count, lambda: [t.to_json() for t in ticks])
     encoded = [t.to_json() for t in ticks]
-    report("parse and validate JSON ticks", count, lambda: [Tick.from_json(v) for v in encoded])
+    results.measure(
+        "parse and validate JSON ticks", count, lambda: [Tick.from_json(v) for v in encoded]
+    )
     messages = list(FaultInjector.uniform(0.01).messages(ticks))
     checker = QualityChecker()
-    report(
+    results.measure(
         "quality rules (1% of each fault)",
         len(messages),
         lambda: [checker.check(m.key, m.value) for m in messages],
@@ -71,7 +101,7 @@ class _Position:
         self.topic, self.partition, self.offset = "bench", 0, offset
 
 
-def on_postgres(count: int, settings: Settings) -> None:
+def on_postgres(results: Results, count: int, settings: Settings) -> None:
     """Rows per second into PostgreSQL: the store's write path alone, batch by batch."""
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
     rows = [tick_row(tick, _Position(i)) for i, tick in enumerate(ticks)]
@@ -87,64 +117,235 @@ def on_postgres(count: int, settings: Settings) -> None:
 
         try:
             label = f"PostgreSQL: new rows, {MAX_BATCH} a transaction"
-            report(label, count, lambda: write(rows))
-            report("PostgreSQL: the same rows again (all skipped)", count, lambda: write(rows))
+            results.measure(label, count, lambda: write(rows))
+            results.measure(
+                "PostgreSQL: the same rows again (all skipped)", count, lambda: write(rows)
+            )
         finally:
             drop_schema(conn, settings.db_schema)
 
 
-def on_kafka(count: int, settings: Settings, *, with_database: bool) -> None:
-    ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
-    messages = list(FaultInjector.uniform(0.01).messages(ticks))
+# --- bare kafka-python: the same work without the kit, as a learner would write it ---------------
 
-    def produce() -> None:
+
+def bare_produce(
+    settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], **config: Any
+) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **config)
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def bare_records(settings: Settings, topic: str, count: int) -> Iterator[Any]:
+    """Every record of ``topic`` from the beginning, until ``count`` were read."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        max_poll_records=BARE_FETCH_RECORDS,
+    )
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    read = 0
+    deadline = time.monotonic() + 300
+    try:
+        while read < count and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                read += len(records)
+                yield from records
+    finally:
+        consumer.close()
+
+
+def bare_frame(settings: Settings, topic: str, count: int) -> pd.DataFrame:
+    """Records -> json.loads -> DataFrame, no validation at all."""
+    rows = [json.loads(record.value) for record in bare_records(settings, topic, count)]
+    frame = pd.DataFrame(rows)
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+    return frame
+
+
+def bare_forward(settings: Settings, source: str, target: str, count: int) -> None:
+    """The floor under the gate: every record copied to another topic, unchecked."""
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **PRODUCER_TUNING)
+    for record in bare_records(settings, source, count):
+        producer.send(target, key=record.key, value=record.value)
+    producer.flush()
+    producer.close()
+
+
+def bare_store(settings: Settings, topic: str, count: int) -> None:
+    """The floor under the store: records parsed and COPYed into a table, nothing more."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE bare_ticks (symbol text, seq bigint, bid float8, ask float8)"
+        )
+        rows = (json.loads(record.value) for record in bare_records(settings, topic, count))
+        with conn.cursor().copy("COPY bare_ticks FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((row["symbol"], row["seq"], row["bid"], row["ask"]))
+
+
+# --- the Kafka figures ----------------------------------------------------------------------
+
+
+# Names of the figures compared (and keys of the JSON output).
+KIT_SEND = "produce: kit send(tick)"
+KIT_SEND_RAW = "produce: kit send_raw(bytes)"
+BARE_SAME = "produce: bare kafka-python, the kit's settings"
+BARE_DEFAULTS = "produce: bare kafka-python, its defaults"
+KIT_READ = "read: kit read_ticks (validated) into a DataFrame"
+BARE_FETCH = "read: bare fetch alone"
+BARE_FRAME = "read: bare fetch + json.loads into a DataFrame"
+KIT_GATE = "gate: kit, raw -> clean + dead letters"
+BARE_FORWARD = "gate: bare consume -> produce, no checks"
+KIT_STORE = "store: kit, clean topic -> PostgreSQL"
+BARE_STORE = "store: bare fetch + COPY, no offsets, no dedupe"
+
+
+def on_kafka(results: Results, count: int, settings: Settings, *, with_database: bool) -> None:
+    ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
+    values = [(t.symbol.encode(), t.published().to_json()) for t in ticks]
+    messages = list(FaultInjector.uniform(0.01).messages(ticks))
+    # One topic per producing run, so the first one (valid ticks, once each) can be read back.
+    produced = {name: f"{settings.raw_topic}.{i}" for i, name in enumerate(PRODUCING)}
+    forwarded = f"{settings.raw_topic}.forwarded"
+    scratch = [*produced.values(), forwarded]
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        for topic in (settings.raw_topic, *scratch):
+            ensure_topic(admin, topic, settings.partitions)
+
+    def kit_send() -> None:
+        with TickProducer(settings, topic=produced[KIT_SEND]) as producer:
+            for tick in ticks:
+                producer.send(tick)
+            producer.flush()
+
+    def kit_send_raw() -> None:
+        with TickProducer(settings, topic=produced[KIT_SEND_RAW]) as producer:
+            for key, value in values:
+                producer.send_raw(key, value)
+            producer.flush()
+
+    def kit_faulty() -> None:
         with TickProducer(settings) as producer:
             for message in messages:
                 producer.send_raw(message.key, message.value)
             producer.flush()  # acknowledged by Kafka, not just buffered
 
     try:
-        report("produce to Kafka, until acknowledged", len(messages), produce)
-        read = lambda: read_ticks(settings.raw_topic, settings=settings, timeout_s=120)  # noqa: E731
-        report("read back into a DataFrame", len(messages), read)
+        print("-- producing, until acknowledged")
+        results.measure(KIT_SEND, count, kit_send)
+        results.measure(KIT_SEND_RAW, count, kit_send_raw)
+        tuned = lambda: bare_produce(settings, produced[BARE_SAME], values, **PRODUCER_TUNING)  # noqa: E731
+        results.measure(BARE_SAME, count, tuned)
+        plain = lambda: bare_produce(settings, produced[BARE_DEFAULTS], values)  # noqa: E731
+        results.measure(BARE_DEFAULTS, count, plain)
+        results.compare("kit send(tick) / bare, same settings", KIT_SEND, BARE_SAME)
+        results.compare("kit send_raw / bare, same settings", KIT_SEND_RAW, BARE_SAME)
+
+        print("-- reading the produced ticks into a DataFrame")
+        ticks_topic = produced[KIT_SEND]
+        kit_read = lambda: read_ticks(ticks_topic, settings=settings, timeout_s=300)  # noqa: E731
+        results.measure(KIT_READ, count, kit_read)
+        fetch = lambda: sum(1 for _ in bare_records(settings, ticks_topic, count))  # noqa: E731
+        results.measure(BARE_FETCH, count, fetch)
+        results.measure(BARE_FRAME, count, lambda: bare_frame(settings, ticks_topic, count))
+        results.compare("kit read_ticks / bare fetch alone", KIT_READ, BARE_FETCH)
+        results.compare("kit read_ticks / bare fetch + json", KIT_READ, BARE_FRAME)
+
+        print("-- the quality gate, on a stream with 1% of each kind of fault")
+        n = len(messages)
+        results.measure("produce the faulty stream", n, kit_faulty)
         gate = QualityGate(settings)
-        report(
-            "quality gate, raw -> clean + dead letters",
-            len(messages),
-            lambda: gate.run(count=len(messages), duration_s=300),
-        )
+        results.measure(KIT_GATE, n, lambda: gate.run(count=n, duration_s=600))
+        forward = lambda: bare_forward(settings, settings.raw_topic, forwarded, n)  # noqa: E731
+        results.measure(BARE_FORWARD, n, forward)
+        results.compare("kit gate / bare forward", KIT_GATE, BARE_FORWARD)
+
         if with_database:
+            print("-- the store")
             clean = sum(end_offsets(settings.clean_topic, settings).values())
             store = StoreSink(settings)
-            report(
-                "store, clean topic -> PostgreSQL",
-                clean,
-                lambda: store.run(count=clean, duration_s=300),
-            )
+            results.measure(KIT_STORE, clean, lambda: store.run(count=clean, duration_s=600))
+            copy = lambda: bare_store(settings, settings.clean_topic, clean)  # noqa: E731
+            results.measure(BARE_STORE, clean, copy)
+            results.compare("kit store / bare COPY", KIT_STORE, BARE_STORE)
     finally:
         delete_pipeline(settings)
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            admin.delete_topics(scratch)
         if with_database:
             with connect(settings.database_url, timeout_s=10) as conn:
                 drop_schema(conn, settings.db_schema)
 
 
+PRODUCING = [KIT_SEND, KIT_SEND_RAW, BARE_SAME, BARE_DEFAULTS]
+
+
+def latency(results: Results, settings: Settings, *, rate: int, seconds: float) -> None:
+    """Publish-to-consume latency of a paced stream, read while it is written."""
+    print(f"-- publish-to-consume latency at {rate:,} ticks/s for {seconds:g} s")
+    for label, linger_ms in (("paced, no linger (the kit's choice)", 0), ("linger_ms=5", 5)):
+        topic_settings = settings.isolated(f"latency-{linger_ms}")
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            ensure_topic(admin, topic_settings.raw_topic, settings.partitions)
+        simulator = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / rate)
+        stream = simulator.stream(duration_s=seconds)
+        try:
+            writer = produce_in_background(stream, topic_settings, linger_ms=linger_ms)
+            read = read_ticks(
+                topic_settings.raw_topic,
+                settings=topic_settings,
+                until=writer.finished,
+                timeout_s=seconds + 60,
+            )
+            writer.join(60)
+        finally:
+            delete_pipeline(topic_settings)
+        frame = read.frame
+        latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
+        figures = {
+            "p50": latency_ms.quantile(0.5),
+            "p90": latency_ms.quantile(0.9),
+            "p99": latency_ms.quantile(0.99),
+            "max": latency_ms.max(),
+            "ticks": float(len(frame)),
+        }
+        results.latency_ms[label] = figures
+        shown = "  ".join(f"{k} {v:6.1f}" for k, v in figures.items() if k != "ticks")
+        print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=20_000, help="ticks (default %(default)s)")
-    count = parser.parse_args().count
+    parser.add_argument("--count", type=int, default=50_000, help="ticks (default %(default)s)")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=10.0, help="paced stream (default %(default)s)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    arguments = parser.parse_args()
+    count = arguments.count
     settings = load_settings().isolated(f"bench-{uuid.uuid4().hex[:8]}")
-    in_memory(count)
+    results = Results()
+    in_memory(results, count)
     with_database = database_answers(settings.database_url)
     if with_database:
-        on_postgres(count, settings)
+        on_postgres(results, count, settings)
     else:
         print("(no PostgreSQL at DATABASE_URL: its figures skipped; `make bench` starts one)")
     if broker_answers(settings.bootstrap_servers):
-        on_kafka(count, settings, with_database=with_database)
+        on_kafka(results, count, settings, with_database=with_database)
+        latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
     else:
         print(f"(no broker at {settings.bootstrap_servers}: Kafka figures skipped; `make broker`)")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (RSS) of this process: {peak_mib:.0f} MiB")
+    results.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (RSS) of this process: {results.peak_rss_mib:.0f} MiB")
+    if arguments.json is not None:
+        arguments.json.write_text(json.dumps(asdict(results), indent=2) + "\n")
+        print(f"figures written to {arguments.json}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from kafka import KafkaConsumer, TopicPartition
@@ -26,7 +27,8 @@ from .config import Settings, load_settings
 from .connection import client_timeouts, unreachable_error
 from .decoding import DecodeFailure, decode_message
 from .errors import OrderbookKitError
-from .frames import ticks_frame
+from .frames import KAFKA_COLUMNS, columns_frame
+from .models import Tick
 
 __all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_records", "read_ticks"]
 
@@ -203,7 +205,10 @@ def read_ticks(
     )
     skipped: Counter[str] = Counter()
     examples: list[str] = []
-    rows: list[dict] = []
+    # Column by column: one list per field, not one dict per tick (measured: about a third of
+    # the time of a read went into building per-tick dicts).
+    columns: dict[str, list[Any]] = {name: [] for name in (*Tick.model_fields, *KAFKA_COLUMNS)}
+    tick_columns = [(name, columns[name]) for name in Tick.model_fields]
     for record, received_at in zip(read.records, read.received_at, strict=True):
         decoded = decode_message(record.key, record.value)
         if isinstance(decoded, DecodeFailure):
@@ -212,18 +217,17 @@ def read_ticks(
                 where = f"partition {record.partition} offset {record.offset}"
                 examples.append(f"{where}: {decoded.reason}: {decoded.detail}")
             continue
-        rows.append(
-            {
-                **decoded.model_dump(),
-                "kafka_time": kafka_time(record),
-                "consume_time": received_at,
-                "partition": record.partition,
-                "offset": record.offset,
-            }
-        )
-    result = ReadResult(
-        ticks_frame(rows), skipped, examples, timed_out=read.timed_out, outage=read.outage
-    )
+        fields = decoded.__dict__  # the validated field values, as model_dump() has them
+        for name, column in tick_columns:
+            column.append(fields[name])
+        columns["kafka_time"].append(record.timestamp)
+        columns["consume_time"].append(received_at)
+        columns["partition"].append(record.partition)
+        columns["offset"].append(record.offset)
+    # Kafka timestamps are milliseconds since the epoch: converted all at once.
+    columns["kafka_time"] = pd.to_datetime(columns["kafka_time"], unit="ms", utc=True)
+    frame = columns_frame(columns)
+    result = ReadResult(frame, skipped, examples, timed_out=read.timed_out, outage=read.outage)
     if skipped:
         shown = "; ".join(examples)
         count = result.skipped_count

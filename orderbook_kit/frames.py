@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -12,6 +13,7 @@ __all__ = [
     "COLUMNS",
     "KAFKA_COLUMNS",
     "TICK_COLUMNS",
+    "columns_frame",
     "empty_frame",
     "simulated_frame",
     "ticks_frame",
@@ -47,7 +49,17 @@ def empty_frame(columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
 
 def ticks_frame(rows: Iterable[dict], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     """Rows of tick fields (plus Kafka metadata) -> a frame with ``columns`` and their dtypes."""
-    frame = pd.DataFrame(list(rows))
+    return _typed(pd.DataFrame(list(rows)), columns)
+
+
+def columns_frame(
+    data: Mapping[str, Sequence[Any]], columns: Mapping[str, str] = COLUMNS
+) -> pd.DataFrame:
+    """The same frame from columns ({field: values}) instead of rows: faster for many ticks."""
+    return _typed(pd.DataFrame(data), columns)
+
+
+def _typed(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     if frame.empty:
         return empty_frame(columns)
     frame["mid"] = frame["bid"] / 2 + frame["ask"] / 2  # as Tick.mid: no overflow to inf

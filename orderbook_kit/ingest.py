@@ -22,7 +22,7 @@ from .config import load_settings
 from .errors import DeliveryError, SettingsError
 from .faults import FAULT_KINDS, FaultInjector
 from .models import Tick
-from .producer import TickProducer
+from .producer import PACED_LINGER_MS, TickProducer
 from .service import ServiceParser, StopSignal, flag_type, run_service
 from .simulator import OrderbookSimulator
 
@@ -108,7 +108,9 @@ def ingest(argv: Sequence[str] | None) -> int:
         seed=settings.seed,
     )
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
-    with TickProducer(settings, verbose=not arguments.quiet) as producer:
+    # The feed is paced by --interval: each tick goes out at once, without linger.
+    producer = TickProducer(settings, verbose=not arguments.quiet, linger_ms=PACED_LINGER_MS)
+    with producer:
         stop.running()
         names = ", ".join(repr(s) for s in symbols)
         label = "symbol" if len(symbols) == 1 else "symbols"
