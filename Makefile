@@ -66,7 +66,8 @@ logs: $(INSTALLED) ## the end of the JVM broker's and PostgreSQL's logs
 	$(BIN)/python -m orderbook_kit.broker logs
 	$(BIN)/python -m orderbook_kit.store db logs
 
-bench: $(INSTALLED) ## throughput figures (Kafka ones need a broker: make broker)
+bench: $(INSTALLED) ## the kit against bare kafka-python: throughput, ratios, latency, memory
+	$(BIN)/python -m orderbook_kit.broker ensure
 	$(BIN)/python -m orderbook_kit.store db ensure
 	$(BIN)/python benchmarks/throughput.py
 

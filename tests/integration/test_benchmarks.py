@@ -1,13 +1,13 @@
-"""`make bench` runs end to end against the real broker and PostgreSQL, and prints every figure.
+"""`make bench` runs end to end against the real broker and PostgreSQL, and reports every figure.
 
-Not a speed test (figures differ between machines and are only printed): it keeps the benchmark
-from rotting, since nothing else runs it.
+Not a speed test (figures differ between machines and are only reported): it keeps the benchmark
+from rotting, since nothing else runs it, and checks that each comparison it promises is made.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,26 +17,44 @@ import pytest
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
-FIGURE = re.compile(r"^(?P<name>.+?)\s+(?P<count>\d+) in\s+[\d.]+ s\s+[\d,]+ /s$")
 
 
-def test_the_benchmark_prints_a_figure_for_every_stage() -> None:
+def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -> None:
+    figures_file = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--count", "600"],
+        [
+            sys.executable,
+            str(BENCHMARK),
+            "--count",
+            "600",
+            "--latency-seconds",
+            "1",
+            "--json",
+            str(figures_file),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
         env=os.environ,
     )
     assert result.returncode == 0, result.stderr
-    figures = {
-        match["name"].strip(): int(match["count"])
-        for line in result.stdout.splitlines()
-        if (match := FIGURE.match(line))
+    figures = json.loads(figures_file.read_text())
+    throughput, counts = figures["throughput"], figures["counts"]
+    assert counts["PostgreSQL: new rows, 2000 a transaction"] == 600
+    assert counts["produce: kit send(tick)"] == 600
+    assert counts["read: kit read_ticks (validated) into a DataFrame"] == 3 * 600  # best of 3
+    assert counts["store: kit, clean topic -> PostgreSQL"] > 0
+    assert all(rate > 0 for rate in throughput.values())
+    assert set(figures["ratios"]) == {
+        "kit send(tick) / bare, same settings",
+        "kit send_raw / bare, same settings",
+        "kit read_ticks / bare fetch alone",
+        "kit read_ticks / bare fetch + json",
+        "kit gate / bare forward",
+        "kit store / bare COPY",
     }
-    assert figures["PostgreSQL: new rows, 2000 a transaction"] == 600
-    assert figures["PostgreSQL: the same rows again (all skipped)"] == 600
-    assert figures["store, clean topic -> PostgreSQL"] > 0
-    assert "produce to Kafka, until acknowledged" in figures
-    assert "quality gate, raw -> clean + dead letters" in figures
-    assert "peak memory (RSS)" in result.stdout
+    for label, latency in figures["latency_ms"].items():
+        assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"], label
+        assert latency["ticks"] > 0, label
+    assert figures["peak_rss_mib"] > 0
+    assert "ratio kit send(tick) / bare, same settings" in result.stdout  # the printed table
