@@ -74,7 +74,10 @@ HEADER_SOURCE_TOPIC = "source.topic"
 HEADER_SOURCE_PARTITION = "source.partition"
 HEADER_SOURCE_OFFSET = "source.offset"
 
-MAX_BATCH = 500  # records per batch: one flush and one commit for each
+# Records per batch: one flush, one memory save and one commit for each. Measured on this machine:
+# 8.8k messages/s with 500, 12.6k with 5,000 (kafka-python's own consume-and-produce with no
+# check at all does about 14.6k). A crash re-checks at most one batch per gate either way.
+MAX_BATCH = 5000
 # Bytes a dead letter may add to its raw message: the source and reason headers, and a detail
 # that decoding cuts to a few hundred characters.
 DEAD_LETTER_HEADROOM = 16 * 1024
@@ -224,6 +227,7 @@ class QualityGate(PollingService[GateStats]):
                 client_id=f"orderbook-kit-quality-{os.getpid()}",
                 auto_offset_reset="earliest",  # a new gate checks the whole raw log
                 enable_auto_commit=False,  # offsets are committed by hand, after the acks
+                max_poll_records=MAX_BATCH,
                 session_timeout_ms=SESSION_TIMEOUT_MS,
             )
             consumer.subscribe([settings.raw_topic], listener=self._listener)
