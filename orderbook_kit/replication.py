@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MIN_INSYNC_CONFIG = "min.insync.replicas"
 NO_LEADER = -1  # what Kafka reports for a partition none of whose replicas is running
+DESCRIBE_PATIENCE_S = 15.0
 # The diagnosis runs after a failure has already been waited for: it gets only a short look.
 DIAGNOSIS_PROBE_S = 0.5
 DIAGNOSIS_TIMEOUT_S = 3.0
@@ -42,15 +43,15 @@ def partition_replicas(topic: str, settings: Settings | None = None) -> pd.DataF
     """One row per partition of ``topic``: ``leader`` (None without one), ``replicas``,
     ``in_sync`` (node ids, sorted) and ``min_in_sync`` (the topic's ``min.insync.replicas``).
 
-    A node that was just stopped may still be in the bootstrap list: the look is retried for
-    ``settings.client_timeout_s``.
+    Nodes that are down may be in the bootstrap list, and a client tries them at random: the
+    look is retried for ``DESCRIBE_PATIENCE_S`` (or ``settings.client_timeout_s`` if longer).
     """
     settings = settings or load_settings()
     described, min_in_sync = retry_while_retriable(
         lambda: _describe(topic, settings, settings.client_timeout_s),
         doing=f"Describing topic {topic!r}",
         bootstrap_servers=settings.bootstrap_servers,
-        timeout_s=settings.client_timeout_s,
+        timeout_s=max(settings.client_timeout_s, DESCRIBE_PATIENCE_S),
     )
     rows = [
         {
