@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -47,15 +46,7 @@ def _free_port() -> int:
 
 
 def _free_ports(count: int) -> list[int]:
-    """``count`` different free ports (each held until all are found)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    return process.free_ports("127.0.0.1", count)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

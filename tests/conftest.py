@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,22 +21,13 @@ def bootstrap_servers() -> str:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` different free ports on 127.0.0.1 (each held until all are found)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """``count`` different free ports on 127.0.0.1, outside the ephemeral range."""
+    return process.free_ports("127.0.0.1", count)
 
 
 @pytest.fixture
 def free_address() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    return f"127.0.0.1:{process.free_port('127.0.0.1')}"
 
 
 @pytest.fixture

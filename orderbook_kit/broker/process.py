@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -296,7 +297,15 @@ def run_tool(
 
 
 def _check_port_free(host: str, port: int) -> None:
-    if _can_listen_like_the_broker(host, port):
+    # Right after a broker was killed, its port can look taken for a moment (seen in about one
+    # start in four with a gate and a feed connected, and gone a second later): look again for a
+    # few seconds before blaming another program.
+    deadline = time.monotonic() + PORT_RELEASE_WAIT_S
+    while not _can_listen_like_the_broker(host, port):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    else:
         return
     address = f"{host}:{port}"
     if broker_answers(address):
@@ -358,10 +367,32 @@ def _prepare_state_dir(state: BrokerState) -> None:
         ) from None
 
 
+# Ports handed out for listeners: below Linux's default ephemeral range (32768-60999), so the
+# kernel never gives one to an outgoing connection. A client retrying a stopped broker on an
+# ephemeral port can otherwise end up connected to itself on it, and the restarted broker then
+# finds its port taken.
+LISTEN_PORTS = range(20000, 32000)
+# How long a start waits for a port that nothing listens on to be released (see above).
+PORT_RELEASE_WAIT_S = 5.0
+
+
+def free_ports(host: str, count: int = 1) -> list[int]:
+    """``count`` different ports that are free on ``host`` now, outside the ephemeral range."""
+    chosen: list[int] = []
+    for port in random.sample(LISTEN_PORTS, len(LISTEN_PORTS)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise BrokerError(f"No {count} free port(s) on {host} between 20000 and 32000.")
+
+
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(host)[0]
 
 
 def new_cluster_id() -> str:
