@@ -161,11 +161,20 @@ def ensure_topic(
     return True
 
 
-def topic_identity(admin: KafkaAdminClient, topic: str) -> tuple[str, int]:
+def topic_identity(admin: KafkaAdminClient, topic: str, timeout_s: float = 10.0) -> tuple[str, int]:
     """(id, partition count) of existing ``topic``. The id tells a topic deleted and created
-    again under the same name from the one before."""
-    (described,) = admin.describe_topics([topic])
-    return str(described["topic_id"]), len(described["partitions"])
+    again under the same name from the one before.
+
+    A topic another client has just created can be described with no partitions yet (two gates
+    starting together both create the state topic): it is described again until it has some,
+    for up to ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        (described,) = admin.describe_topics([topic])
+        if described["partitions"] or time.monotonic() >= deadline:
+            return str(described["topic_id"]), len(described["partitions"])
+        time.sleep(0.2)
 
 
 MAX_MESSAGE_BYTES_CONFIG = "max.message.bytes"
