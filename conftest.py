@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from orderbook_kit.postgres import server
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2"}
 
+LOOPBACK = "127.0.0.1"  # every test server listens here only
 _broker_dir: Path | None = None
 _cluster_dir: Path | None = None
 _database_dir: Path | None = None
@@ -39,14 +41,6 @@ def _needs_broker(item: pytest.Item) -> bool:
 
 def _needs_database(item: pytest.Item) -> bool:
     return item.get_closest_marker("postgres") is not None or item.path.suffix == ".ipynb"
-
-
-def _free_port() -> int:
-    return _free_ports(1)[0]
-
-
-def _free_ports(count: int) -> list[int]:
-    return process.free_ports("127.0.0.1", count)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -61,7 +55,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def _start_database(session: pytest.Session) -> None:
     global _database_dir
     _database_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-postgres-"))
-    url = f"postgresql://orderbook@127.0.0.1:{_free_port()}/orderbook"
+    url = f"postgresql://orderbook@{LOOPBACK}:{process.free_port(LOOPBACK)}/orderbook"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"Starting the test session's PostgreSQL at {url} ...")
@@ -81,7 +75,7 @@ def _start_broker(session: pytest.Session) -> None:
     for name, value in SHORT_RUN_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     _broker_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-broker-"))
-    bootstrap = f"127.0.0.1:{_free_port()}"
+    bootstrap = f"{LOOPBACK}:{process.free_port(LOOPBACK)}"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"Starting the test session's Kafka broker at {bootstrap} ...")
@@ -97,26 +91,23 @@ def _start_broker(session: pytest.Session) -> None:
     global _cluster_dir
     _cluster_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-cluster-"))
     os.environ["ORDERBOOK_CLUSTER_DIR"] = str(_cluster_dir)
-    os.environ["KAFKA_CLUSTER_SERVERS"] = ",".join(f"127.0.0.1:{p}" for p in _free_ports(3))
+    nodes = process.free_ports(LOOPBACK, 3)
+    os.environ["KAFKA_CLUSTER_SERVERS"] = ",".join(f"{LOOPBACK}:{port}" for port in nodes)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _broker_dir, _database_dir, _cluster_dir
-    if _cluster_dir is not None:
-        try:
-            cluster.stop_cluster(_cluster_dir)
-        finally:
-            shutil.rmtree(_cluster_dir, ignore_errors=True)
-            _cluster_dir = None
-    if _database_dir is not None:
-        try:
-            server.stop(_database_dir)
-        finally:
-            shutil.rmtree(_database_dir, ignore_errors=True)
-            _database_dir = None
-    if _broker_dir is not None:
-        try:
-            process.stop(_broker_dir)
-        finally:
-            shutil.rmtree(_broker_dir, ignore_errors=True)
-            _broker_dir = None
+    _stop_and_remove(_cluster_dir, cluster.stop_cluster)
+    _stop_and_remove(_database_dir, server.stop)
+    _stop_and_remove(_broker_dir, process.stop)
+    _cluster_dir = _database_dir = _broker_dir = None
+
+
+def _stop_and_remove(directory: Path | None, stop: Callable[[Path], object]) -> None:
+    """Stop the server kept in ``directory`` and delete the folder, even if stopping failed."""
+    if directory is None:
+        return
+    try:
+        stop(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -47,12 +47,6 @@ def cluster_settings(bootstrap: str) -> Settings:
     )
 
 
-def describe(settings: Settings, topic: str) -> list[dict]:
-    with admin_client(settings.bootstrap_servers, 10) as admin:
-        (described,) = admin.describe_topics([topic])
-    return sorted(described["partitions"], key=lambda p: p["partition_index"])
-
-
 def test_a_topic_the_kit_creates_has_three_replicas_and_needs_two_in_sync(
     three_nodes: tuple[str, Path],
 ) -> None:
@@ -60,9 +54,9 @@ def test_a_topic_the_kit_creates_has_three_replicas_and_needs_two_in_sync(
     with admin_client(settings.bootstrap_servers, 10) as admin:
         assert ensure_topic(admin, settings.raw_topic, 3)
         min_insync = topic_config(admin, settings.raw_topic, "min.insync.replicas")
-    partitions = describe(settings, settings.raw_topic)
-    assert [sorted(p["replica_nodes"]) for p in partitions] == [[1, 2, 3]] * 3
-    assert {p["leader_id"] for p in partitions} == {1, 2, 3}  # leadership is spread
+    partitions = partition_replicas(settings.raw_topic, settings)
+    assert list(partitions["replicas"]) == [[1, 2, 3]] * 3
+    assert set(partitions["leader"]) == {1, 2, 3}  # leadership is spread
     assert min_insync == "2"  # acks=all: acknowledged once two of the three have it
 
 
@@ -78,12 +72,10 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
     try:
         wait_for(lambda: sum(end_offsets(settings.raw_topic, settings).values()) > 600, 60, "ticks")
         # The leader of TTF-GAS's partition, killed while ticks keep coming.
-        by_partition = {
-            p["partition_index"]: p["leader_id"] for p in describe(settings, settings.raw_topic)
-        }
+        by_partition = partition_replicas(settings.raw_topic, settings)["leader"]
         # Kafka's default partitioner: murmur2 of the key, modulo the partition count.
         partition = (murmur2(b"TTF-GAS") & 0x7FFFFFFF) % 3
-        victim = by_partition[partition]
+        victim = int(by_partition[partition])
         sent_before = sum(end_offsets(settings.raw_topic, settings).values())
         assert cluster.kill_node(directory, victim)
         assert ingest.wait(180) == 0, ingest.output()
@@ -94,13 +86,14 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
     for symbol, rows in ticks.groupby("symbol"):
         seqs = sorted(rows["seq"])
         assert seqs == list(range(len(seqs))), f"{symbol}: a hole or a duplicate"
-    new_leader = describe(settings, settings.raw_topic)[partition]["leader_id"]
+    new_leader = partition_replicas(settings.raw_topic, settings)["leader"][partition]
     assert new_leader != victim
 
     cluster.start_node(directory, victim, timeout_s=120)
 
     def back_in_sync() -> bool:
-        return all(len(p["isr_nodes"]) == 3 for p in describe(settings, settings.raw_topic))
+        in_sync = partition_replicas(settings.raw_topic, settings)["in_sync"]
+        return all(len(nodes) == 3 for nodes in in_sync)
 
     wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
 

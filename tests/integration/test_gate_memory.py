@@ -11,7 +11,7 @@ import pytest
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.connection import admin_client
 from orderbook_kit.consumer import read_records, read_ticks
-from orderbook_kit.groups import group_members
+from orderbook_kit.groups import wait_for_members
 from orderbook_kit.launcher import start_service
 from orderbook_kit.models import Tick
 from orderbook_kit.offsets import end_offsets, group_lag, set_group_offsets
@@ -118,13 +118,18 @@ def test_two_gates_share_the_partitions_and_one_killed_loses_nothing() -> None:
     )  # fmt: skip
     gates = [start_service("quality", settings, "-q") for _ in range(2)]
     try:
+        wait_for_members(
+            settings.quality_group,
+            lambda members: len(members) == 2 and all(members.values()),
+            settings,
+            what="two gates sharing the partitions",
+        )
 
-        def shared() -> bool:
-            members = group_members(settings.quality_group, settings)
+        def every_partition_committed() -> bool:
             lag = group_lag(settings.quality_group, settings.raw_topic, settings)
-            return len(members) == 2 and all(members.values()) and lag["committed"].gt(0).all()
+            return bool(lag["committed"].gt(0).all())
 
-        wait_for(shared, 60, "two gates sharing the partitions, each one committing")
+        wait_for(every_partition_committed, 60, "each gate to commit a batch")
         gates[0].kill()
         assert ingest.wait(120) == 0, ingest.output()
         raw_count = sum(end_offsets(settings.raw_topic, settings).values())
