@@ -17,7 +17,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .config import Settings
-from .errors import BrokerError, BrokerUnreachableError
+from .errors import BrokerError, BrokerUnreachableError, OrderbookKitError
 
 __all__ = [
     "admin_client",
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 2.0
 RETRY_PAUSE_S = 0.25
+# How long a topic just created may take to be described fully by every broker.
+TOPIC_SETTLE_S = 10.0
 
 T = TypeVar("T")
 
@@ -161,7 +163,9 @@ def ensure_topic(
     return True
 
 
-def topic_identity(admin: KafkaAdminClient, topic: str, timeout_s: float = 10.0) -> tuple[str, int]:
+def topic_identity(
+    admin: KafkaAdminClient, topic: str, timeout_s: float = TOPIC_SETTLE_S
+) -> tuple[str, int]:
     """(id, partition count) of existing ``topic``. The id tells a topic deleted and created
     again under the same name from the one before.
 
@@ -180,11 +184,28 @@ def topic_identity(admin: KafkaAdminClient, topic: str, timeout_s: float = 10.0)
 MAX_MESSAGE_BYTES_CONFIG = "max.message.bytes"
 
 
-def topic_config(admin: KafkaAdminClient, topic: str, name: str) -> str:
-    """The value of topic config ``name`` of ``topic`` (its own, or the broker's default)."""
+def topic_config(
+    admin: KafkaAdminClient, topic: str, name: str, timeout_s: float = TOPIC_SETTLE_S
+) -> str:
+    """The value of topic config ``name`` of ``topic`` (its own, or the broker's default).
+
+    A topic just created (by us or by another client) can be described by a broker that does
+    not know it yet, without its configs: it is asked again, for up to ``timeout_s``.
+    """
     resource = ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})
-    described = admin.describe_configs([resource], config_filter="all")
-    return str(described["topic"][topic][name]["value"])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_configs([resource], config_filter="all")
+        value = described.get("topic", {}).get(topic, {}).get(name)
+        if value is not None:
+            return str(value["value"])
+        if time.monotonic() >= deadline:
+            raise OrderbookKitError(
+                f"Kafka did not say the setting {name!r} of topic {topic!r} within "
+                f"{timeout_s:g} s. Does the topic exist? (`python -m orderbook_kit.broker topics "
+                "--describe`)"
+            )
+        time.sleep(0.2)
 
 
 def message_size_limit(admin: KafkaAdminClient, topic: str) -> int:
