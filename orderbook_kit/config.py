@@ -49,6 +49,7 @@ class SettingSpec:
 SETTINGS: dict[str, SettingSpec] = {
     "bootstrap_servers": SettingSpec("KAFKA_BOOTSTRAP_SERVERS", rules.bootstrap_servers),
     "cluster_servers": SettingSpec("KAFKA_CLUSTER_SERVERS", rules.bootstrap_servers),
+    "kafka_client": SettingSpec("ORDERBOOK_KAFKA_CLIENT", rules.kafka_client),
     "raw_topic": SettingSpec("ORDERBOOK_TOPIC", rules.topic_name),
     "clean_topic": SettingSpec("ORDERBOOK_CLEAN_TOPIC", rules.topic_name),
     "dlq_topic": SettingSpec("ORDERBOOK_DLQ_TOPIC", rules.topic_name),
@@ -98,6 +99,7 @@ class Settings:
     # What each value means: orderbook_kit/defaults.py, where they are all set.
     bootstrap_servers: str = defaults.BOOTSTRAP_SERVERS
     cluster_servers: str = defaults.CLUSTER_SERVERS  # the three-node cluster's
+    kafka_client: str = defaults.KAFKA_CLIENT  # the library under TickProducer and read_ticks
     raw_topic: str = defaults.RAW_TOPIC
     clean_topic: str = defaults.CLEAN_TOPIC
     dlq_topic: str = defaults.DLQ_TOPIC

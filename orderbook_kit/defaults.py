@@ -30,6 +30,12 @@ SEED = 42
 TICK_COUNT = 200  # how many ticks the notebooks' longer cells produce
 STREAM_SECONDS = 5.0  # how long the notebooks' live cells run
 
+# The Kafka client library behind TickProducer and read_ticks: kafka-python (pure Python, the
+# notebooks' main path) or confluent-kafka (librdkafka, C: several times faster; `pip install
+# -e .[fast]`). The quality gate and the store always use kafka-python.
+KAFKA_CLIENTS = ("kafka-python", "confluent")
+KAFKA_CLIENT = "kafka-python"
+
 CLIENT_TIMEOUT_S = 10.0  # bound on reaching the broker, and on each request
 # How long the producer keeps trying to deliver a message before it counts as lost
 # (kafka-python's own default, 120 s).

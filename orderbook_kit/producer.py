@@ -18,6 +18,7 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from .config import Settings, load_settings
+from .confluent.producer import ConfluentProducer, ConfluentSend
 from .connection import admin_client, client_timeouts, ensure_topic, unreachable_error
 from .errors import DeliveryError, OrderbookKitError
 from .lifecycle import Connectable
@@ -29,6 +30,7 @@ __all__ = [
     "PRODUCER_TUNING",
     "BackgroundProducer",
     "Delivery",
+    "SendFuture",
     "TickProducer",
     "produce_in_background",
 ]
@@ -57,6 +59,11 @@ PRODUCER_TUNING: dict[str, Any] = {
 }
 
 
+# What a send returns: kafka-python's future, or librdkafka's delivery in the same shape. Both
+# have is_done, exception and get(timeout) -> the record's metadata (topic, partition, offset).
+SendFuture = FutureRecordMetadata | ConfluentSend
+
+
 @dataclass(frozen=True)
 class Delivery:
     """Where Kafka stored one message."""
@@ -72,7 +79,9 @@ class TickProducer(Connectable):
 
     ``verbose`` prints ``Sending tick: {...}`` for each tick; ``on_delivery`` is called with a
     :class:`Delivery` once Kafka acknowledges each message - from kafka-python's I/O thread, not
-    the caller's, so keep it short and thread-safe (appending to a list is).
+    the caller's, so keep it short and thread-safe (appending to a list is). With
+    ``settings.kafka_client == "confluent"`` the same API runs on librdkafka, whose reports run
+    on the caller's thread when the producer counts (see :mod:`orderbook_kit.confluent`).
 
     Counters: ``sent`` counts the messages handed to kafka-python; ``delivered`` and ``failed``
     those Kafka answered for, counted on the caller's side from the sends' futures, oldest first,
@@ -98,14 +107,14 @@ class TickProducer(Connectable):
         self.on_delivery = on_delivery
         self.create_topic = create_topic
         self._overrides = dict(kafka_overrides)
-        self._producer: KafkaProducer | None = None
+        self._producer: KafkaProducer | ConfluentProducer | None = None
         self.sent = 0
         self.first_error: BaseException | None = None
         self._abandoning = False
         self._delivered = 0
         self._failed = 0
         # Futures of the sends not yet counted, oldest first, with their keys (for messages).
-        self._unsettled: deque[tuple[FutureRecordMetadata, bytes | None]] = deque()
+        self._unsettled: deque[tuple[SendFuture, bytes | None]] = deque()
         self._settling = threading.Lock()  # a notebook may read the counters from another thread
 
     @property
@@ -144,12 +153,18 @@ class TickProducer(Connectable):
             **self._overrides,
         }
         try:
-            self._producer = KafkaProducer(**config)
+            self._producer = self._client(config)
         except KafkaError as exc:
             raise unreachable_error(bootstrap, timeout_s) from exc
         return self
 
-    def send(self, tick: Tick) -> FutureRecordMetadata:
+    def _client(self, config: dict[str, Any]) -> KafkaProducer | ConfluentProducer:
+        """kafka-python's producer, or librdkafka's with its interface (``kafka_client``)."""
+        if self.settings.kafka_client == "confluent":
+            return ConfluentProducer(config)
+        return KafkaProducer(**config)
+
+    def send(self, tick: Tick) -> SendFuture:
         """Stamp ``publish_time`` and send; the returned future resolves to the record metadata."""
         tick = tick.published()
         if self.verbose:
@@ -163,7 +178,7 @@ class TickProducer(Connectable):
         headers: list[tuple[str, bytes]] | None = None,
         timestamp_ms: int | None = None,
         partition: int | None = None,
-    ) -> FutureRecordMetadata:
+    ) -> SendFuture:
         """Send bytes as they are (the quality gate forwards and dead-letters this way).
 
         ``timestamp_ms`` sets the record's Kafka timestamp (default: now); ``partition`` the
@@ -272,7 +287,7 @@ class TickProducer(Connectable):
             unacknowledged=count,
         )
 
-    def _require_connected(self) -> KafkaProducer:
+    def _require_connected(self) -> KafkaProducer | ConfluentProducer:
         if self._producer is None:
             raise OrderbookKitError(
                 "The producer is not connected: use `with TickProducer() as producer:` or call "
@@ -288,6 +303,8 @@ class TickProducer(Connectable):
     def _settle(self) -> None:
         """Count the sends Kafka has answered for, oldest first, up to one it has not."""
         with self._settling:
+            if isinstance(self._producer, ConfluentProducer):
+                self._producer.serve()  # librdkafka reports deliveries only when asked
             unsettled = self._unsettled
             while unsettled and unsettled[0][0].is_done:
                 future, key = unsettled.popleft()
@@ -301,13 +318,16 @@ class TickProducer(Connectable):
                     log.warning("delivery of a message with key %r failed: %s", key, error)
 
 
-def _abandon_pending(producer: KafkaProducer) -> None:
+def _abandon_pending(producer: KafkaProducer | ConfluentProducer) -> None:
     """Fail every message the producer still holds, now, and stop its I/O thread.
 
     kafka-python's ``close(timeout)`` raises half-way when its flush times out, leaving the I/O
     thread running (and a traceback at exit). Its force-close - what ``close`` itself does once the
     timeout passed - has no public name, so it is called here, in this one place.
     """
+    if isinstance(producer, ConfluentProducer):
+        producer.abandon()
+        return
     sender = producer._sender
     sender.force_close()
     sender.join(5)

@@ -22,6 +22,7 @@ __all__ = [
     "database_url",
     "db_schema",
     "group_id",
+    "kafka_client",
     "number",
     "probability",
     "redacted_url",
@@ -180,5 +181,17 @@ def db_schema(value: Any) -> str:
         raise ValueError(
             f"{text!r} is not a usable schema name; use 1-63 lower-case letters, digits or '_', "
             f"starting with a letter or '_', e.g. {defaults.DB_SCHEMA}"
+        )
+    return text
+
+
+def kafka_client(value: Any) -> str:
+    """Which Kafka client library the kit's producer and reader use."""
+    text = str(value).strip().lower()
+    if text not in defaults.KAFKA_CLIENTS:
+        choices = " or ".join(repr(name) for name in defaults.KAFKA_CLIENTS)
+        raise ValueError(
+            f"{value!r} is not a client the kit knows; use {choices} (confluent needs "
+            "`pip install -e .[fast]`)"
         )
     return text

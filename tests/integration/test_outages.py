@@ -175,11 +175,12 @@ def test_ctrl_c_during_an_outage_stops_within_seconds(own_broker: tuple[str, Pat
     assert "within 3 s of closing, so they may be missing from it." in lines[0]
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_a_read_the_broker_dies_under_returns_at_its_time_limit_with_what_it_had(
-    own_broker: tuple[str, Path],
+    own_broker: tuple[str, Path], client: str
 ) -> None:
     address, state = own_broker
-    settings, _ = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="2")
+    settings, _ = settings_for(address, KAFKA_CLIENT_TIMEOUT_S="2", ORDERBOOK_KAFKA_CLIENT=client)
     ticks = OrderbookSimulator(SYMBOLS, seed=3).ticks(30)
     with TickProducer(settings) as producer:
         producer.send_all(ticks)

@@ -25,6 +25,14 @@ from orderbook_kit.simulator import OrderbookSimulator
 
 pytestmark = pytest.mark.kafka
 
+
+@pytest.fixture(autouse=True, params=["kafka-python", "confluent"])
+def kafka_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with both clients the kit can produce and read with."""
+    monkeypatch.setenv("ORDERBOOK_KAFKA_CLIENT", request.param)
+    return request.param
+
+
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -32,6 +32,12 @@ SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality", "orderbook_kit.stor
         ("TICK_COUNT", "0", "TICK_COUNT: must be at least 1, got 0; use e.g. 200"),
         ("TICK_SEED", "4.2", "TICK_SEED: '4.2' is not a whole number; use e.g. 42"),
         ("ORDERBOOK_PARTITIONS", "0", "ORDERBOOK_PARTITIONS: must be at least 1, got 0"),
+        (
+            "ORDERBOOK_KAFKA_CLIENT",
+            "librdkafka",
+            "ORDERBOOK_KAFKA_CLIENT: 'librdkafka' is not a client the kit knows; use "
+            "'kafka-python' or 'confluent'",
+        ),
         ("ORDERBOOK_TOPIC", "raw ticks", "ORDERBOOK_TOPIC: 'raw ticks' is not a valid Kafka topic"),
         ("ORDERBOOK_DLQ_TOPIC", "..", "ORDERBOOK_DLQ_TOPIC: '..' is not a valid Kafka topic name"),
         ("KAFKA_CLIENT_TIMEOUT_S", "0", "KAFKA_CLIENT_TIMEOUT_S: must be more than 0 s, got 0"),

@@ -1,0 +1,61 @@
+"""The confluent-kafka option without a broker: settings translated, never silently dropped, and
+clear errors when the package is missing or the choice is misspelt."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from orderbook_kit.config import load_settings
+from orderbook_kit.confluent import loading
+from orderbook_kit.confluent.producer import SAME_PARTITIONS_AS_JAVA, producer_config
+from orderbook_kit.errors import OrderbookKitError, SettingsError
+from orderbook_kit.producer import PRODUCER_TUNING
+
+
+def test_the_kits_producer_settings_mean_the_same_to_librdkafka() -> None:
+    config = producer_config(
+        {
+            "bootstrap_servers": "127.0.0.1:9092",
+            **PRODUCER_TUNING,
+            "acks": 1,
+            "delivery_timeout_ms": 30_000,
+            "max_block_ms": 10_000,  # applied by the adapter itself
+            "bootstrap_timeout_ms": 10_000,
+            "queue.buffering.max.kbytes": 4096,  # librdkafka's own name passes as it is
+        }
+    )
+    assert config == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "linger.ms": PRODUCER_TUNING["linger_ms"],
+        "batch.size": PRODUCER_TUNING["batch_size"],
+        "acks": "1",
+        "enable.idempotence": True,
+        "delivery.timeout.ms": 30_000,
+        "queue.buffering.max.kbytes": 4096,
+    }
+
+
+def test_a_setting_librdkafka_has_no_name_for_is_refused_not_dropped() -> None:
+    with pytest.raises(OrderbookKitError, match=r"'api_version' has no confluent-kafka equivalent"):
+        producer_config({"api_version": (3, 0)})
+
+
+def test_the_partitioner_is_the_java_clients() -> None:
+    # The one that puts a key where kafka-python and the Java client put it (checked against a
+    # broker in tests/integration/test_clients.py).
+    assert SAME_PARTITIONS_AS_JAVA == "murmur2_random"
+
+
+def test_a_missing_package_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import now fails: not installed
+    with pytest.raises(OrderbookKitError, match=r"pip install -e \.\[fast\]"):
+        loading.confluent_kafka()
+
+
+def test_the_client_is_chosen_by_one_variable_any_case() -> None:
+    assert load_settings({}).kafka_client == "kafka-python"
+    assert load_settings({"ORDERBOOK_KAFKA_CLIENT": " Confluent "}).kafka_client == "confluent"
+    with pytest.raises(SettingsError, match="ORDERBOOK_KAFKA_CLIENT"):
+        load_settings({"ORDERBOOK_KAFKA_CLIENT": "rdkafka"})
