@@ -8,6 +8,7 @@ letter fits wherever its raw message fitted. The reader must skip what is not a 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 
@@ -88,10 +89,12 @@ def test_the_gate_routes_every_hostile_message_once_on_the_first_run(
     assert {name: got for name, (got, expected) in reasons.items() if got != expected} == {}
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_the_reader_skips_what_is_not_a_tick_and_never_raises(
-    stream: tuple[Settings, dict[Where, Hostile | None]],
+    stream: tuple[Settings, dict[Where, Hostile | None]], client: str
 ) -> None:
     settings, raw = stream
+    settings = dataclasses.replace(settings, kafka_client=client)
     result = read_ticks(settings.raw_topic, settings=settings, timeout_s=30)
     frame = result.frame
     good = [where for where, item in raw.items() if item is None]

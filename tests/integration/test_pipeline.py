@@ -168,6 +168,7 @@ def test_unreachable_broker_producer_and_reader(nowhere: str) -> None:
         assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("kafka_client", ["kafka-python"], indirect=True)  # services: one is enough
 @pytest.mark.parametrize("service", ["orderbook_kit.ingest", "orderbook_kit.quality"])
 def test_unreachable_broker_services(service: str, nowhere: str) -> None:
     started = time.monotonic()

@@ -56,7 +56,10 @@ def test_missing_maven_names_the_install(
     assert "apt-get install maven" in str(error.value)
 
 
-def test_port_taken_by_another_program(tmp_path: Path) -> None:
+def test_port_taken_by_another_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The start looks again for a while (a port can seem taken for a moment after a SIGKILL);
+    # a squatter that stays is refused all the same, only sooner here.
+    monkeypatch.setattr(process, "PORT_RELEASE_WAIT_S", 0.5)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
