@@ -27,7 +27,7 @@ from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.postgres import server
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
-SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2"}
+SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2", "PERF_TICKS": "5000"}
 
 LOOPBACK = "127.0.0.1"  # every test server listens here only
 _broker_dir: Path | None = None

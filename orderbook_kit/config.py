@@ -70,6 +70,10 @@ SETTINGS: dict[str, SettingSpec] = {
     "tick_count": SettingSpec(
         "TICK_COUNT", rules.whole_number(minimum=1, maximum=10_000_000, example=defaults.TICK_COUNT)
     ),
+    "perf_ticks": SettingSpec(
+        "PERF_TICKS",
+        rules.whole_number(minimum=100, maximum=10_000_000, example=defaults.PERF_TICKS),
+    ),
     "stream_seconds": SettingSpec("STREAM_SECONDS", rules.seconds(example=defaults.STREAM_SECONDS)),
     "client_timeout_s": SettingSpec(
         "KAFKA_CLIENT_TIMEOUT_S",
@@ -110,6 +114,7 @@ class Settings:
     volatility: float = defaults.VOLATILITY
     seed: int = defaults.SEED
     tick_count: int = defaults.TICK_COUNT
+    perf_ticks: int = defaults.PERF_TICKS  # how many ticks notebook 09 measures with
     stream_seconds: float = defaults.STREAM_SECONDS
     client_timeout_s: float = defaults.CLIENT_TIMEOUT_S
     delivery_timeout_s: float = defaults.DELIVERY_TIMEOUT_S  # ingest stops, saying so, after it

@@ -29,6 +29,7 @@ SEED = 42
 
 TICK_COUNT = 200  # how many ticks the notebooks' longer cells produce
 STREAM_SECONDS = 5.0  # how long the notebooks' live cells run
+PERF_TICKS = 50_000  # how many ticks notebook 09 produces and reads for each throughput figure
 
 # The Kafka client library behind TickProducer and read_ticks: kafka-python (pure Python, the
 # notebooks' main path) or confluent-kafka (librdkafka, C: several times faster; `pip install
