@@ -12,6 +12,7 @@ benchmark uses topics and a schema of its own and deletes them afterwards.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import time
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import confluent_kafka
 import pandas as pd
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -210,6 +212,10 @@ KIT_GATE = "gate: kit, raw -> clean + dead letters"
 BARE_FORWARD = "gate: bare consume -> produce, no checks"
 KIT_STORE = "store: kit, clean topic -> PostgreSQL"
 BARE_STORE = "store: bare fetch + COPY, no offsets, no dedupe"
+FAST_SEND = "produce: kit send(tick), ORDERBOOK_KAFKA_CLIENT=confluent"
+FAST_BARE = "produce: bare confluent-kafka, the kit's settings"
+FAST_READ = "read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"
+FAST_FETCH = "read: bare confluent-kafka fetch alone"
 
 
 def on_kafka(results: Results, count: int, settings: Settings, *, with_database: bool) -> None:
@@ -294,6 +300,87 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
 PRODUCING = [KIT_SEND, KIT_SEND_RAW, BARE_SAME, BARE_DEFAULTS]
 
 
+def bare_confluent_produce(
+    settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]
+) -> None:
+    """confluent-kafka's own example loop: produce, poll(0) to serve reports, one flush."""
+    producer = confluent_kafka.Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": PRODUCER_TUNING["linger_ms"],
+            "batch.size": PRODUCER_TUNING["batch_size"],
+            "partitioner": "murmur2_random",
+        }
+    )
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:  # the local queue is full: let it drain
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("bare confluent producer: messages left unacknowledged")
+
+
+def bare_confluent_fetch(settings: Settings, topic: str, count: int) -> int:
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in partitions])
+    read, deadline = 0, time.monotonic() + 300
+    try:
+        while read < count and time.monotonic() < deadline:
+            read += sum(1 for m in consumer.consume(5000, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    return read
+
+
+def on_confluent(results: Results, count: int, settings: Settings) -> None:
+    """The same producing and reading on librdkafka: the kit's and the bare client's."""
+    fast = dataclasses.replace(settings, kafka_client="confluent")
+    ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
+    values = [(t.symbol.encode(), t.published().to_json()) for t in ticks]
+    kit_topic, bare_topic = f"{settings.raw_topic}.fast", f"{settings.raw_topic}.fastbare"
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        for topic in (kit_topic, bare_topic):
+            ensure_topic(admin, topic, settings.partitions)
+
+    def kit_send() -> None:
+        with TickProducer(fast, topic=kit_topic, create_topic=False) as producer:
+            for tick in ticks:
+                producer.send(tick)
+            producer.flush()
+
+    try:
+        print("-- the same on confluent-kafka (librdkafka)")
+        results.measure(FAST_SEND, count, kit_send, best_of=PRODUCE_RUNS)
+        bare = lambda: bare_confluent_produce(settings, bare_topic, values)  # noqa: E731
+        results.measure(FAST_BARE, count, bare, best_of=PRODUCE_RUNS)
+        held = sum(end_offsets(kit_topic, settings).values())
+        read = lambda: read_ticks(kit_topic, settings=fast, timeout_s=300)  # noqa: E731
+        results.measure(FAST_READ, held, read)
+        fetch = lambda: bare_confluent_fetch(settings, kit_topic, held)  # noqa: E731
+        results.measure(FAST_FETCH, held, fetch)
+        results.compare("kit send(tick) on confluent / bare confluent", FAST_SEND, FAST_BARE)
+        results.compare("kit read_ticks on confluent / bare confluent fetch", FAST_READ, FAST_FETCH)
+        results.compare("kit send(tick): confluent / kafka-python", FAST_SEND, KIT_SEND)
+        results.compare("kit read_ticks: confluent / kafka-python", FAST_READ, KIT_READ)
+    finally:
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            admin.delete_topics([kit_topic, bare_topic])
+
+
 def latency(results: Results, settings: Settings, *, rate: int, seconds: float) -> None:
     """Publish-to-consume latency of a paced stream, read while it is written."""
     print(f"-- publish-to-consume latency at {rate:,} ticks/s for {seconds:g} s")
@@ -347,6 +434,7 @@ def main() -> None:
         print("(no PostgreSQL at DATABASE_URL: its figures skipped; `make bench` starts one)")
     if broker_answers(settings.bootstrap_servers):
         on_kafka(results, count, settings, with_database=with_database)
+        on_confluent(results, count, settings)
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
     else:
         print(f"(no broker at {settings.bootstrap_servers}: Kafka figures skipped; `make broker`)")

@@ -52,7 +52,12 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         "kit read_ticks / bare fetch + json",
         "kit gate / bare forward",
         "kit store / bare COPY",
+        "kit send(tick) on confluent / bare confluent",
+        "kit read_ticks on confluent / bare confluent fetch",
+        "kit send(tick): confluent / kafka-python",
+        "kit read_ticks: confluent / kafka-python",
     }
+    assert counts["read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"] == 3 * 600
     for label, latency in figures["latency_ms"].items():
         assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"], label
         assert latency["ticks"] > 0, label

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from datetime import UTC, datetime
@@ -46,3 +47,24 @@ def test_an_error_in_the_background_producer_is_raised_by_join() -> None:
     unreachable = re.escape(f"No Kafka broker answered at {NOBODY}")
     with pytest.raises(BrokerUnreachableError, match=unreachable):
         writer.join(timeout_s=1)
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_failed_read_leaves_the_garbage_collector_as_it_found_it(client: str) -> None:
+    # read_ticks pauses the cyclic collector while it reads: an error must not leave it off
+    # (a process would then grow without bound), nor turn it on for a caller who had it off.
+    settings = load_settings(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": NOBODY,
+            "KAFKA_CLIENT_TIMEOUT_S": "1",
+            "ORDERBOOK_KAFKA_CLIENT": client,
+        }
+    )
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            with pytest.raises(BrokerUnreachableError):
+                read_ticks("orderbook.raw", settings=settings, timeout_s=3)
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
