@@ -132,7 +132,7 @@ class ConfluentSend:
         """librdkafka's delivery report, called from ``poll``/``flush`` on the caller's thread."""
         self.is_done = True
         if error is not None:
-            self.exception = _kafka_error(error)
+            self.exception = _kafka_error(error, self._owner._errors)
             return
         topic, partition = message.topic(), message.partition()
         self.value = RecordMetadata(
@@ -213,7 +213,7 @@ class ConfluentProducer:
                     ) from None
                 self.serve(BLOCKED_PAUSE_S)
             except self._exception as exc:
-                raise _kafka_error(exc.args[0]) from exc
+                raise _kafka_error(exc.args[0], self._errors) from exc
 
     def serve(self, timeout_s: float = 0) -> None:
         """Run the delivery reports librdkafka has ready (they count the acknowledgements)."""
@@ -236,12 +236,12 @@ class ConfluentProducer:
         self._producer.close()
 
 
-def _kafka_error(error: Any) -> KafkaError:
-    """librdkafka's error as the kafka-python error the kit already explains."""
-    module = confluent_kafka()
+def _kafka_error(error: Any, codes: Any) -> KafkaError:
+    """librdkafka's error as the kafka-python error the kit already explains (``codes``:
+    confluent_kafka.KafkaError, whose constants name the codes)."""
     text = f"{error.name()}: {error.str()}"
-    if error.code() == module.KafkaError.MSG_SIZE_TOO_LARGE:
+    if error.code() == codes.MSG_SIZE_TOO_LARGE:
         return MessageSizeTooLargeError(text)
-    if error.code() == module.KafkaError._MSG_TIMED_OUT:
+    if error.code() == codes._MSG_TIMED_OUT:
         return KafkaTimeoutError(text)
     return KafkaError(text)

@@ -159,12 +159,14 @@ class _Reader:
             self._call(lambda: self.consumer.commit(asynchronous=False))
 
     def _failed(self, error: Any) -> None:
-        if error.code() == self.module.KafkaError._PARTITION_EOF:
-            return
-        if error.retriable() or error.code() < 0:  # librdkafka's local errors are transient
-            self.read.outage = str(error)
-            return
-        raise OrderbookKitError(f"Reading from Kafka failed: {error}. See `make logs`.")
+        if error.code() != self.module.KafkaError._PARTITION_EOF:
+            self._outage(error)
+
+    def _outage(self, error: Any) -> None:
+        """A transient error is noted as the read's outage (and waited out); any other ends it."""
+        if not (error.retriable() or error.code() < 0):  # librdkafka's local errors are transient
+            raise OrderbookKitError(f"Reading from Kafka failed: {error}. See `make logs`.")
+        self.read.outage = str(error)
 
     def _existing_partitions(self) -> set[int]:
         try:
@@ -244,12 +246,7 @@ class _Reader:
         try:
             return request()
         except self.module.KafkaException as exc:
-            error = exc.args[0]
-            if not (error.retriable() or error.code() < 0):
-                raise OrderbookKitError(
-                    f"Reading from Kafka failed: {error}. See `make logs`."
-                ) from exc
-            self.read.outage = str(error)
+            self._outage(exc.args[0])
             time.sleep(min(0.2, max(self._left(), 0)))
             return None
 
