@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NOTEBOOK_TIMEOUT ?= 180
+# Two pytest workers, each with a broker and database of its own: most tests wait on a broker,
+# so two halve the wall time on two cores (TEST_WORKERS=0 runs everything in one process).
+TEST_WORKERS ?= 2
 JUPYTER_PORT ?= 8888
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 # JupyterLab refuses to run as root (containers, WSL) unless told that it is meant.
@@ -40,7 +43,8 @@ lab: $(INSTALLED) ## use (or start) Kafka and PostgreSQL, then open JupyterLab o
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker and database
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) tests notebooks
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) \
+		tests notebooks
 
 unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
 	$(BIN)/python -m pytest tests/unit

@@ -10,6 +10,10 @@ the user runs: each listens on a port of its own.
 The same goes for the three-node cluster of notebook 08: its free ports and its folder are set in
 ``KAFKA_CLUSTER_SERVERS`` and ``ORDERBOOK_CLUSTER_DIR``; the notebook starts it, the session stops
 it.
+
+Under pytest-xdist (``make test`` runs two workers) each worker is a session of its own, with its
+own broker and database. The tests that start a three-node cluster go to one worker
+(``--dist loadgroup``), so that two clusters never compete for the two cores at once.
 """
 
 from __future__ import annotations
@@ -41,6 +45,17 @@ def _needs_broker(item: pytest.Item) -> bool:
 
 def _needs_database(item: pytest.Item) -> bool:
     return item.get_closest_marker("postgres") is not None or item.path.suffix == ".ipynb"
+
+
+# Tests and notebooks that run a three-node cluster: one xdist worker takes them all.
+CLUSTER_ITEMS = ("tests/integration/test_cluster.py", "notebooks/08_durability_is_replication")
+CLUSTER_GROUP = pytest.mark.xdist_group("three-node-cluster")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(CLUSTER_ITEMS):
+            item.add_marker(CLUSTER_GROUP)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
