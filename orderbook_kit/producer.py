@@ -37,9 +37,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Sends between two countings of the acknowledgements: keeps the futures held bounded, and the
-# counting out of the per-message path.
+# The acknowledgements are counted once this many sends wait for one, and then every
+# SETTLE_STEP-th send while that many still wait: the futures held stay bounded, and a slow
+# acknowledgement at the head of the queue is not looked at again on every single send.
 SETTLE_EVERY = 512
+SETTLE_STEP = 64
 
 # Chosen on purpose: a few milliseconds of linger lets ticks that arrive together share one
 # record batch (fewer requests, more throughput) at a latency cost too small to see on a chart;
@@ -211,7 +213,7 @@ class TickProducer(Connectable):
         if self.on_delivery is not None:  # only then a callback on the I/O thread
             future.add_callback(self._acknowledged, key_bytes)
         self._unsettled.append((future, key_bytes))
-        if len(self._unsettled) >= SETTLE_EVERY:
+        if len(self._unsettled) >= SETTLE_EVERY and self.sent % SETTLE_STEP == 0:
             self._settle()
         return future
 
