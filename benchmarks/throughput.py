@@ -147,6 +147,15 @@ def bare_produce(
     producer.close()
 
 
+def bare_serialising(settings: Settings, topic: str, ticks: list[Tick]) -> None:
+    """What the kit's send(tick) does per tick (stamp publish_time, pydantic JSON), bare."""
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **PRODUCER_TUNING)
+    for tick in ticks:
+        producer.send(topic, key=tick.symbol.encode(), value=tick.published().to_json())
+    producer.flush()
+    producer.close()
+
+
 def bare_records(settings: Settings, topic: str, count: int) -> Iterator[Any]:
     """Every record of ``topic`` from the beginning, until ``count`` were read."""
     consumer = KafkaConsumer(
@@ -204,6 +213,7 @@ def bare_store(settings: Settings, topic: str, count: int) -> None:
 KIT_SEND = "produce: kit send(tick)"
 KIT_SEND_RAW = "produce: kit send_raw(bytes)"
 BARE_SAME = "produce: bare kafka-python, the kit's settings"
+BARE_SERIALISING = "produce: bare, the kit's settings, stamping+serialising"
 BARE_DEFAULTS = "produce: bare kafka-python, its defaults"
 KIT_READ = "read: kit read_ticks (validated) into a DataFrame"
 BARE_FETCH = "read: bare fetch alone"
@@ -216,6 +226,7 @@ FAST_SEND = "produce: kit send(tick), ORDERBOOK_KAFKA_CLIENT=confluent"
 FAST_BARE = "produce: bare confluent-kafka, the kit's settings"
 FAST_READ = "read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"
 FAST_FETCH = "read: bare confluent-kafka fetch alone"
+FAST_GATE = "gate: kit, ORDERBOOK_KAFKA_CLIENT=confluent (its producers)"
 
 
 def on_kafka(results: Results, count: int, settings: Settings, *, with_database: bool) -> None:
@@ -255,10 +266,14 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
         results.measure(KIT_SEND_RAW, count, kit_send_raw, best_of=PRODUCE_RUNS)
         tuned = lambda: bare_produce(settings, produced[BARE_SAME], values, **PRODUCER_TUNING)  # noqa: E731
         results.measure(BARE_SAME, count, tuned, best_of=PRODUCE_RUNS)
+        serialising = lambda: bare_serialising(settings, produced[BARE_SERIALISING], ticks)  # noqa: E731
+        results.measure(BARE_SERIALISING, count, serialising, best_of=PRODUCE_RUNS)
         plain = lambda: bare_produce(settings, produced[BARE_DEFAULTS], values)  # noqa: E731
         results.measure(BARE_DEFAULTS, count, plain, best_of=PRODUCE_RUNS)
         results.compare("kit send(tick) / bare, same settings", KIT_SEND, BARE_SAME)
         results.compare("kit send_raw / bare, same settings", KIT_SEND_RAW, BARE_SAME)
+        # The same work per tick, bare: what the kit itself adds around kafka-python.
+        results.compare("kit send(tick) / bare doing the same", KIT_SEND, BARE_SERIALISING)
 
         print("-- reading the produced ticks into a DataFrame")
         ticks_topic = produced[KIT_SEND]
@@ -297,7 +312,7 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
                 drop_schema(conn, settings.db_schema)
 
 
-PRODUCING = [KIT_SEND, KIT_SEND_RAW, BARE_SAME, BARE_DEFAULTS]
+PRODUCING = [KIT_SEND, KIT_SEND_RAW, BARE_SAME, BARE_SERIALISING, BARE_DEFAULTS]
 
 
 def bare_confluent_produce(
@@ -352,6 +367,9 @@ def on_confluent(results: Results, count: int, settings: Settings) -> None:
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
     values = [(t.symbol.encode(), t.published().to_json()) for t in ticks]
     kit_topic, bare_topic = f"{settings.raw_topic}.fast", f"{settings.raw_topic}.fastbare"
+    # The gate's own pipeline (topics, group), fed the same faulty stream as on kafka-python.
+    gated = dataclasses.replace(settings.isolated("gate-fast"), kafka_client="confluent")
+    messages = list(FaultInjector.uniform(0.01).messages(ticks))
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
         for topic in (kit_topic, bare_topic):
             ensure_topic(admin, topic, settings.partitions)
@@ -360,6 +378,12 @@ def on_confluent(results: Results, count: int, settings: Settings) -> None:
         with TickProducer(fast, topic=kit_topic, create_topic=False) as producer:
             for tick in ticks:
                 producer.send(tick)
+            producer.flush()
+
+    def faulty_stream() -> None:
+        with TickProducer(gated) as producer:
+            for message in messages:
+                producer.send_raw(message.key, message.value)
             producer.flush()
 
     try:
@@ -372,11 +396,17 @@ def on_confluent(results: Results, count: int, settings: Settings) -> None:
         results.measure(FAST_READ, held, read)
         fetch = lambda: bare_confluent_fetch(settings, kit_topic, held)  # noqa: E731
         results.measure(FAST_FETCH, held, fetch)
+        faulty_stream()
+        gate = QualityGate(gated)
+        n = len(messages)
+        results.measure(FAST_GATE, n, lambda: gate.run(count=n, duration_s=600))
         results.compare("kit send(tick) on confluent / bare confluent", FAST_SEND, FAST_BARE)
         results.compare("kit read_ticks on confluent / bare confluent fetch", FAST_READ, FAST_FETCH)
         results.compare("kit send(tick): confluent / kafka-python", FAST_SEND, KIT_SEND)
         results.compare("kit read_ticks: confluent / kafka-python", FAST_READ, KIT_READ)
+        results.compare("kit gate: confluent / kafka-python", FAST_GATE, KIT_GATE)
     finally:
+        delete_pipeline(gated)
         with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
             admin.delete_topics([kit_topic, bare_topic])
 

@@ -33,7 +33,8 @@ PERF_TICKS = 50_000  # how many ticks notebook 09 produces and reads for each th
 
 # The Kafka client library behind TickProducer and read_ticks: kafka-python (pure Python, the
 # notebooks' main path) or confluent-kafka (librdkafka, C: several times faster; `pip install
-# -e .[fast]`). The quality gate and the store always use kafka-python.
+# -e .[fast]`). The quality gate's producers follow it; the gate and the store consume with
+# kafka-python.
 KAFKA_CLIENTS = ("kafka-python", "confluent")
 KAFKA_CLIENT = "kafka-python"
 

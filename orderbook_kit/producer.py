@@ -168,10 +168,10 @@ class TickProducer(Connectable):
 
     def send(self, tick: Tick) -> SendFuture:
         """Stamp ``publish_time`` and send; the returned future resolves to the record metadata."""
-        tick = tick.published()
+        value = tick.published_json()
         if self.verbose:
-            print(f"Sending tick: {tick.model_dump(mode='json')}", flush=True)
-        return self.send_raw(tick.symbol, tick.to_json())
+            print(f"Sending tick: {value.decode()}", flush=True)
+        return self.send_raw(tick.symbol, value)
 
     def send_raw(
         self,

@@ -13,6 +13,16 @@ import pytest
 
 from orderbook_kit.broker import process
 
+KAFKA_CLIENTS = ["kafka-python", "confluent"]
+
+
+@pytest.fixture(params=KAFKA_CLIENTS)
+def kafka_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with each client the kit can produce and read with (ORDERBOOK_KAFKA_CLIENT);
+    services the test starts inherit it."""
+    monkeypatch.setenv("ORDERBOOK_KAFKA_CLIENT", request.param)
+    return request.param
+
 
 @pytest.fixture
 def bootstrap_servers() -> str:

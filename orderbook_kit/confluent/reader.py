@@ -27,6 +27,7 @@ __all__ = ["read_records_confluent"]
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
+FETCH_WAIT_MS = 100
 
 
 def read_records_confluent(
@@ -62,13 +63,16 @@ def read_records_confluent(
             "auto.offset.reset": "earliest",
             "socket.timeout.ms": max(int(settings.client_timeout_s * 1000), 1000),
             "reconnect.backoff.max.ms": 1000,
+            # The broker answers a connection's requests in order, so a watermark asked for while
+            # a fetch waits for data (librdkafka's default: up to 500 ms) waits behind it.
+            "fetch.wait.max.ms": FETCH_WAIT_MS,
             "logger": LIBRDKAFKA_LOG,
             "error_cb": remember_outage,
         }
     )
     try:
         reader = _Reader(module, consumer, topic, read, deadline, settings)
-        reader.start(partitions, offsets, from_ms, group_id)
+        reader.start(partitions, offsets, from_ms, group_id, end_now=until_end and until is None)
         reader.drain(batch, max_messages, until_end=until_end, until=until)
     finally:
         consumer.close()
@@ -97,6 +101,7 @@ class _Reader:
         self.partitions: list[int] = []
         self.starts: dict[int, int] = {}  # where each partition's read began (assign only)
         self.positions: dict[int, int] = {}  # the next offset of each partition, once read
+        self.end: dict[int, tuple[int, int]] | None = None  # (first, next) offsets where to stop
 
     def start(
         self,
@@ -104,10 +109,16 @@ class _Reader:
         offsets: dict[int, int] | None,
         from_ms: int | None,
         group_id: str | None,
+        *,
+        end_now: bool,
     ) -> None:
+        """Subscribe or assign; with ``end_now``, note where the partitions end first: asked
+        before any fetch is under way, the broker answers at once."""
         existing = self._existing_partitions()
         wanted = existing if partitions is None else existing & set(partitions)
         self.partitions = sorted(wanted)
+        if end_now:
+            self.end = self._watermarks()
         if group_id is not None:
             self.group = True
             self.consumer.subscribe([self.topic])
@@ -126,7 +137,7 @@ class _Reader:
     ) -> None:
         read = self.read
         end_wanted = until_end and until is None
-        end: dict[int, tuple[int, int]] | None = None
+        end = self.end
         while max_messages is None or len(read.records) < max_messages:
             left = self._left()
             if left <= 0:

@@ -48,6 +48,7 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
     assert set(figures["ratios"]) == {
         "kit send(tick) / bare, same settings",
         "kit send_raw / bare, same settings",
+        "kit send(tick) / bare doing the same",
         "kit read_ticks / bare fetch alone",
         "kit read_ticks / bare fetch + json",
         "kit gate / bare forward",
@@ -56,6 +57,7 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         "kit read_ticks on confluent / bare confluent fetch",
         "kit send(tick): confluent / kafka-python",
         "kit read_ticks: confluent / kafka-python",
+        "kit gate: confluent / kafka-python",
     }
     assert counts["read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"] == 3 * 600
     for label, latency in figures["latency_ms"].items():

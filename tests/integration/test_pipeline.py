@@ -23,14 +23,8 @@ from orderbook_kit.offsets import end_offsets
 from orderbook_kit.producer import Delivery, TickProducer, produce_in_background
 from orderbook_kit.simulator import OrderbookSimulator
 
-pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(autouse=True, params=["kafka-python", "confluent"])
-def kafka_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test here runs with both clients the kit can produce and read with."""
-    monkeypatch.setenv("ORDERBOOK_KAFKA_CLIENT", request.param)
-    return request.param
+# Every test here runs with both clients the kit can produce and read with.
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("kafka_client")]
 
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

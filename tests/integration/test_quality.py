@@ -25,7 +25,8 @@ from orderbook_kit.quality.outputs import copies_by_source, read_outputs
 from orderbook_kit.simulator import OrderbookSimulator
 from tests.conftest import wait_for
 
-pytestmark = pytest.mark.kafka
+# Every test here runs with both clients under the gate's producers (ORDERBOOK_KAFKA_CLIENT).
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("kafka_client")]
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]

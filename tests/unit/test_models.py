@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from orderbook_kit.models import Tick
@@ -77,6 +79,51 @@ def test_json_round_trip_is_lossless() -> None:
     assert isinstance(data, bytes)
     assert Tick.from_json(data) == tick
     assert b'"symbol":"TTF-GAS"' in data
+
+
+prices = st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False)
+times = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+) | st.datetimes(
+    min_value=datetime(2, 1, 1),
+    max_value=datetime(9998, 1, 1),
+    timezones=st.sampled_from([timezone(timedelta(hours=h)) for h in (-11, -5, 1, 14)]),
+)
+
+
+@given(
+    seq=st.integers(min_value=0, max_value=2**63 - 1),
+    bid=prices,
+    spread=st.floats(min_value=1e-6, max_value=1e6),
+    sizes=st.tuples(prices, prices),
+    event_time=times,
+    at=times,
+)
+def test_published_json_is_byte_for_byte_the_stamped_copys_json(
+    seq: int,
+    bid: float,
+    spread: float,
+    sizes: tuple[float, float],
+    event_time: datetime,
+    at: datetime,
+) -> None:
+    # The producer's fast path must put on the wire exactly what the model itself would write.
+    ask = bid + spread
+    assume(ask > bid)  # a spread below the float's resolution at that price locks the book
+    fields = {"seq": seq, "bid": bid, "ask": ask, "bid_size": sizes[0], "ask_size": sizes[1]}
+    tick = Tick(**{**VALID, **fields, "event_time": event_time})
+    assert tick.published_json(at) == tick.published(at).to_json()
+    assert Tick.from_json(tick.published_json(at)) == tick.published(at)
+
+
+def test_published_json_stamps_now_and_leaves_the_tick_unchanged() -> None:
+    tick = Tick(**VALID)
+    before = datetime.now(UTC)
+    stamped = Tick.from_json(tick.published_json())
+    assert stamped.publish_time is not None and before <= stamped.publish_time
+    assert stamped.publish_time <= datetime.now(UTC)
+    assert tick.publish_time is None  # frozen: the caller's tick is not stamped
+    assert stamped.model_copy(update={"publish_time": None}) == tick
 
 
 def test_json_schema_lists_every_field() -> None:
