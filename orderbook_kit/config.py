@@ -89,6 +89,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "database_url": SettingSpec("DATABASE_URL", rules.database_url),
     "db_schema": SettingSpec("ORDERBOOK_DB_SCHEMA", rules.db_schema),
     "store_group": SettingSpec("ORDERBOOK_STORE_GROUP", rules.group_id),
+    "metrics_port": SettingSpec("ORDERBOOK_METRICS_PORT", rules.metrics_port),
 }
 
 
@@ -123,6 +124,7 @@ class Settings:
     database_url: str = defaults.DATABASE_URL
     db_schema: str = defaults.DB_SCHEMA
     store_group: str = defaults.STORE_GROUP
+    metrics_port: int | None = defaults.METRICS_PORT  # a service's /metrics port; None: none
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():
@@ -178,7 +180,12 @@ class Settings:
     def as_environment(self) -> dict[str, str]:
         """These settings as environment variables (``{"KAFKA_BOOTSTRAP_SERVERS": ...}``), to run
         a service or a tool with exactly them."""
-        return {spec.variable: str(getattr(self, field)) for field, spec in SETTINGS.items()}
+        values = {field: getattr(self, field) for field in SETTINGS}
+        # An empty variable means "unset": the default (for metrics_port, None: no endpoint).
+        return {
+            spec.variable: "" if values[field] is None else str(values[field])
+            for field, spec in SETTINGS.items()
+        }
 
 
 def variable_of(field: str) -> str:

@@ -52,3 +52,8 @@ PRICE_JUMP_LIMIT = 0.05
 # No password: both accept connections from this machine only (127.0.0.1) without one.
 DATABASE_URL = "postgresql://orderbook@127.0.0.1:5433/orderbook"
 DB_SCHEMA = "orderbook"  # the store's tables live in this PostgreSQL schema
+
+# Prometheus metrics: off unless a port is given (ORDERBOOK_METRICS_PORT or --metrics-port), since
+# several services on one machine cannot share one fixed port; 0 picks a free one.
+METRICS_PORT = None
+METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses by convention

@@ -18,10 +18,12 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from . import validation as rules
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import DeliveryError, SettingsError
 from .faults import FAULT_KINDS, FaultInjector
 from .models import Tick
+from .monitoring.metrics import IngestMetrics
+from .monitoring.server import metrics_endpoint
 from .producer import PACED_LINGER_MS, TickProducer
 from .service import ServiceParser, StopSignal, flag_type, run_service
 from .simulator import OrderbookSimulator
@@ -100,6 +102,19 @@ def ingest(argv: Sequence[str] | None) -> int:
     arguments = parser.parse_args(argv)
     settings = parser.settings(arguments, argv)
     injector = fault_injector(arguments)
+    metrics = IngestMetrics()
+    port, source = settings.metrics_port, parser.name_of("metrics_port")
+    with metrics_endpoint(metrics.registry, port, source=source):
+        return produce_ticks(settings, arguments, injector, stop, metrics)
+
+
+def produce_ticks(
+    settings: Settings,
+    arguments: argparse.Namespace,
+    injector: FaultInjector | None,
+    stop: StopSignal,
+    metrics: IngestMetrics,
+) -> int:
     symbols = arguments.symbols or [settings.symbol]
     simulator = OrderbookSimulator(
         symbols,
@@ -110,6 +125,7 @@ def ingest(argv: Sequence[str] | None) -> int:
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
     # The feed is paced by --interval: each tick goes out at once, without linger.
     producer = TickProducer(settings, verbose=not arguments.quiet, linger_ms=PACED_LINGER_MS)
+    metrics.watch(producer)
     with producer:
         stop.running()
         names = ", ".join(repr(s) for s in symbols)
@@ -119,8 +135,8 @@ def ingest(argv: Sequence[str] | None) -> int:
             f"to topic '{producer.topic}'",
             flush=True,
         )
-        ticks = simulator.stream(
-            count=arguments.count, duration_s=arguments.duration, stop=stop.event
+        ticks = metrics.sent(
+            simulator.stream(count=arguments.count, duration_s=arguments.duration, stop=stop.event)
         )
         try:
             if injector is None:

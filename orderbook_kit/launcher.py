@@ -8,17 +8,21 @@ bounded, and the output goes to a file (a full pipe would stall a chatty service
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .config import Settings
+from .errors import OrderbookKitError
 
 __all__ = ["ServiceProcess", "start_service"]
 
 STOP_TIMEOUT_S = 30.0
+METRICS_LINE = re.compile(r"^Metrics at (http://\S+)$", re.MULTILINE)  # see monitoring.server
 
 
 class ServiceProcess:
@@ -64,6 +68,21 @@ class ServiceProcess:
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr)."""
         return self.output_file.read_text(errors="replace")
+
+    def metrics_url(self, timeout_s: float = 30.0) -> str:
+        """The URL of its ``/metrics`` (started with ``--metrics-port``), once it printed it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = METRICS_LINE.search(self.output())
+            if found:
+                return found.group(1)
+            if not self.running() or time.monotonic() > deadline:
+                state = "has stopped" if not self.running() else f"did not, within {timeout_s:g} s"
+                raise OrderbookKitError(
+                    f"{self.name} was to print its metrics URL (start it with --metrics-port 0) "
+                    f"but {state}. Its output:\n{self.output()}"
+                )
+            time.sleep(0.05)
 
     def last_line(self) -> str:
         lines = self.output().strip().splitlines()

@@ -28,6 +28,8 @@ from .errors import (
     SameTopicError,
     SettingsError,
 )
+from .monitoring.metrics import ConsumerMetrics
+from .monitoring.server import metrics_endpoint
 from .validation import Rule, seconds, whole_number
 
 __all__ = [
@@ -83,6 +85,10 @@ class ServiceParser(argparse.ArgumentParser):
             "--duration", type=flag_type(positive_seconds), help="stop after this many seconds"
         )
         self.add_argument("-q", "--quiet", action="store_true", help="do not print every message")
+        self.add_setting(
+            "--metrics-port", "metrics_port", "serve Prometheus metrics on 127.0.0.1 (0: any port)"
+        )
+        self._typed: set[str] = set()
         self.epilog = "Environment variables: " + ", ".join(environment_variables())
 
     def add_idle_flag(self) -> None:
@@ -114,6 +120,7 @@ class ServiceParser(argparse.ArgumentParser):
             if any(arg == flag or arg.startswith(flag + "=") for arg in given)
         }
         values = {field: getattr(arguments, field) for field in self._flag_of}
+        self._typed = typed
         try:
             return dataclasses.replace(self.defaults, **values)
         except SameTopicError as exc:
@@ -123,6 +130,11 @@ class ServiceParser(argparse.ArgumentParser):
             raise exc.renamed(lambda field: self._name(field, typed)) from None
         except SettingsError as exc:
             raise exc.renamed(lambda field: self._name(field, typed)) from None
+
+    def name_of(self, field: str) -> str:
+        """What gave Settings ``field`` its value: the flag if one was typed, else the variable
+        (call after :meth:`settings`), for errors found later, such as a port in use."""
+        return self._name(field, self._typed)
 
     def _name(self, field: str, typed: set[str]) -> str:
         return self._flag_of[field] if field in typed else variable_of(field)
@@ -192,10 +204,22 @@ class Summarised(Protocol):
 
 
 def run_consumer_service(
-    service: ConsumerService, stop: StopSignal, arguments: argparse.Namespace
+    service: ConsumerService,
+    stop: StopSignal,
+    arguments: argparse.Namespace,
+    metrics: ConsumerMetrics,
+    metrics_source: str,
 ) -> int:
-    """Connect ``service``, run it until ``--count``, ``--duration`` or ``--idle`` says so or
-    ``stop`` is signalled, and print its summary."""
+    """Serve ``metrics`` if a port is set, connect ``service``, run it until ``--count``,
+    ``--duration`` or ``--idle`` says so or ``stop`` is signalled, and print its summary."""
+    with metrics_endpoint(metrics.registry, arguments.metrics_port, source=metrics_source):
+        try:
+            return _run_consumer(service, stop, arguments)
+        finally:
+            metrics.close()
+
+
+def _run_consumer(service: ConsumerService, stop: StopSignal, arguments: argparse.Namespace) -> int:
     with service:
         stop.running()
         try:

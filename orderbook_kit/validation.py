@@ -23,6 +23,7 @@ __all__ = [
     "db_schema",
     "group_id",
     "kafka_client",
+    "metrics_port",
     "number",
     "probability",
     "redacted_url",
@@ -195,3 +196,16 @@ def kafka_client(value: Any) -> str:
             "`pip install -e .[fast]`)"
         )
     return text
+
+
+def metrics_port(value: Any) -> int | None:
+    """The port of a service's Prometheus endpoint: 1-65535, 0 for any free one, None for none."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise ValueError(
+            f"{value!r} is not a port; use 1-65535, or 0 for any free port (the service prints "
+            f"its URL), e.g. {defaults.METRICS_PORT_EXAMPLE}"
+        )
+    return int(text)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import load_settings
+from ..monitoring.metrics import GateMetrics
 from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
 from .gate import QualityGate, Routed
 
@@ -56,8 +57,12 @@ def check_quality(argv: Sequence[str] | None) -> int:
         f"'{settings.clean_topic}', rejected ones to '{settings.dlq_topic}'",
         flush=True,
     )
-    gate = QualityGate(settings, on_routed=None if arguments.quiet else print_routed)
-    return run_consumer_service(gate, stop, arguments)
+    metrics = GateMetrics()
+    metrics.watch_lag(settings, settings.quality_group, settings.raw_topic)
+    gate = QualityGate(
+        settings, on_routed=None if arguments.quiet else print_routed, metrics=metrics
+    )
+    return run_consumer_service(gate, stop, arguments, metrics, parser.name_of("metrics_port"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

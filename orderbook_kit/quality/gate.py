@@ -25,6 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -44,10 +45,14 @@ from ..connection import (
 )
 from ..consumer import open_consumer, read_records
 from ..errors import OrderbookKitError
+from ..models import Tick
 from ..polling import SESSION_TIMEOUT_MS, PollingService
 from ..producer import TickProducer
 from ..reasons import Reason
 from .checks import QualityChecker, Verdict
+
+if TYPE_CHECKING:
+    from ..monitoring.metrics import GateMetrics
 from .memory import (
     STATE_TOPIC_CONFIGS,
     MemoryScope,
@@ -158,9 +163,11 @@ class QualityGate(PollingService[GateStats]):
         settings: Settings | None = None,
         *,
         on_routed: Callable[[Routed], None] | None = None,
+        metrics: GateMetrics | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.on_routed = on_routed
+        self.metrics = metrics  # counted once per batch, after its commit
         self._consumer: KafkaConsumer | None = None
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
@@ -267,10 +274,13 @@ class QualityGate(PollingService[GateStats]):
         for partition in self._listener.take():
             self._memory.pop(partition, None)
         self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
-        self._process(batches, self._clean, self._dead, stats)
+        clean = self._process(batches, self._clean, self._dead, stats)
         self._save_memory(batches)
         self._commit(self._consumer, batches)
         stats.batches += 1
+        if self.metrics is not None:
+            self.metrics.count(stats)
+            self.metrics.observe_ticks(clean)
 
     def _restore(self, partitions: list[int]) -> None:
         """Read the memory of ``partitions`` back from the state topic, before judging them."""
@@ -363,7 +373,10 @@ class QualityGate(PollingService[GateStats]):
         clean: TickProducer,
         dead: TickProducer,
         stats: GateStats,
-    ) -> None:
+    ) -> list[Tick]:
+        """Route every record of ``batches``; the clean ticks (kept only when metrics are on)."""
+        clean_ticks: list[Tick] = []
+        keep = clean_ticks.append if self.metrics is not None else None
         for tp, records in batches.items():
             memory = self._memory[tp.partition]
             for record in records:
@@ -372,6 +385,8 @@ class QualityGate(PollingService[GateStats]):
                 if verdict.accepted:
                     target = clean
                     stats.clean += 1
+                    if keep is not None and verdict.tick is not None:
+                        keep(verdict.tick)
                 else:
                     assert verdict.reason is not None
                     target = dead
@@ -394,6 +409,7 @@ class QualityGate(PollingService[GateStats]):
         # those messages again.
         clean.flush()
         dead.flush()
+        return clean_ticks
 
     def _commit(
         self, consumer: KafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from ..config import load_settings, read_setting
 from ..database import connect
 from ..errors import OrderbookKitError
+from ..monitoring.metrics import StoreMetrics
 from ..postgres import server
 from ..postgres.runtime import PGSERVER_VERSION
 from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
@@ -61,8 +62,12 @@ def store(argv: Sequence[str] | None) -> int:
         f"schema '{settings.db_schema}'",
         flush=True,
     )
-    sink = StoreSink(settings, on_skipped=None if arguments.quiet else print_skipped)
-    return run_consumer_service(sink, stop, arguments)
+    metrics = StoreMetrics()
+    metrics.watch_lag(settings, settings.store_group, settings.clean_topic)
+    sink = StoreSink(
+        settings, on_skipped=None if arguments.quiet else print_skipped, metrics=metrics
+    )
+    return run_consumer_service(sink, stop, arguments, metrics, parser.name_of("metrics_port"))
 
 
 # --- db: the kit's own PostgreSQL ---------------------------------------------------------------

@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -36,6 +37,7 @@ from ..consumer import open_consumer
 from ..database import connect, first_line
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
+from ..models import Tick
 from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, PollingService
 from ..reasons import Reason
 from ..validation import redacted_url
@@ -47,6 +49,9 @@ from .tables import (
     tick_row,
     write_batch,
 )
+
+if TYPE_CHECKING:
+    from ..monitoring.metrics import StoreMetrics
 
 __all__ = ["MAX_BATCH", "Skipped", "StoreSink", "StoreStats"]
 
@@ -124,9 +129,11 @@ class StoreSink(PollingService[StoreStats]):
         settings: Settings | None = None,
         *,
         on_skipped: Callable[[Skipped], None] | None = None,
+        metrics: StoreMetrics | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.on_skipped = on_skipped
+        self.metrics = metrics  # counted once per batch, after its transaction
         self._db: psycopg.Connection | None = None
         self._consumer: KafkaConsumer | None = None
         self._listener = _SeekToStoredOffsets(self)
@@ -276,6 +283,8 @@ class StoreSink(PollingService[StoreStats]):
     ) -> None:
         assert self._db is not None and self._consumer is not None
         rows: list[TickRow] = []
+        ticks: list[Tick] = []  # kept only when metrics are on
+        keep = ticks.append if self.metrics is not None else None
         next_offsets: dict[tuple[str, int], int] = {}
         for tp, records in batches.items():
             for record in records:
@@ -296,6 +305,8 @@ class StoreSink(PollingService[StoreStats]):
                         self.on_skipped(Skipped(record, decoded))
                 else:
                     rows.append(tick_row(decoded, record))
+                    if keep is not None:
+                        keep(decoded)
             if records:
                 next_offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
         try:
@@ -306,6 +317,9 @@ class StoreSink(PollingService[StoreStats]):
         stats.stored += result.inserted
         stats.duplicates += len(rows) - result.inserted
         self._commit_to_kafka(next_offsets)
+        if self.metrics is not None:
+            self.metrics.count(stats)
+            self.metrics.observe_ticks(ticks)
 
     def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
         reason = first_line(exc)

@@ -1,0 +1,256 @@
+"""The metrics each service exports, in a Prometheus registry of its own.
+
+Names follow Prometheus conventions: the ``orderbook_`` prefix, the unit in the name
+(``_seconds``, ``_messages``), ``_total`` on counters. Every label comes from a small fixed set -
+a route, a reason code, a partition, or a symbol (at most ``MAX_SYMBOLS`` of them) - never from a
+message's content: one label value per message would grow Prometheus without bound, and a hostile
+feed could make it do so on purpose.
+
+Counting happens once per batch from the service's own counts, never in a per-message callback;
+only the latency histogram sees each tick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..config import Settings
+from ..models import Tick
+from ..reasons import MESSAGE_REASONS, Reason
+from .lag import GroupLagCollector
+
+if TYPE_CHECKING:
+    from ..producer import TickProducer
+    from ..quality.gate import GateStats
+    from ..store.sink import StoreStats
+
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "MAX_SYMBOLS",
+    "ConsumerMetrics",
+    "GateMetrics",
+    "IngestMetrics",
+    "ServiceMetrics",
+    "StoreMetrics",
+    "TickFreshness",
+]
+
+# From a millisecond (a healthy pipeline on one machine) to a minute (a consumer far behind).
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Symbols with a freshness series of their own; ticks of any further symbol are only counted.
+MAX_SYMBOLS = 100
+
+
+class TickFreshness(Collector):
+    """``orderbook_last_tick_age_seconds{symbol}``: now minus the event time of the newest tick
+    seen of each symbol, worked out at each scrape - so it keeps growing while no tick comes,
+    which is what an alert on a silent feed needs."""
+
+    def __init__(self, registry: CollectorRegistry, *, max_symbols: int = MAX_SYMBOLS) -> None:
+        self.max_symbols = max_symbols
+        self._newest: dict[str, float] = {}  # symbol -> newest event time (Unix seconds)
+        self._lock = threading.Lock()  # scrapes run on the HTTP server's threads
+        self.untracked = Counter(
+            "orderbook_untracked_symbol_ticks_total",
+            f"Ticks of symbols beyond the first {max_symbols}, which get no freshness series",
+            registry=registry,
+        )
+        registry.register(self)
+
+    def observe(self, ticks: Iterable[Tick]) -> None:
+        newest: dict[str, float] = {}
+        seen: Tally[str] = Tally()
+        for tick in ticks:
+            stamp = tick.event_time.timestamp()
+            seen[tick.symbol] += 1
+            if stamp > newest.get(tick.symbol, float("-inf")):
+                newest[tick.symbol] = stamp
+        with self._lock:
+            for symbol, stamp in newest.items():
+                known = self._newest.get(symbol)
+                if known is None and len(self._newest) >= self.max_symbols:
+                    self.untracked.inc(seen[symbol])
+                elif known is None or stamp > known:
+                    self._newest[symbol] = stamp
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        now = time.time()
+        with self._lock:
+            newest = list(self._newest.items())
+        for symbol, stamp in sorted(newest):
+            family.add_metric([symbol], now - stamp)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "orderbook_last_tick_age_seconds",
+            "Seconds since the event time of the newest tick of each symbol",
+            labels=["symbol"],
+        )
+
+
+class ServiceMetrics:
+    """What every service exports: the freshness of its ticks."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.freshness = TickFreshness(self.registry)
+
+
+class ConsumerMetrics(ServiceMetrics):
+    """What a consuming service adds: publish-to-process latency, and its group's lag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latency = Histogram(
+            "orderbook_publish_to_process_seconds",
+            "Seconds from a tick's publish_time (set by its producer) to this service handling it",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.lag: GroupLagCollector | None = None
+
+    def watch_lag(self, settings: Settings, group: str, topic: str) -> None:
+        """Export the lag of ``group`` on ``topic`` (asked of the broker at each scrape)."""
+        self.lag = GroupLagCollector(settings, group, topic, self.registry)
+
+    def observe_ticks(self, ticks: Sequence[Tick], now: float | None = None) -> None:
+        """Ticks this service has just handled (``now``: when, in Unix seconds)."""
+        now = time.time() if now is None else now
+        observe = self.latency.observe
+        for tick in ticks:
+            if tick.publish_time is not None:  # a tick sent as raw bytes may have none
+                observe(max(now - tick.publish_time.timestamp(), 0.0))
+        self.freshness.observe(ticks)
+
+    def close(self) -> None:
+        if self.lag is not None:
+            self.lag.close()
+
+
+class IngestMetrics(ServiceMetrics):
+    """The ingest service: messages sent, acknowledged and failed, read off its producer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._producer: TickProducer | None = None
+        self.registry.register(_ProducerCounts(self))
+
+    def watch(self, producer: TickProducer) -> None:
+        self._producer = producer
+
+    def sent(self, ticks: Iterable[Tick]) -> Iterator[Tick]:
+        """``ticks``, noting each one's freshness as it goes by (wrap the feed with it)."""
+        for tick in ticks:
+            self.freshness.observe((tick,))
+            yield tick
+
+
+# The producer's counters (TickProducer attributes) and the counters they are exported as.
+PRODUCER_COUNTS = {
+    "sent": ("orderbook_ingest_messages_sent", "Messages handed to the Kafka client"),
+    "delivered": (
+        "orderbook_ingest_messages_acknowledged",
+        "Messages Kafka acknowledged (acks=all: in every in-sync replica)",
+    ),
+    "failed": (
+        "orderbook_ingest_messages_failed",
+        "Messages Kafka refused or did not acknowledge within the delivery timeout",
+    ),
+}
+
+
+class _ProducerCounts(Collector):
+    """The producer's own counters, read at each scrape (nothing is counted twice)."""
+
+    def __init__(self, metrics: IngestMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        for name, documentation in PRODUCER_COUNTS.values():
+            yield CounterMetricFamily(name, documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        producer = self._metrics._producer
+        for attribute, (name, documentation) in PRODUCER_COUNTS.items():
+            value = 0 if producer is None else getattr(producer, attribute)
+            yield CounterMetricFamily(name, documentation, value=value)
+
+
+class GateMetrics(ConsumerMetrics):
+    """The quality gate: messages routed, by route and reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routed = Counter(
+            "orderbook_gate_messages",
+            "Raw messages the gate routed: to the clean topic (reason empty) or the dead-letter "
+            "topic, with the reason",
+            ["route", "reason"],
+            registry=self.registry,
+        )
+        # Every series exists from the start at 0: a rate() over a series that appears only
+        # with its first dead letter would miss that one.
+        self.routed.labels("clean", "")
+        for reason in Reason:
+            self.routed.labels("dead_letter", reason.value)
+        self._clean_seen = 0
+        self._rejected_seen: Tally[Reason] = Tally()
+
+    def count(self, stats: GateStats) -> None:
+        """Add what ``stats`` (the running totals of a gate's run) counts since the last call."""
+        self.routed.labels("clean", "").inc(stats.clean - self._clean_seen)
+        self._clean_seen = stats.clean
+        for reason, total in stats.rejected.items():
+            self.routed.labels("dead_letter", reason.value).inc(total - self._rejected_seen[reason])
+            self._rejected_seen[reason] = total
+
+
+class StoreMetrics(ConsumerMetrics):
+    """The store: rows written, duplicates, and messages skipped as not a tick."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = Counter(
+            "orderbook_store_rows_written",
+            "Ticks written to PostgreSQL as new rows",
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "orderbook_store_duplicate_ticks",
+            "Valid ticks already in the table (delivered twice), not written again",
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "orderbook_store_skipped_messages",
+            "Messages on the clean topic that are not a valid tick, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in MESSAGE_REASONS:
+            self.skipped.labels(reason.value)
+        self._seen = (0, 0)
+        self._skipped_seen: Tally[Reason] = Tally()
+
+    def count(self, stats: StoreStats) -> None:
+        """Add what ``stats`` (the running totals of a store's run) counts since the last call."""
+        stored, duplicates = self._seen
+        self.rows.inc(stats.stored - stored)
+        self.duplicates.inc(stats.duplicates - duplicates)
+        self._seen = (stats.stored, stats.duplicates)
+        for reason, total in stats.skipped.items():
+            self.skipped.labels(reason.value).inc(total - self._skipped_seen[reason])
+            self._skipped_seen[reason] = total
