@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..config import Settings
@@ -45,15 +45,12 @@ class GroupLagCollector(Collector):
         self._admin: KafkaAdminClient | None = None
         self._lock = threading.Lock()
         self._failing = False
-        self.errors = Counter(
-            "orderbook_consumer_lag_errors",
-            "Scrapes whose lag lookup the broker did not answer in time",
-            registry=registry,
-        )
+        self.errors = 0  # lookups that failed, exported with the lag in the same scrape
         registry.register(self)
 
     def describe(self) -> Iterator[Metric]:
         yield self._family()
+        yield self._errors()
 
     def collect(self) -> Iterator[Metric]:
         family = self._family()
@@ -63,9 +60,11 @@ class GroupLagCollector(Collector):
             except (KafkaError, OSError) as exc:
                 self._failed(exc)
                 lags = {}
+            errors = self._errors(self.errors)
         for partition, lag in sorted(lags.items()):
             family.add_metric([self.group, self.topic, str(partition)], lag)
         yield family
+        yield errors
 
     def lags(self) -> dict[int, int]:
         """{partition: lag} now (raises ``KafkaError`` if the broker does not answer)."""
@@ -120,13 +119,21 @@ class GroupLagCollector(Collector):
         return self._admin
 
     def _failed(self, exc: BaseException) -> None:
-        self.errors.inc()
+        self.errors += 1
         if not self._failing:  # once per outage, not once per scrape
             log.warning("could not read the lag of group %r: %s", self.group, exc)
             self._failing = True
         if self._admin is not None:  # a fresh client next time: this one may be wedged
             self._admin.close()
             self._admin = None
+
+    @staticmethod
+    def _errors(value: int | None = None) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "orderbook_consumer_lag_errors",
+            "Scrapes whose lag lookup the broker did not answer in time",
+            value=value,
+        )
 
     @staticmethod
     def _family() -> GaugeMetricFamily:
