@@ -1,0 +1,135 @@
+"""The services' metrics against the real broker and database: scraped and parsed as Prometheus
+would, with values that match what was sent; and lag that grows while the gate is paused and
+drains once it resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.connection import delete_pipeline
+from orderbook_kit.database import connect
+from orderbook_kit.faults import FaultInjector, RawMessage
+from orderbook_kit.launcher import start_service
+from orderbook_kit.monitoring.metrics import GateMetrics
+from orderbook_kit.monitoring.scrape import scrape
+from orderbook_kit.offsets import end_offsets
+from orderbook_kit.producer import TickProducer
+from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.store.tables import drop_schema
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    settings = load_settings().isolated(f"metrics-{uuid.uuid4().hex[:8]}")
+    yield settings
+    delete_pipeline(settings)
+    with connect(settings.database_url, timeout_s=10) as conn:
+        drop_schema(conn, settings.db_schema)
+
+
+def produce(settings: Settings, messages: list[RawMessage]) -> None:
+    with TickProducer(settings) as producer:
+        for message in messages:
+            producer.send_raw(message.key, message.value)
+        producer.flush()
+
+
+def test_gate_and_store_export_what_they_did(settings: Settings) -> None:
+    injector = FaultInjector.uniform(0.03, seed=11)
+    messages = list(injector.messages(OrderbookSimulator(SYMBOLS).ticks(600)))
+    produce(settings, messages)
+    n = len(messages)
+    gate = start_service("quality", settings, "-q", "--metrics-port", "0", "--idle", "60")
+    store = start_service("store", settings, "-q", "--metrics-port", "0", "--idle", "60")
+    try:
+        gate_url, store_url = gate.metrics_url(), store.metrics_url()
+
+        def gate_done() -> bool:
+            return scrape(gate_url).value("orderbook_gate_messages_total") == n
+
+        wait_for(gate_done, 60, f"the gate's metrics to count {n} messages")
+        routed = scrape(gate_url)
+        assert routed.value("orderbook_gate_messages_total", route="clean") == injector.clean
+        by_reason = routed.by_label("orderbook_gate_messages_total", "reason", route="dead_letter")
+        assert {r: v for r, v in by_reason.items() if v} == injector.injected
+        # Each clean tick was timed from its publish_time; fault kinds never are.
+        assert routed.value("orderbook_publish_to_process_seconds_count") == injector.clean
+        assert set(routed.by_label("orderbook_last_tick_age_seconds", "symbol")) == set(SYMBOLS)
+
+        def drained(url: str) -> bool:
+            lags = scrape(url).by_label("orderbook_consumer_lag_messages", "partition")
+            return len(lags) == settings.partitions and sum(lags.values()) == 0
+
+        wait_for(lambda: drained(gate_url), 30, "the gate's lag to be 0 on every partition")
+
+        def stored() -> bool:
+            return scrape(store_url).value("orderbook_store_rows_written_total") == injector.clean
+
+        wait_for(stored, 60, f"the store's metrics to count {injector.clean} rows")
+        wait_for(lambda: drained(store_url), 30, "the store's lag to be 0 on every partition")
+        rows = scrape(store_url)
+        assert rows.value("orderbook_store_duplicate_ticks_total") == 0
+        assert rows.value("orderbook_store_skipped_messages_total") == 0
+        assert rows.value("orderbook_publish_to_process_seconds_count") == injector.clean
+        assert rows.value("orderbook_consumer_lag_errors_total") == 0
+    finally:
+        for service in (gate, store):
+            service.stop()
+    assert "Traceback" not in gate.output() + store.output()
+
+
+def test_lag_grows_while_the_gate_is_paused_and_drains_when_it_resumes(settings: Settings) -> None:
+    simulator = OrderbookSimulator(SYMBOLS)
+    produce(settings, list(FaultInjector({}).messages(simulator.ticks(30))))
+    gate = start_service("quality", settings, "-q", "--metrics-port", "0", "--idle", "60")
+    watcher = GateMetrics()  # the lag as any scraper sees it, from the broker
+    watcher.watch_lag(settings, settings.quality_group, settings.raw_topic)
+    assert watcher.lag is not None
+    try:
+        url = gate.metrics_url()
+        wait_for(lambda: sum(watcher.lag.lags().values()) == 0, 60, "the gate to catch up")
+        os.kill(gate.pid, signal.SIGSTOP)  # paused (well inside its 10 s session timeout)
+        try:
+            produce(settings, list(FaultInjector({}).messages(simulator.ticks(40))))
+            assert sum(watcher.lag.lags().values()) == 40  # behind by exactly what came
+        finally:
+            os.kill(gate.pid, signal.SIGCONT)
+        wait_for(lambda: sum(watcher.lag.lags().values()) == 0, 30, "the lag to drain")
+        assert scrape(url).value("orderbook_gate_messages_total", route="clean") == 70
+    finally:
+        watcher.close()
+        gate.stop()
+
+
+def test_ingest_exports_what_kafka_acknowledged(settings: Settings) -> None:
+    ingest = start_service(
+        "ingest", settings, "-q", "--metrics-port", "0", "--interval", "0.005", "--duration", "60"
+    )
+    try:
+        url = ingest.metrics_url()
+        wait_for(
+            lambda: scrape(url).value("orderbook_ingest_messages_acknowledged_total") >= 200,
+            30,
+            "200 acknowledged ticks",
+        )
+        seen = scrape(url)
+    finally:
+        assert ingest.stop() == 0
+    acknowledged = seen.value("orderbook_ingest_messages_acknowledged_total")
+    assert acknowledged <= seen.value("orderbook_ingest_messages_sent_total")
+    assert seen.value("orderbook_ingest_messages_failed_total") == 0
+    # Whatever the endpoint said was acknowledged is in the topic (and more came after).
+    assert sum(end_offsets(settings.raw_topic, settings).values()) >= acknowledged
+    ages = seen.by_label("orderbook_last_tick_age_seconds", "symbol")
+    assert set(ages) == {settings.symbol} and 0 <= ages[settings.symbol] < 5
