@@ -8,7 +8,6 @@ survive a restart - the durability lesson of notebook 05 depends on it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from ..connection import broker_answers
 from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, PortInUseError
 from ..paths import configured_folder, workbook_folder
+from ..processes import command_line, is_alive, wait_for_exit
 from . import runtime
 from .properties import BROKER_LOG4J2, TOOLS_LOG4J2, render_properties, server_properties
 
@@ -241,10 +241,10 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         return False
     pid = info["pid"]
     os.kill(pid, signal.SIGTERM)
-    if not _wait_for_exit(pid, timeout_s):
+    if not wait_for_exit(pid, timeout_s):
         log.warning("broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
         os.kill(pid, signal.SIGKILL)
-        _wait_for_exit(pid, 10.0)
+        wait_for_exit(pid, 10.0)
     state.info_file.unlink(missing_ok=True)
     return True
 
@@ -256,7 +256,7 @@ def kill(state_dir: Path) -> bool:
     if info is None or not _is_our_broker(info["pid"], state):
         return False
     os.kill(info["pid"], signal.SIGKILL)
-    _wait_for_exit(info["pid"], 10.0)
+    wait_for_exit(info["pid"], 10.0)
     state.info_file.unlink(missing_ok=True)
     return True
 
@@ -508,62 +508,3 @@ def _is_our_broker(pid: object, state: BrokerState) -> bool:
     if command is None:  # cannot tell who it is: safer to leave it alone
         return False
     return "kafka.Kafka" in command and str(state.properties_file) in command
-
-
-def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
-    """The command line of process ``pid`` (arguments joined by spaces), or None if unknown.
-
-    Linux has it in /proc; elsewhere (macOS, the BSDs) ``ps`` prints it.
-    """
-    cmdline = proc / str(pid) / "cmdline"
-    if proc.is_dir():
-        try:
-            return cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return None
-    try:
-        listed = subprocess.run(
-            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if listed.returncode != 0:  # no such process (any more)
-        return None
-    return listed.stdout.strip() or None
-
-
-def is_alive(pid: int) -> bool:
-    """Is process ``pid`` running (not gone, not a zombie)? Reaps it if it is our child."""
-    return not _wait_for_exit(pid, 0.0)
-
-
-def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            # Reap it if it is our child (tests start brokers in-process); else just probe.
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if _is_zombie(pid):
-            # It exited, but its parent is another process that has not reaped it yet (a
-            # notebook restarting the test session's broker): as good as gone.
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state letter follows the command name in parentheses, which may itself hold spaces.
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from orderbook_kit import processes
 from orderbook_kit.broker import process
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.consumer import ReadResult, read_records, read_ticks
@@ -40,7 +41,7 @@ def kill_broker(state: Path) -> None:
     `wait` would in a shell."""
     pid = json.loads((state / "broker.json").read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
-    assert process._wait_for_exit(pid, 10)
+    assert processes.wait_for_exit(pid, 10)
 
 
 def settings_for(address: str, **environment: str) -> tuple[Settings, dict[str, str]]:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from orderbook_kit.broker import cluster, process
-from orderbook_kit.broker.process import BrokerState, _wait_for_exit, command_line
+from orderbook_kit.broker.process import BrokerState
 from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError
+from orderbook_kit.processes import command_line, wait_for_exit
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
 # child exits it stays a zombie - as the test session's broker does when a notebook kernel (not
@@ -35,7 +36,7 @@ def test_an_exited_process_that_nobody_reaped_counts_as_stopped() -> None:
         assert parent.stdout is not None
         child_pid = int(parent.stdout.readline())
         started = time.monotonic()
-        assert _wait_for_exit(child_pid, timeout_s=10)
+        assert wait_for_exit(child_pid, timeout_s=10)
         assert time.monotonic() - started < 5
     finally:
         parent.kill()
@@ -45,7 +46,7 @@ def test_an_exited_process_that_nobody_reaped_counts_as_stopped() -> None:
 def test_a_running_process_is_not_stopped() -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        assert not _wait_for_exit(sleeper.pid, timeout_s=0.5)
+        assert not wait_for_exit(sleeper.pid, timeout_s=0.5)
     finally:
         sleeper.kill()
         sleeper.wait()

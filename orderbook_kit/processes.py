@@ -1,0 +1,72 @@
+"""The kit's long-running server processes (broker, Prometheus...): who they are, whether they
+still run, and waiting for them to end - on Linux through /proc, elsewhere through ``ps``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+__all__ = ["command_line", "is_alive", "wait_for_exit"]
+
+
+def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The command line of process ``pid`` (arguments joined by spaces), or None if unknown.
+
+    Linux has it in /proc; elsewhere (macOS, the BSDs) ``ps`` prints it.
+    """
+    cmdline = proc / str(pid) / "cmdline"
+    if proc.is_dir():
+        try:
+            return cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+    try:
+        listed = subprocess.run(
+            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:  # no such process (any more)
+        return None
+    return listed.stdout.strip() or None
+
+
+def is_alive(pid: int) -> bool:
+    """Is process ``pid`` running (not gone, not a zombie)? Reaps it if it is our child."""
+    return not wait_for_exit(pid, 0.0)
+
+
+def wait_for_exit(pid: int, timeout_s: float) -> bool:
+    """Has process ``pid`` exited within ``timeout_s``? Reaps it if it is our child."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            # Reap it if it is our child (tests start servers in-process); else just probe.
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if _is_zombie(pid):
+            # It exited, but its parent is another process that has not reaped it yet (a
+            # notebook restarting the test session's broker): as good as gone.
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the command name in parentheses, which may itself hold spaces.
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
