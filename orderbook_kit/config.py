@@ -90,6 +90,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "db_schema": SettingSpec("ORDERBOOK_DB_SCHEMA", rules.db_schema),
     "store_group": SettingSpec("ORDERBOOK_STORE_GROUP", rules.group_id),
     "metrics_port": SettingSpec("ORDERBOOK_METRICS_PORT", rules.metrics_port),
+    "prometheus_url": SettingSpec("ORDERBOOK_PROMETHEUS_URL", rules.prometheus_url),
 }
 
 
@@ -125,6 +126,7 @@ class Settings:
     db_schema: str = defaults.DB_SCHEMA
     store_group: str = defaults.STORE_GROUP
     metrics_port: int | None = defaults.METRICS_PORT  # a service's /metrics port; None: none
+    prometheus_url: str = defaults.PROMETHEUS_URL
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():

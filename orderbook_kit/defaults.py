@@ -57,3 +57,6 @@ DB_SCHEMA = "orderbook"  # the store's tables live in this PostgreSQL schema
 # several services on one machine cannot share one fixed port; 0 picks a free one.
 METRICS_PORT = None
 METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses by convention
+# Prometheus, where the kit runs it (`python -m orderbook_kit.monitoring prometheus start`) and
+# where notebook 10 asks it; Prometheus's own default port.
+PROMETHEUS_URL = "http://127.0.0.1:9090"

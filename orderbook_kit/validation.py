@@ -26,6 +26,7 @@ __all__ = [
     "metrics_port",
     "number",
     "probability",
+    "prometheus_url",
     "redacted_url",
     "seconds",
     "symbol",
@@ -209,3 +210,20 @@ def metrics_port(value: Any) -> int | None:
             f"its URL), e.g. {defaults.METRICS_PORT_EXAMPLE}"
         )
     return int(text)
+
+
+def prometheus_url(value: Any) -> str:
+    """Where Prometheus answers: ``http://host:port``."""
+    text = str(value).strip().rstrip("/")
+    scheme, separator, rest = text.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if scheme not in {"http", "https"} or not separator or not colon or not host or "/" in rest:
+        raise ValueError(
+            f"{value!r} is not a Prometheus address; use http://host:port, e.g. "
+            f"{defaults.PROMETHEUS_URL}"
+        )
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(
+            f"{value!r} has no usable port; use 1-65535, e.g. {defaults.PROMETHEUS_URL}"
+        )
+    return text

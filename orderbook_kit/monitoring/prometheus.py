@@ -1,0 +1,324 @@
+"""A real Prometheus for the pipeline, run by the kit where its binary is installed.
+
+Without Docker, a ``prometheus`` program (Debian/Ubuntu: ``apt install prometheus``; macOS:
+``brew install prometheus``) is started with the project's configuration (``config/``) on
+127.0.0.1, its data and log in a folder of its own (``ORDERBOOK_PROMETHEUS_DIR``, default
+``./.prometheus``). It finds the services to scrape through file-based service discovery: one
+small JSON file per service in ``targets/``, which :func:`register_target` writes, and Prometheus
+rereads within seconds - so services started with ``--metrics-port 0`` on any free port are found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import OrderbookKitError
+from ..paths import workbook_folder
+from ..processes import command_line, is_alive, wait_for_exit
+
+__all__ = [
+    "PrometheusNotFoundError",
+    "PrometheusStatus",
+    "default_state_dir",
+    "find_prometheus",
+    "query",
+    "register_target",
+    "start",
+    "status",
+    "stop",
+    "unregister_target",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = 5.0
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+HOW_TO_INSTALL = (
+    "Install it (Debian/Ubuntu: `sudo apt-get install prometheus`; macOS: `brew install "
+    "prometheus`), or run it in Docker (`docker compose --profile monitoring up -d`)"
+)
+CONFIG_FILES = ("prometheus.yml", "rules.yml")
+# The address the shipped configuration scrapes Prometheus itself at (rewritten to the real one).
+SHIPPED_SELF_TARGET = '"127.0.0.1:9090"'
+
+
+class PrometheusNotFoundError(OrderbookKitError):
+    """No ``prometheus`` program on this machine."""
+
+
+def default_state_dir() -> Path:
+    return workbook_folder("prometheus", "ORDERBOOK_PROMETHEUS_DIR")
+
+
+@dataclass(frozen=True)
+class PrometheusState:
+    """The files of one Prometheus the kit runs."""
+
+    directory: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "prometheus.yml"
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.directory / "targets"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "prometheus.log"
+
+    @property
+    def info_file(self) -> Path:
+        return self.directory / "prometheus.json"
+
+
+@dataclass(frozen=True)
+class PrometheusStatus:
+    pid: int
+    url: str
+    log_file: Path
+    ready: bool
+
+
+def find_prometheus() -> Path:
+    """The ``prometheus`` program on PATH, or :class:`PrometheusNotFoundError` saying how to
+    get one."""
+    found = shutil.which("prometheus")
+    if found is None:
+        raise PrometheusNotFoundError(f"Prometheus was not found on PATH. {HOW_TO_INSTALL}.")
+    return Path(found)
+
+
+def start(url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
+    """Start Prometheus at ``url`` (``http://127.0.0.1:<port>``) unless it runs already from
+    ``state_dir``; its URL once it is ready."""
+    host, port = _loopback_address(url)
+    state = PrometheusState(state_dir)
+    running = status(state_dir)
+    if running is not None:
+        return running.url
+    binary = find_prometheus()
+    _check_port_free(host, port)
+    _write_config(state, f"{host}:{port}")
+    command = [
+        str(binary),
+        f"--config.file={state.config_file}",
+        f"--storage.tsdb.path={state.data_dir}",
+        f"--web.listen-address={host}:{port}",
+        # A lesson's data, not a year's: keep the folder small.
+        "--storage.tsdb.retention.time=2d",
+    ]
+    with state.log_file.open("ab") as sink:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the notebook cell or command that started it
+            cwd=state.directory,
+        )
+    address = f"http://{host}:{port}"
+    state.info_file.write_text(json.dumps({"pid": process.pid, "url": address}))
+    _wait_until_ready(process, address, state, timeout_s)
+    return address
+
+
+def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Stop the Prometheus of ``state_dir`` (SIGTERM, SIGKILL after ``timeout_s``); False if
+    none ran. Its data is kept."""
+    state = PrometheusState(state_dir)
+    info = _read_info(state)
+    if info is None or not _is_ours(info["pid"], state):
+        state.info_file.unlink(missing_ok=True)
+        return False
+    pid = info["pid"]
+    os.kill(pid, signal.SIGTERM)
+    if not wait_for_exit(pid, timeout_s):
+        log.warning("prometheus pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+        wait_for_exit(pid, 10.0)
+    state.info_file.unlink(missing_ok=True)
+    return True
+
+
+def status(state_dir: Path) -> PrometheusStatus | None:
+    """The Prometheus running from ``state_dir``, or None."""
+    state = PrometheusState(state_dir)
+    info = _read_info(state)
+    if info is None or not _is_ours(info["pid"], state):
+        return None
+    return PrometheusStatus(info["pid"], info["url"], state.log_file, _ready(info["url"]))
+
+
+def register_target(state_dir: Path, service: str, metrics_url: str) -> Path:
+    """Have the Prometheus of ``state_dir`` scrape ``metrics_url`` (a service's ``/metrics`` on
+    127.0.0.1), labelled ``service``; the file that says so (delete it, or
+    :func:`unregister_target`, to stop)."""
+    parsed = urllib.parse.urlsplit(metrics_url)
+    if parsed.scheme != "http" or parsed.hostname not in LOOPBACK_HOSTS or parsed.port is None:
+        raise OrderbookKitError(
+            f"{metrics_url!r} is not a service's metrics URL on this machine; use the URL the "
+            "service printed (http://127.0.0.1:<port>/metrics)."
+        )
+    targets = PrometheusState(state_dir).targets_dir
+    targets.mkdir(parents=True, exist_ok=True)
+    group = [{"targets": [f"{parsed.hostname}:{parsed.port}"], "labels": {"service": service}}]
+    target = targets / f"{service}-{parsed.port}.json"
+    # Written whole, then renamed: Prometheus never reads half a file.
+    partial = target.with_suffix(".tmp")
+    partial.write_text(json.dumps(group))
+    partial.replace(target)
+    return target
+
+
+def unregister_target(target: Path) -> None:
+    target.unlink(missing_ok=True)
+
+
+def query(url: str, promql: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
+    """The result of an instant query (``/api/v1/query``): ``[{"metric": {...}, "value": [t,
+    "v"]}, ...]``."""
+    encoded = urllib.parse.urlencode({"query": promql})
+    answer = _get_json(f"{url}/api/v1/query?{encoded}", timeout_s)
+    if answer.get("status") != "success":
+        raise OrderbookKitError(f"Prometheus refused {promql!r}: {answer.get('error', answer)}")
+    return list(answer["data"]["result"])
+
+
+def alerts(url: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
+    """The alerts pending or firing now (``/api/v1/alerts``)."""
+    return list(_get_json(f"{url}/api/v1/alerts", timeout_s)["data"]["alerts"])
+
+
+def _get_json(address: str, timeout_s: float) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(address, timeout=timeout_s) as response:
+            return dict(json.load(response))
+    except urllib.error.HTTPError as exc:  # a bad query: Prometheus says why in the body
+        try:
+            return dict(json.load(exc))
+        except ValueError:
+            raise OrderbookKitError(f"Prometheus answered {exc.code} to {address}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise OrderbookKitError(
+            f"No Prometheus answered at {address.split('/api/')[0]} ({getattr(exc, 'reason', exc)})"
+            ": start it with `python -m orderbook_kit.monitoring prometheus start`, or fix "
+            "ORDERBOOK_PROMETHEUS_URL."
+        ) from exc
+
+
+def _loopback_address(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or parsed.hostname not in LOOPBACK_HOSTS or parsed.port is None:
+        raise OrderbookKitError(
+            f"ORDERBOOK_PROMETHEUS_URL: the kit runs Prometheus on this machine only, at "
+            f"http://127.0.0.1:<port>; {url!r} is not such an address."
+        )
+    return "127.0.0.1", parsed.port
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            return
+        except OSError:
+            pass
+    who = "a Prometheus answers there" if _ready(f"http://{host}:{port}") else "another program"
+    raise OrderbookKitError(
+        f"Port {port} on {host} is already in use by {who}. Stop it (`ss -ltnp 'sport = :{port}'` "
+        "shows which program), or choose another port: "
+        "`export ORDERBOOK_PROMETHEUS_URL=http://127.0.0.1:<free port>`."
+    )
+
+
+def _write_config(state: PrometheusState, self_address: str) -> None:
+    """The shipped configuration and rules, with Prometheus's own address filled in."""
+    fix = "point ORDERBOOK_PROMETHEUS_DIR at a folder you can write to, or unset it"
+    try:
+        for folder in (state.directory, state.targets_dir, state.data_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OrderbookKitError(
+            f"ORDERBOOK_PROMETHEUS_DIR: cannot use {state.directory} ({exc.strerror}); {fix}"
+        ) from None
+    shipped = resources.files("orderbook_kit.monitoring") / "config"
+    for name in CONFIG_FILES:
+        text = (shipped / name).read_text()
+        if name == "prometheus.yml":
+            text = text.replace(SHIPPED_SELF_TARGET, f'"{self_address}"')
+        (state.directory / name).write_text(text)
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, state: PrometheusState, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _ready(url):
+        if process.poll() is not None:
+            state.info_file.unlink(missing_ok=True)
+            raise OrderbookKitError(
+                f"Prometheus exited during start (code {process.returncode}). The end of its "
+                f"log ({state.log_file}):\n{_log_end(state)}"
+            )
+        if time.monotonic() >= deadline:
+            stop(state.directory, timeout_s=5)
+            raise OrderbookKitError(
+                f"Prometheus did not answer at {url} within {timeout_s:g} s, so it was stopped. "
+                f"The end of its log ({state.log_file}):\n{_log_end(state)}"
+            )
+        time.sleep(0.2)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _read_info(state: PrometheusState) -> dict[str, Any] | None:
+    try:
+        info = json.loads(state.info_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _is_ours(pid: object, state: PrometheusState) -> bool:
+    """Is ``pid`` alive and this folder's Prometheus? (A pid file outlives a reboot; pids are
+    reused: never signal a process that does not name this folder's configuration.)"""
+    if not isinstance(pid, int) or pid <= 0 or not is_alive(pid):
+        return False
+    command = command_line(pid)
+    return command is not None and f"--config.file={state.config_file}" in command
+
+
+def _log_end(state: PrometheusState, lines: int = 20) -> str:
+    try:
+        return "\n".join(state.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
