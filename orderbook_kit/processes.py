@@ -7,9 +7,10 @@ import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["command_line", "is_alive", "wait_for_exit"]
+__all__ = ["command_line", "exclusive", "is_alive", "wait_for_exit"]
 
 
 def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
@@ -70,3 +71,34 @@ def _is_zombie(pid: int) -> bool:
         return False
     # The state letter follows the command name in parentheses, which may itself hold spaces.
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path, *, timeout_s: float, doing: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (another process doing the same waits its turn,
+    up to ``timeout_s``): for work two processes must not do at once, such as two test workers
+    downloading the same jars into the same folder. Where there is no ``fcntl`` (Windows), it
+    does not lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms the broker runs on
+        yield
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with lock_file.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"Another process kept {lock_file} locked for {timeout_s:.0f} s while "
+                        f"this one waited to be {doing}. If none is running, delete the file."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

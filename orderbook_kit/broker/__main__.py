@@ -11,7 +11,8 @@ Environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092), KAFKA_CLUSTER_SER
 nodes, default 127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194), ORDERBOOK_KAFKA_HOME (jar cache and
 default broker, default ./.kafka), ORDERBOOK_BROKER_DIR (the broker's state, default
 <home>/broker), ORDERBOOK_CLUSTER_DIR (the cluster's, default <home>/cluster),
-KAFKA_START_TIMEOUT_S (default 60).
+KAFKA_START_TIMEOUT_S (default 60), KAFKA_METRICS_PORT (serve the broker's JMX metrics for
+Prometheus on this port of 127.0.0.1; 0: any free one).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import logging
 import os
 import subprocess
 import sys
+from typing import NoReturn
 
+from .. import validation
 from ..config import read_setting
 from ..connection import broker_answers
 from ..errors import OrderbookKitError, SettingsError
+from ..service import flag_type
 from ..validation import seconds
 from . import cluster, process
 from .runtime import KAFKA_VERSION
@@ -54,10 +58,25 @@ def bootstrap_servers(*, on_cluster: bool = False) -> str:
     return str(read_setting("cluster_servers" if on_cluster else "bootstrap_servers"))
 
 
-def cmd_start(bootstrap: str) -> int:
+def metrics_port(flag: int | None) -> int | None:
+    """The broker's metrics port: ``--metrics-port``, else KAFKA_METRICS_PORT, else none."""
+    if flag is not None:
+        return flag
+    raw = os.environ.get("KAFKA_METRICS_PORT", "").strip()
+    try:
+        return validation.metrics_port(raw) if raw else None
+    except ValueError as exc:
+        raise SettingsError("metrics_port", "KAFKA_METRICS_PORT", str(exc)) from None
+
+
+def cmd_start(bootstrap: str, port: int | None = None) -> int:
     print(f"Starting Apache Kafka {KAFKA_VERSION} on the JVM at {bootstrap} ...", flush=True)
-    started = process.start(bootstrap, process.default_state_dir(), timeout_s=start_timeout())
+    started = process.start(
+        bootstrap, process.default_state_dir(), timeout_s=start_timeout(), metrics_port=port
+    )
     print(f"Kafka broker is up at {started.bootstrap_servers} (pid {started.pid}).")
+    if started.metrics_url is not None:
+        print(f"Metrics (Prometheus's JMX exporter) at {started.metrics_url}")
     print(f"Log: {started.log_file}. Stop it with `python -m orderbook_kit.broker stop`.")
     return 0
 
@@ -118,6 +137,8 @@ def cmd_status() -> int:
         health = "answers" if running.answers else "does NOT answer metadata requests"
         print(f"Kafka broker pid {running.pid} at {running.bootstrap_servers}: {health}.")
         print(f"Log: {running.log_file}")
+        if running.metrics_url is not None:
+            print(f"Metrics: {running.metrics_url}")
         codes.append(0 if running.answers else 1)
     elif not cluster_runs:
         print(f"No kit broker is running from {process.default_state_dir()}.")
@@ -148,8 +169,15 @@ def cmd_tool(name: str, arguments: list[str], bootstrap: str) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the kit's one-line errors: ``error: --flag: why`` and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message.removeprefix('argument ')}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m orderbook_kit.broker",
         description=f"Run Apache Kafka {KAFKA_VERSION} on the JVM (no Docker) and its tools.",
         epilog=__doc__.split("Environment:")[1].join(["Environment:", ""]),
@@ -161,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     start.add_argument("--nodes", type=int, help="start a cluster of this many nodes (1-5)")
     start.add_argument("--node", type=int, help="start one node of the cluster again")
+    start.add_argument(
+        "--metrics-port",
+        type=flag_type(validation.metrics_port),
+        help="serve the broker's metrics (JMX exporter) on 127.0.0.1 (0: any port; env "
+        "KAFKA_METRICS_PORT)",
+    )
     stop = commands.add_parser("stop", help="stop the broker (or cluster) cleanly; data is kept")
     stop.add_argument("--node", type=int, help="stop only this node of the cluster")
     kill = commands.add_parser("kill", help="SIGKILL one node of the cluster (a crash)")
@@ -190,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "start" and arguments.nodes is not None:
             return cmd_start_cluster(bootstrap_servers(on_cluster=True), arguments.nodes)
         if arguments.command == "start":
-            return cmd_start(bootstrap_servers())
+            return cmd_start(bootstrap_servers(), metrics_port(arguments.metrics_port))
         if arguments.command == "kill" or (arguments.command == "stop" and arguments.node):
             return cmd_node(arguments.command, arguments.node)
         if arguments.command == "ensure":

@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ..connection import broker_answers
@@ -26,7 +27,12 @@ from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, Po
 from ..paths import configured_folder, workbook_folder
 from ..processes import command_line, is_alive, wait_for_exit
 from . import runtime
-from .properties import BROKER_LOG4J2, TOOLS_LOG4J2, render_properties, server_properties
+from .properties import (
+    BROKER_LOG4J2,
+    TOOLS_LOG4J2,
+    render_properties,
+    server_properties,
+)
 
 __all__ = [
     "BrokerState",
@@ -51,6 +57,7 @@ READY_POLL_S = 0.5
 LOG_TAIL_LINES = 25
 BROKER_HEAP = ("-Xms256m", "-Xmx512m")
 TOOL_HEAP = ("-Xms64m", "-Xmx256m")
+JMX_RULES = "kafka-jmx.yml"  # the JMX exporter's rules, in orderbook_kit/monitoring/config/
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -140,6 +147,7 @@ class BrokerStatus:
     bootstrap_servers: str
     log_file: Path
     answers: bool
+    metrics_url: str | None = None  # the JMX exporter's, if the broker runs one
 
 
 def status(state_dir: Path, *, probe_timeout_s: float = 2.0) -> BrokerStatus | None:
@@ -149,7 +157,8 @@ def status(state_dir: Path, *, probe_timeout_s: float = 2.0) -> BrokerStatus | N
     if info is None or not _is_our_broker(info["pid"], state):
         return None
     answers = broker_answers(info["bootstrap_servers"], probe_timeout_s)
-    return BrokerStatus(info["pid"], info["bootstrap_servers"], state.log_file, answers)
+    address = info["bootstrap_servers"]
+    return BrokerStatus(info["pid"], address, state.log_file, answers, info.get("metrics_url"))
 
 
 def start(
@@ -162,8 +171,13 @@ def start(
     controller_port: int | None = None,
     cluster_id: str | None = None,
     wait: bool = True,
+    metrics_port: int | None = None,
 ) -> BrokerStatus:
     """Start a broker from ``state_dir`` listening at ``bootstrap_servers``; return once it answers.
+
+    With ``metrics_port``, Prometheus's JMX exporter runs in the broker as a Java agent and
+    serves its metrics at ``http://127.0.0.1:<metrics_port>/metrics`` (0: a free port, given in
+    the status).
 
     Idempotent: if this state directory's broker already runs at that address, it is returned.
     A node of a cluster (:mod:`.cluster`) gets its controller port and the cluster's id, and is
@@ -182,7 +196,7 @@ def start(
                     f"{timeout_s:g} s. See `make logs`; restart it with `make stop` then "
                     "`make broker`, or allow more time: `export KAFKA_START_TIMEOUT_S=120`."
                 )
-            return BrokerStatus(running.pid, address, state.log_file, answers=True)
+            return BrokerStatus(running.pid, address, state.log_file, True, running.metrics_url)
         raise BrokerError(
             f"The broker in {state_dir} already runs at {running.bootstrap_servers}, not "
             f"{address}. Stop it first: `python -m orderbook_kit.broker stop`."
@@ -191,6 +205,7 @@ def start(
     _prepare_state_dir(state)
     java = runtime.find_java()
     classpath = runtime.classpath(home or default_home())
+    agent, metrics_url = _metrics_agent(state, host, metrics_port, home or default_home())
 
     properties = server_properties(host, port, controller_port or free_port(host), state.data_dir)
     properties.update(extra_properties or {})
@@ -203,6 +218,7 @@ def start(
     command = [
         str(java),
         *BROKER_HEAP,
+        *agent,
         "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={state.logs_dir}",
         f"-Dlog4j2.configurationFile={broker_log4j}",
@@ -222,14 +238,36 @@ def start(
             start_new_session=True,
             cwd=state.directory,
         )
-    state.info_file.write_text(
-        json.dumps({"pid": process.pid, "bootstrap_servers": address, "started": time.time()})
-    )
+    info = {"pid": process.pid, "bootstrap_servers": address, "started": time.time()}
+    if metrics_url is not None:
+        info["metrics_url"] = metrics_url
+    state.info_file.write_text(json.dumps(info))
     log.info("Kafka broker starting (pid %d) at %s, log %s", process.pid, address, state.log_file)
     if not wait:
-        return BrokerStatus(process.pid, address, state.log_file, answers=False)
+        return BrokerStatus(process.pid, address, state.log_file, False, metrics_url)
     _wait_until_ready(process, address, state, timeout_s)
-    return BrokerStatus(process.pid, address, state.log_file, answers=True)
+    return BrokerStatus(process.pid, address, state.log_file, True, metrics_url)
+
+
+def _metrics_agent(
+    state: BrokerState, host: str, metrics_port: int | None, home: Path
+) -> tuple[list[str], str | None]:
+    """The JVM option that runs the JMX exporter at ``metrics_port``, and its URL (none without
+    a port)."""
+    if metrics_port is None:
+        return [], None
+    port = metrics_port or free_port(host)
+    if not _can_listen_like_the_broker(host, port):
+        raise PortInUseError(
+            f"KAFKA_METRICS_PORT: port {port} on {host} is already in use by another program; "
+            "choose another port for the broker's metrics, or 0 for any free one."
+        )
+    jar = runtime.jmx_exporter_jar(home)
+    rules = state.directory / "kafka-jmx.yml"
+    rules.write_text(
+        (resources.files("orderbook_kit.monitoring") / "config" / JMX_RULES).read_text()
+    )
+    return [f"-javaagent:{jar}={host}:{port}:{rules}"], f"http://{host}:{port}/metrics"
 
 
 def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:

@@ -8,6 +8,7 @@ Maven entirely, so they are offline and fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,9 +17,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import BrokerError, JavaNotFoundError, MavenNotFoundError, MavenResolveError
+from ..processes import exclusive
 
 __all__ = [
     "KAFKA_VERSION",
@@ -39,6 +42,9 @@ SCALA_VERSION = "2.13"
 # Kafka 4.x logs through slf4j 1.7 and ships no backend: without this binding it logs nothing.
 LOG4J_VERSION = "2.25.3"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+# Prometheus's JMX exporter, run as a Java agent in the broker: Kafka's JMX metrics over HTTP.
+JMX_EXPORTER = "io.prometheus.jmx:jmx_prometheus_javaagent"
+JMX_EXPORTER_VERSION = "1.0.1"
 MIN_JAVA = 17
 MAVEN_TIMEOUT_S = 600.0
 _COMPLETE_MARKER = ".complete"
@@ -156,6 +162,32 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
     target = jar_dir(home)
     if (target / _COMPLETE_MARKER).exists():
         return target
+    # Two processes starting brokers at once (test workers, two notebooks) download once.
+    with _maven_lock(home, "downloading Kafka's jars"):
+        if (target / _COMPLETE_MARKER).exists():
+            return target
+        return _resolve_jars(target, maven_args)
+
+
+@contextlib.contextmanager
+def _maven_lock(home: Path, doing: str) -> Iterator[None]:
+    """Maven's downloads into ``home``, one process at a time."""
+    folder = home / "lib"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrokerError(
+            f"ORDERBOOK_KAFKA_HOME: cannot create {folder} ({exc.strerror}); point "
+            "ORDERBOOK_KAFKA_HOME at a folder you can write to, or unset it"
+        ) from None
+    try:
+        with exclusive(folder / ".maven.lock", timeout_s=MAVEN_TIMEOUT_S + 60, doing=doing):
+            yield
+    except TimeoutError as exc:
+        raise BrokerError(str(exc)) from None
+
+
+def _resolve_jars(target: Path, maven_args: tuple[str, ...]) -> Path:
     mvn = find_maven()
     find_java()  # Maven itself needs Java; say so clearly before Maven does it obscurely.
     try:
@@ -193,6 +225,45 @@ def resolve_jars(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
         shutil.move(str(staging), target)
         (target / _COMPLETE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
     return target
+
+
+def jmx_exporter_jar(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
+    """The JMX exporter's agent jar, downloaded with Maven once into ``<home>/agents/``.
+
+    Kept apart from Kafka's jars: an agent is not a library of the broker, and must not be on
+    its class path.
+    """
+    folder = home / "agents" / f"jmx-exporter-{JMX_EXPORTER_VERSION}"
+    jar = folder / f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"
+    if jar.exists():
+        return jar
+    with _maven_lock(home, "downloading the JMX exporter"):
+        if jar.exists():
+            return jar
+        return _resolve_jmx_exporter(folder, jar, maven_args)
+
+
+def _resolve_jmx_exporter(folder: Path, jar: Path, maven_args: tuple[str, ...]) -> Path:
+    mvn = find_maven()
+    find_java()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".resolve-") as work:
+        command = [
+            str(mvn),
+            "--batch-mode",
+            *maven_args,
+            f"{DEPENDENCY_PLUGIN}:copy",
+            f"-Dartifact={JMX_EXPORTER}:{JMX_EXPORTER_VERSION}",
+            f"-DoutputDirectory={work}",
+        ]
+        _say(f"Downloading Prometheus's JMX exporter {JMX_EXPORTER_VERSION} with Maven (once) ...")
+        returncode, output = _run_maven(command)
+        if returncode != 0:
+            raise MavenResolveError(_explain_maven_failure(output))
+        folder.mkdir(exist_ok=True)
+        # Moved into place whole: a half-downloaded jar is never mistaken for the agent.
+        shutil.move(str(Path(work, jar.name)), jar)
+    return jar
 
 
 def _say(message: str) -> None:

@@ -75,3 +75,29 @@ def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(tmp_path: Pat
     # The one allowed skip: an optional system package (promtool) absent from this machine.
     skips = [line for line in run.stdout.splitlines() if line.startswith("SKIPPED")]
     assert all("CI installs it" in line for line in skips), skips
+
+
+def test_two_processes_resolving_at_once_download_once_and_both_get_every_jar(
+    tmp_path: Path,
+) -> None:
+    # Two test workers (or two notebooks) starting a broker on a fresh clone: the second must
+    # neither download into the first's folder nor delete it while the first's broker uses it.
+    code = (
+        "import sys; from pathlib import Path; from orderbook_kit.broker import runtime; "
+        "folder = runtime.resolve_jars(Path(sys.argv[1])); "
+        "print(len(list(folder.glob('*.jar'))))"
+    )
+    resolvers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "home")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [resolver.communicate(timeout=600) for resolver in resolvers]
+    assert [resolver.returncode for resolver in resolvers] == [0, 0], results
+    counts = {int(out) for out, _ in results}
+    assert len(counts) == 1 and counts.pop() > 40  # the same complete folder for both
+    assert sum(err.count("Downloading Apache Kafka") for _, err in results) == 1

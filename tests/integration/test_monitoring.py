@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from orderbook_kit.broker import process
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.connection import delete_pipeline
 from orderbook_kit.database import connect
@@ -133,3 +136,48 @@ def test_ingest_exports_what_kafka_acknowledged(settings: Settings) -> None:
     assert sum(end_offsets(settings.raw_topic, settings).values()) >= acknowledged
     ages = seen.by_label("orderbook_last_tick_age_seconds", "symbol")
     assert set(ages) == {settings.symbol} and 0 <= ages[settings.symbol] < 5
+
+
+def other_local_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks a route
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_the_broker_exports_its_jmx_metrics_on_loopback_only(
+    tmp_path: Path, free_address: str
+) -> None:
+    state = tmp_path / "broker"
+    started = process.start(free_address, state, metrics_port=0)
+    try:
+        assert started.metrics_url is not None
+        assert started.metrics_url.startswith("http://127.0.0.1:")
+        settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": free_address})
+        topic = "jmx.check"
+        with TickProducer(settings, topic=topic) as producer:
+            producer.send_all(OrderbookSimulator(SYMBOLS).ticks(50))
+            producer.flush()
+
+        def counted() -> bool:
+            seen = scrape(started.metrics_url)
+            return seen.value("kafka_server_brokertopicmetrics_messagesin_total", topic=topic) == 50
+
+        wait_for(counted, 30, "the broker's MessagesInPerSec count for the topic")
+        seen = scrape(started.metrics_url)
+        assert seen.value("kafka_server_brokertopicmetrics_messagesin_total") >= 50  # all topics
+        assert seen.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
+        assert seen.value("kafka_controller_kafkacontroller_activecontrollercount") == 1
+        assert any(name.startswith("jvm_memory") for name in seen.names)
+        assert process.status(state).metrics_url == started.metrics_url  # type: ignore[union-attr]
+        elsewhere = other_local_address()
+        if elsewhere is not None:  # the same port on another interface of this machine: closed
+            port = int(started.metrics_url.split(":")[2].split("/")[0])
+            with pytest.raises(OSError), socket.create_connection((elsewhere, port), timeout=2):
+                pass
+    finally:
+        process.stop(state)
