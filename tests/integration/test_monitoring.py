@@ -5,10 +5,12 @@ drains once it resumes."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import uuid
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,8 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+CONFIG = Path(str(resources.files("orderbook_kit.monitoring") / "config"))
+DASHBOARD = CONFIG / "grafana" / "dashboards" / "pipeline.json"
 
 
 @pytest.fixture
@@ -173,6 +177,8 @@ def test_the_broker_exports_its_jmx_metrics_on_loopback_only(
         assert seen.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
         assert seen.value("kafka_controller_kafkacontroller_activecontrollercount") == 1
         assert any(name.startswith("jvm_memory") for name in seen.names)
+        charted = set(re.findall(r"\bkafka_[a-z0-9_]+", DASHBOARD.read_text()))
+        assert charted and charted <= seen.names  # every broker series the dashboard charts
         assert process.status(state).metrics_url == started.metrics_url  # type: ignore[union-attr]
         elsewhere = other_local_address()
         if elsewhere is not None:  # the same port on another interface of this machine: closed

@@ -135,3 +135,53 @@ def test_the_cluster_nodes_have_the_jvm_clusters_settings(compose: dict) -> None
         assert volume in compose["volumes"] and volume.startswith(name)
     ids = {compose["services"][name]["environment"]["KAFKA_NODE_ID"] for name in CLUSTER_NODES}
     assert ids == set(voters)
+
+
+MONITORING_CONFIG = Path("orderbook_kit/monitoring/config")
+
+
+@pytest.mark.parametrize("name", ["prometheus", "grafana"])
+def test_the_monitoring_profile_runs_pinned_images_on_loopback_with_the_kits_config(
+    compose: dict, name: str
+) -> None:
+    service = compose["services"][name]
+    assert service["profiles"] == ["monitoring"]
+    assert ":" in service["image"] and not service["image"].endswith(":latest")
+    # Host networking: the services' metrics are on the host's 127.0.0.1. Then no port is
+    # published, and each server must be told to listen on loopback itself.
+    assert service["network_mode"] == "host" and "ports" not in service
+    repository = COMPOSE_FILE.parent
+    for volume in service["volumes"]:
+        source, _, target = volume.partition(":")
+        if source.startswith("./orderbook_kit/"):
+            assert (repository / source).exists(), f"{source} is mounted but does not exist"
+            assert target.endswith(":ro"), f"{source} is mounted writable"
+
+
+def test_prometheus_listens_on_loopback_and_uses_the_kits_files(compose: dict) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert "--web.listen-address=127.0.0.1:9090" in prometheus["command"]
+    mounted = {v.split(":")[0] for v in prometheus["volumes"]}
+    assert f"./{MONITORING_CONFIG}/prometheus.yml" in mounted
+    assert f"./{MONITORING_CONFIG}/rules.yml" in mounted
+    assert "./.prometheus/targets" in mounted  # where the kit writes the services' targets
+    assert defaults.PROMETHEUS_URL == "http://127.0.0.1:9090"
+
+
+def test_grafana_listens_on_loopback_and_reads_the_provisioned_prometheus(compose: dict) -> None:
+    grafana = compose["services"]["grafana"]
+    environment = grafana["environment"]
+    assert environment["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment  # no secret in the repository
+    sources = yaml.safe_load(
+        (
+            COMPOSE_FILE.parent
+            / MONITORING_CONFIG
+            / "grafana/provisioning/datasources/prometheus.yml"
+        ).read_text()
+    )["datasources"]
+    assert [s["url"] for s in sources] == [defaults.PROMETHEUS_URL]
+    home = environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith("/var/lib/grafana/dashboards/")
+    dashboard = COMPOSE_FILE.parent / MONITORING_CONFIG / "grafana/dashboards" / Path(home).name
+    assert json.loads(dashboard.read_text())["uid"] == "orderbook-pipeline"

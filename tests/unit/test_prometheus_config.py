@@ -119,3 +119,43 @@ def test_a_target_file_names_the_service_and_its_loopback_port(tmp_path: Path) -
 def test_the_kit_runs_prometheus_on_loopback_only(url: str, tmp_path: Path) -> None:
     with pytest.raises(OrderbookKitError, match=r"on this machine only, at http://127\.0\.0\.1"):
         prometheus.start(url, tmp_path)
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((CONFIG / "grafana" / "dashboards" / "pipeline.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def broker_metric_names() -> set[str]:
+    """The names the JMX exporter's rules give the broker's metrics ($1: each alternative)."""
+    names = set()
+    for rule in yaml.safe_load((CONFIG / "kafka-jmx.yml").read_text())["rules"]:
+        alternatives = re.search(r"\(([A-Za-z|]+)\)", rule["pattern"])
+        assert alternatives is not None
+        for alternative in alternatives.group(1).split("|"):
+            names.add(rule["name"].replace("$1", alternative.lower()))
+    return names
+
+
+def test_every_metric_the_dashboard_charts_is_one_the_services_or_the_broker_export(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exported = exported_names(monkeypatch) | broker_metric_names()
+    queries = dashboard_queries()
+    used = {
+        name for expr in queries for name in re.findall(r"\b((?:orderbook|kafka)_[a-z0-9_]+)", expr)
+    }
+    assert len(used) >= 8, used  # throughput, lag, dead letters, latency, freshness, broker
+    assert used <= exported, f"charted but exported by nothing: {used - exported}"
+
+
+def test_the_dashboard_has_the_panels_the_lesson_names() -> None:
+    dashboard = json.loads((CONFIG / "grafana" / "dashboards" / "pipeline.json").read_text())
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {"Throughput", "Consumer lag", "Dead letters by reason"} <= titles
+    assert any("latency" in title.lower() for title in titles)
+    assert any("freshness" in title.lower() for title in titles)
+    datasource_uids = {
+        target["datasource"]["uid"] for panel in dashboard["panels"] for target in panel["targets"]
+    }
+    assert datasource_uids == {"prometheus"}  # the provisioned data source's uid
