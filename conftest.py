@@ -28,6 +28,7 @@ import pytest
 
 from orderbook_kit.broker import cluster, process
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.monitoring import prometheus
 from orderbook_kit.postgres import server
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
@@ -37,6 +38,7 @@ LOOPBACK = "127.0.0.1"  # every test server listens here only
 _broker_dir: Path | None = None
 _cluster_dir: Path | None = None
 _database_dir: Path | None = None
+_prometheus_dir: Path | None = None
 
 
 def _needs_broker(item: pytest.Item) -> bool:
@@ -108,14 +110,20 @@ def _start_broker(session: pytest.Session) -> None:
     os.environ["ORDERBOOK_CLUSTER_DIR"] = str(_cluster_dir)
     nodes = process.free_ports(LOOPBACK, 3)
     os.environ["KAFKA_CLUSTER_SERVERS"] = ",".join(f"{LOOPBACK}:{port}" for port in nodes)
+    # Notebook 10 starts the kit's Prometheus (where one is installed): here, never the user's.
+    global _prometheus_dir
+    _prometheus_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-prometheus-"))
+    os.environ["ORDERBOOK_PROMETHEUS_DIR"] = str(_prometheus_dir)
+    os.environ["ORDERBOOK_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _broker_dir, _database_dir, _cluster_dir
+    global _broker_dir, _database_dir, _cluster_dir, _prometheus_dir
+    _stop_and_remove(_prometheus_dir, prometheus.stop)
     _stop_and_remove(_cluster_dir, cluster.stop_cluster)
     _stop_and_remove(_database_dir, server.stop)
     _stop_and_remove(_broker_dir, process.stop)
-    _cluster_dir = _database_dir = _broker_dir = None
+    _cluster_dir = _database_dir = _broker_dir = _prometheus_dir = None
 
 
 def _stop_and_remove(directory: Path | None, stop: Callable[[Path], object]) -> None:

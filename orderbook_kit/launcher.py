@@ -46,10 +46,23 @@ class ServiceProcess:
             self.process.kill()
         return self.process.wait(STOP_TIMEOUT_S)
 
+    def pause(self) -> None:
+        """SIGSTOP: frozen mid-flight, as a process stuck on a lock or swapped out would be. It
+        answers nothing - not even its metrics endpoint - until :meth:`resume`. Past its group's
+        session timeout (10 s for the kit's services) the group hands its partitions to others."""
+        if self.running():
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused service carries on where it stopped."""
+        if self.running():
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
         """Ctrl-C (SIGINT): the service finishes its batch and prints its summary. The exit code;
         SIGKILL if it has not stopped after ``timeout_s``."""
         if self.running():
+            self.process.send_signal(signal.SIGCONT)  # a paused one could not act on SIGINT
             self.process.send_signal(signal.SIGINT)
         return self.wait(timeout_s)
 

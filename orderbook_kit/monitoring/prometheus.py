@@ -33,8 +33,10 @@ from ..processes import command_line, is_alive, wait_for_exit
 __all__ = [
     "PrometheusNotFoundError",
     "PrometheusStatus",
+    "alerts",
     "default_state_dir",
     "find_prometheus",
+    "firing",
     "query",
     "register_target",
     "start",
@@ -209,6 +211,11 @@ def query(url: str, promql: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[d
 def alerts(url: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
     """The alerts pending or firing now (``/api/v1/alerts``)."""
     return list(_get_json(f"{url}/api/v1/alerts", timeout_s)["data"]["alerts"])
+
+
+def firing(url: str) -> set[str]:
+    """The names of the alerts firing now (pending ones, still inside their ``for``, are not)."""
+    return {a["labels"]["alertname"] for a in alerts(url) if a.get("state") == "firing"}
 
 
 def _get_json(address: str, timeout_s: float) -> dict[str, Any]:

@@ -36,10 +36,6 @@ def value_of(url: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if len(result) == 1 else None
 
 
-def firing(url: str) -> set[str]:
-    return {a["labels"]["alertname"] for a in prometheus.alerts(url) if a["state"] == "firing"}
-
-
 def test_a_real_prometheus_scrapes_the_gate_and_alerts_when_it_dies(tmp_path: Path) -> None:
     settings = load_settings().isolated(f"prom-{uuid.uuid4().hex[:8]}")
     injector = FaultInjector.uniform(0.03, seed=3)
@@ -75,9 +71,10 @@ def test_a_real_prometheus_scrapes_the_gate_and_alerts_when_it_dies(tmp_path: Pa
         }
         assert all(r["health"] == "ok" for r in rules), rules  # each evaluated on real data
 
-        assert "OrderbookServiceDown" not in firing(url)
+        assert "OrderbookServiceDown" not in prometheus.firing(url)
         gate.kill()  # as a crash would
-        wait_for(lambda: "OrderbookServiceDown" in firing(url), 40, "the service-down alert")
+        down = "OrderbookServiceDown"
+        wait_for(lambda: down in prometheus.firing(url), 40, "the service-down alert")
     finally:
         gate.kill()
         prometheus.stop(directory)
