@@ -35,6 +35,7 @@ __all__ = [
     "PrometheusStatus",
     "alerts",
     "default_state_dir",
+    "ensure",
     "find_prometheus",
     "firing",
     "query",
@@ -144,6 +145,17 @@ def start(url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT
     state.info_file.write_text(json.dumps({"pid": process.pid, "url": address}))
     _wait_until_ready(process, address, state, timeout_s)
     return address
+
+
+def ensure(
+    url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT_S
+) -> tuple[str, bool]:
+    """The Prometheus answering at ``url`` (Docker's, or the kit's already running), or the kit's
+    started there now; its URL, and whether it was started now."""
+    address = url.rstrip("/")
+    if _ready(address):
+        return address, False
+    return start(url, state_dir, timeout_s=timeout_s), True
 
 
 def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
