@@ -54,6 +54,19 @@ CLUSTER_ITEMS = ("tests/integration/test_cluster.py", "notebooks/08_durability_i
 CLUSTER_GROUP = pytest.mark.xdist_group("three-node-cluster")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Each xdist worker picks ports for its servers (and its notebooks' and services') from a
+    # slice of the kit's range of its own: ports reserved at start, such as the cluster's, and
+    # bound minutes later must not be picked meanwhile by the other worker.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and "ORDERBOOK_FREE_PORTS" not in os.environ:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        ports = process.LISTEN_PORTS
+        size = len(ports) // max(workers, 1)
+        low = ports.start + int(worker[2:]) * size
+        os.environ["ORDERBOOK_FREE_PORTS"] = f"{low}-{low + size - 1}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(CLUSTER_ITEMS):

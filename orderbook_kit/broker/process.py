@@ -23,7 +23,13 @@ from importlib import resources
 from pathlib import Path
 
 from ..connection import broker_answers
-from ..errors import BrokerError, BrokerExitedError, BrokerStartTimeoutError, PortInUseError
+from ..errors import (
+    BrokerError,
+    BrokerExitedError,
+    BrokerStartTimeoutError,
+    PortInUseError,
+    SettingsError,
+)
 from ..paths import configured_folder, workbook_folder
 from ..processes import command_line, is_alive, wait_for_exit
 from . import runtime
@@ -414,10 +420,30 @@ LISTEN_PORTS = range(20000, 32000)
 PORT_RELEASE_WAIT_S = 5.0
 
 
+def listen_ports() -> range:
+    """Where :func:`free_ports` looks: ``ORDERBOOK_FREE_PORTS`` (``LOW-HIGH``), else 20000-31999.
+
+    Processes that pick ports at the same time - two test workers - each get a range of their
+    own this way, so a port one picked and will bind later is never picked by the other.
+    """
+    raw = os.environ.get("ORDERBOOK_FREE_PORTS", "").strip()
+    if not raw:
+        return LISTEN_PORTS
+    low, _, high = raw.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65535):
+        raise SettingsError(
+            "free_ports",
+            "ORDERBOOK_FREE_PORTS",
+            f"{raw!r} is not a port range; use LOW-HIGH between 1024 and 65535, e.g. 20000-25999",
+        )
+    return range(int(low), int(high) + 1)
+
+
 def free_ports(host: str, count: int = 1) -> list[int]:
     """``count`` different ports that are free on ``host`` now, outside the ephemeral range."""
     chosen: list[int] = []
-    for port in random.sample(LISTEN_PORTS, len(LISTEN_PORTS)):
+    ports = listen_ports()
+    for port in random.sample(ports, len(ports)):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
@@ -426,7 +452,9 @@ def free_ports(host: str, count: int = 1) -> list[int]:
         chosen.append(port)
         if len(chosen) == count:
             return chosen
-    raise BrokerError(f"No {count} free port(s) on {host} between 20000 and 32000.")
+    raise BrokerError(
+        f"No {count} free port(s) on {host} between {ports.start} and {ports.stop - 1}."
+    )
 
 
 def free_port(host: str) -> int:

@@ -54,9 +54,9 @@ class PipelineWatch:
             self._lags[group] = collector
 
     def sample(self) -> dict[str, float]:
-        """Now: the seconds since the watch began, each service's counters (NaN while it does
-        not answer), whether it answers (``up_<service>``), the newest tick's age at each
-        service, and each group's lag."""
+        """Now: the seconds since the watch (or its last run) began, each service's counters
+        (NaN while it does not answer), whether it answers (``up_<service>``), the newest tick's
+        age at each service, and each group's lag."""
         row: dict[str, float] = {"t": time.monotonic() - self._started}
         scrapes: dict[str, Scrape | None] = {}
         for name, url in self.services.items():
@@ -92,7 +92,7 @@ class PipelineWatch:
         ``on_row`` gets the table so far after each sample (to redraw a chart); ``at`` runs
         actions at given seconds into the run (``{5: gate.pause, 12: gate.resume}``)."""
         rows: list[dict[str, float]] = []
-        began_run = time.monotonic()
+        began_run = self._started = time.monotonic()  # each run's table starts at t = 0
         deadline = began_run + seconds
         pending = sorted((at or {}).items())
         while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
@@ -154,4 +154,5 @@ class WatchChart:
                     self._traces[column] = len(self.figure.data) - 1
                 trace = self.figure.data[self._traces[column]]
                 trace.x = list(frame["t"])
-                trace.y = list(frame[column])
+                # A gap where a service did not answer: None, as JSON has no NaN.
+                trace.y = [None if pd.isna(v) else v for v in frame[column]]

@@ -65,7 +65,10 @@ def store(argv: Sequence[str] | None) -> int:
     metrics = StoreMetrics()
     metrics.watch_lag(settings, settings.store_group, settings.clean_topic)
     sink = StoreSink(
-        settings, on_skipped=None if arguments.quiet else print_skipped, metrics=metrics
+        settings,
+        on_skipped=None if arguments.quiet else print_skipped,
+        # Counted only when exported: histograms cost a little per tick.
+        metrics=metrics if arguments.metrics_port is not None else None,
     )
     return run_consumer_service(sink, stop, arguments, metrics, parser.name_of("metrics_port"))
 

@@ -14,7 +14,7 @@ import pytest
 
 from orderbook_kit.broker import cluster, process
 from orderbook_kit.broker.process import BrokerState
-from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError
+from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError, SettingsError
 from orderbook_kit.processes import command_line, wait_for_exit
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
@@ -136,3 +136,20 @@ def test_a_cluster_replicates_three_times_and_needs_two_in_sync_replicas() -> No
     # Two nodes hold only two replicas, and one may be missing: the same rule, scaled down.
     two = cluster._node_properties(layout[:2], layout[0])
     assert (two["default.replication.factor"], two["min.insync.replicas"]) == ("2", "1")
+
+
+def test_free_ports_come_from_the_configured_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERBOOK_FREE_PORTS", "26000-26099")
+    ports = process.free_ports("127.0.0.1", 5)
+    assert len(set(ports)) == 5 and all(26000 <= port <= 26099 for port in ports)
+    monkeypatch.delenv("ORDERBOOK_FREE_PORTS")
+    assert process.listen_ports() == process.LISTEN_PORTS
+
+
+@pytest.mark.parametrize("value", ["abc", "30000-20000", "80-90", "20000-70000", "20000"])
+def test_a_bad_free_port_range_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ORDERBOOK_FREE_PORTS", value)
+    with pytest.raises(SettingsError, match=r"^ORDERBOOK_FREE_PORTS: .* is not a port range"):
+        process.free_port("127.0.0.1")
