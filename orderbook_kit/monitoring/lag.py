@@ -1,17 +1,24 @@
-"""Consumer lag per partition, asked of the broker at each scrape.
+"""Consumer lag per partition, asked of the broker in the background and served from memory.
 
 Lag is the log's end offset minus the group's committed offset: what ``kafka-consumer-groups
 --describe`` shows and what lag exporters export. It is asked of the broker, not worked out from
 the consumer's own position, so it keeps growing while the service is paused or stuck - exactly
-when it matters. Each scrape costs two small requests; they are bounded by ``LAG_TIMEOUT_S``, well
-inside Prometheus's scrape timeout (10 s), and a broker that does not answer gives a scrape with
-no lag series and one more ``orderbook_consumer_lag_errors_total`` - never a hung scrape.
+when it matters.
+
+Asking takes two small requests, and far longer while the broker is away. So a thread of the
+collector's own asks once every ``LAG_REFRESH_S``, each request bounded by ``LAG_TIMEOUT_S``, and
+a scrape only reads the last answer: it never waits on the broker, and a broker outage can never
+make Prometheus's scrape of the service time out (which would report the *service* as down). An
+answer older than ``LAG_STALE_S`` is not exported: no series beats a stale one. Each failed lookup
+adds one to ``orderbook_consumer_lag_errors_total``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -24,18 +31,20 @@ from prometheus_client.registry import Collector
 from ..config import Settings
 from ..connection import client_timeouts
 
-__all__ = ["LAG_TIMEOUT_S", "GroupLagCollector"]
+__all__ = ["LAG_REFRESH_S", "LAG_STALE_S", "LAG_TIMEOUT_S", "GroupLagCollector"]
 
 log = logging.getLogger(__name__)
 
-LAG_TIMEOUT_S = 3.0
+LAG_TIMEOUT_S = 3.0  # each request of a lookup
+LAG_REFRESH_S = 1.0  # between lookups
+LAG_STALE_S = 10.0  # an answer this old is not exported any more
 
 
 class GroupLagCollector(Collector):
     """``orderbook_consumer_lag_messages{group, topic, partition}`` of one group on one topic.
 
-    Connects on the first scrape (never in the constructor) and keeps its admin client; scrapes
-    run on the HTTP server's threads, so one lock keeps them to one request at a time.
+    Starts asking the broker at the first scrape (never in the constructor), from a daemon
+    thread with an admin client of its own; :meth:`close` stops it.
     """
 
     def __init__(
@@ -43,9 +52,12 @@ class GroupLagCollector(Collector):
     ) -> None:
         self.settings, self.group, self.topic = settings, group, topic
         self._admin: KafkaAdminClient | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one lookup at a time: the thread's, or lags()'s
         self._failing = False
-        self.errors = 0  # lookups that failed, exported with the lag in the same scrape
+        self.errors = 0  # lookups that failed
+        self._latest: tuple[float, dict[int, int]] | None = None  # (when, lags)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         registry.register(self)
 
     def describe(self) -> Iterator[Metric]:
@@ -53,25 +65,43 @@ class GroupLagCollector(Collector):
         yield self._errors()
 
     def collect(self) -> Iterator[Metric]:
+        self._start_refreshing()
         family = self._family()
-        with self._lock:
-            try:
-                lags = self._lags()
-            except (KafkaError, OSError) as exc:
-                self._failed(exc)
-                lags = {}
-            errors = self._errors(self.errors)
-        for partition, lag in sorted(lags.items()):
-            family.add_metric([self.group, self.topic, str(partition)], lag)
+        latest = self._latest
+        if latest is not None and time.monotonic() - latest[0] <= LAG_STALE_S:
+            for partition, lag in sorted(latest[1].items()):
+                family.add_metric([self.group, self.topic, str(partition)], lag)
         yield family
-        yield errors
+        yield self._errors(self.errors)
+
+    def _start_refreshing(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(
+                target=self._refresh, name=f"lag-{self.group}", daemon=True
+            )
+            self._thread.start()
+
+    def _refresh(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            # A failure is counted and logged by lags(); the last answer ages meanwhile.
+            with contextlib.suppress(KafkaError, OSError):
+                self._latest = (began, self.lags())
+            self._stop.wait(max(0.0, LAG_REFRESH_S - (time.monotonic() - began)))
 
     def lags(self) -> dict[int, int]:
-        """{partition: lag} now (raises ``KafkaError`` if the broker does not answer)."""
+        """{partition: lag} now, asked of the broker (``KafkaError`` if it does not answer)."""
         with self._lock:
-            return self._lags()
+            try:
+                return self._lags()
+            except (KafkaError, OSError) as exc:
+                self._failed(exc)
+                raise
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(3 * LAG_TIMEOUT_S + 5)
         with self._lock:
             if self._admin is not None:
                 self._admin.close()
@@ -131,7 +161,7 @@ class GroupLagCollector(Collector):
     def _errors(value: int | None = None) -> CounterMetricFamily:
         return CounterMetricFamily(
             "orderbook_consumer_lag_errors",
-            "Scrapes whose lag lookup the broker did not answer in time",
+            "Lag lookups the broker did not answer in time",
             value=value,
         )
 

@@ -124,7 +124,7 @@ class ConsumerMetrics(ServiceMetrics):
         self.lag: GroupLagCollector | None = None
 
     def watch_lag(self, settings: Settings, group: str, topic: str) -> None:
-        """Export the lag of ``group`` on ``topic`` (asked of the broker at each scrape)."""
+        """Export the lag of ``group`` on ``topic`` (asked of the broker once a second)."""
         self.lag = GroupLagCollector(settings, group, topic, self.registry)
 
     def observe_ticks(self, ticks: Sequence[Tick], now: float | None = None) -> None:

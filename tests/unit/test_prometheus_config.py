@@ -75,6 +75,8 @@ def exported_names(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             names.update(sample.name for sample in family.samples)
             if family.type == "gauge":  # exported before its first sample too (e.g. symbols)
                 names.add(family.name)
+    gate.close()
+    store.close()
     return names
 
 
