@@ -130,7 +130,19 @@ def _start_broker(session: pytest.Session) -> None:
     os.environ["ORDERBOOK_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Here, not only at unconfigure: an xdist worker tells the controller it has finished in
+    # its own sessionfinish hook, and the controller then ends it without waiting for its
+    # unconfigure - which left the last worker's broker and database running after every run.
+    _stop_servers()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop_servers()  # already done, unless the session ended before sessionfinish
+
+
+def _stop_servers() -> None:
     global _broker_dir, _database_dir, _cluster_dir, _prometheus_dir
     _stop_and_remove(_prometheus_dir, prometheus.stop)
     _stop_and_remove(_cluster_dir, cluster.stop_cluster)
