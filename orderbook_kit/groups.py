@@ -113,15 +113,22 @@ def wait_until_balanced(
     members: Sequence[GroupMember], settings: Settings | None = None, timeout_s: float = 30.0
 ) -> dict[str, list[int]]:
     """Wait until the group of ``members`` is stable with exactly them, each owning what the
-    coordinator assigned it; return {member name: its partitions}.
+    coordinator assigned it, and every partition of their topic owned by one of them; return
+    {member name: its partitions}.
+
+    "Every partition owned" matters right after a topic is created: a group leader that does
+    not know the topic's partitions yet assigns nothing, the group is Stable all the same, and
+    it rebalances once the leader's metadata arrives.
 
     Raises :class:`OrderbookKitError` after ``timeout_s``, saying what the group looked like.
     """
     settings = settings or load_settings()
     (group_id,) = {member.group_id for member in members}
+    (topic,) = {member.topic for member in members}
     deadline = time.monotonic() + timeout_s
     seen = "not described yet"
     with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        partitions = _partitions_of(admin, topic)
         while time.monotonic() < deadline:
             for member in members:
                 if member.error is not None:
@@ -130,12 +137,23 @@ def wait_until_balanced(
             assigned = _assigned_by_coordinator(group)
             seen = f"state {group['group_state']}, assignment {assigned}"
             owned = {member.name: member.assignment for member in members}
-            if group["group_state"] == "Stable" and assigned == owned:
+            everything = sorted(p for owned_by in assigned.values() for p in owned_by)
+            if group["group_state"] == "Stable" and assigned == owned and everything == partitions:
                 return assigned
             time.sleep(0.2)
     raise OrderbookKitError(
         f"Group {group_id!r} did not settle within {timeout_s:g} s ({seen}). Check the broker "
         "(`make status`); a member that stopped polling holds up every rebalance."
+    )
+
+
+def _partitions_of(admin: KafkaAdminClient, topic: str) -> list[int]:
+    described = admin.describe_topics([topic])
+    return sorted(
+        p["partition_index"]
+        for found in described
+        if found.get("name") == topic and not found.get("error_code")
+        for p in found.get("partitions", ())
     )
 
 
