@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 
 from .config import Settings, load_settings
@@ -142,6 +143,12 @@ def _describe(topic: str, settings: Settings, timeout_s: float) -> tuple[dict[st
     with admin_client(settings.bootstrap_servers, timeout_s) as admin:
         (described,) = admin.describe_topics([topic])
         min_in_sync = int(topic_config(admin, topic, MIN_INSYNC_CONFIG))
-    if described.get("error_code"):
+    code = described.get("error_code")
+    if code:
+        error = kafka_errors.for_code(code)
+        if error.retriable:
+            # A node that has not caught up with the cluster's metadata (just restarted, or
+            # busy) answers "unknown topic" for a topic it will know a moment later: try again.
+            raise error(f"describing topic {topic!r}")
         raise OrderbookKitError(f"Kafka could not describe topic {topic!r}: {described}")
     return described, min_in_sync
