@@ -4,13 +4,19 @@ still run, and waiting for them to end - on Linux through /proc, elsewhere throu
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["command_line", "exclusive", "is_alive", "wait_for_exit"]
+__all__ = ["command_line", "exclusive", "is_alive", "read_info", "terminate", "wait_for_exit"]
+
+log = logging.getLogger(__name__)
 
 
 def command_line(pid: int, proc: Path = Path("/proc")) -> str | None:
@@ -71,6 +77,26 @@ def _is_zombie(pid: int) -> bool:
         return False
     # The state letter follows the command name in parentheses, which may itself hold spaces.
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def terminate(pid: int, timeout_s: float, what: str) -> None:
+    """Stop ``pid`` cleanly (SIGTERM), and kill it (SIGKILL) if it has not exited after
+    ``timeout_s``; ``what`` names it in the warning ("broker")."""
+    os.kill(pid, signal.SIGTERM)
+    if not wait_for_exit(pid, timeout_s):
+        log.warning("%s pid %d ignored SIGTERM for %.0f s; killing it", what, pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+        wait_for_exit(pid, 10.0)
+
+
+def read_info(info_file: Path) -> dict[str, Any] | None:
+    """The JSON object a server's info file holds (pid, address...), or None if there is none
+    or it cannot be read."""
+    try:
+        info = json.loads(info_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 @contextlib.contextmanager

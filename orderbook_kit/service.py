@@ -208,11 +208,13 @@ def run_consumer_service(
     stop: StopSignal,
     arguments: argparse.Namespace,
     metrics: ConsumerMetrics,
-    metrics_source: str,
+    parser: ServiceParser,
 ) -> int:
-    """Serve ``metrics`` if a port is set, connect ``service``, run it until ``--count``,
-    ``--duration`` or ``--idle`` says so or ``stop`` is signalled, and print its summary."""
-    with metrics_endpoint(metrics.registry, arguments.metrics_port, source=metrics_source):
+    """Serve ``metrics`` if ``--metrics-port`` (or its variable) is set, connect ``service``, run
+    it until ``--count``, ``--duration`` or ``--idle`` says so or ``stop`` is signalled, and print
+    its summary."""
+    source = parser.name_of("metrics_port")
+    with metrics_endpoint(metrics.registry, arguments.metrics_port, source=source):
         try:
             return _run_consumer(service, stop, arguments)
         finally:

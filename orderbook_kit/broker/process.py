@@ -31,7 +31,7 @@ from ..errors import (
     SettingsError,
 )
 from ..paths import configured_folder, workbook_folder
-from ..processes import command_line, is_alive, wait_for_exit
+from ..processes import command_line, is_alive, read_info, terminate, wait_for_exit
 from . import runtime
 from .properties import (
     BROKER_LOG4J2,
@@ -159,7 +159,7 @@ class BrokerStatus:
 def status(state_dir: Path, *, probe_timeout_s: float = 2.0) -> BrokerStatus | None:
     """The broker running from ``state_dir``, or None if none is."""
     state = BrokerState(state_dir)
-    info = _read_info(state)
+    info = read_info(state.info_file)
     if info is None or not _is_our_broker(info["pid"], state):
         return None
     answers = broker_answers(info["bootstrap_servers"], probe_timeout_s)
@@ -279,16 +279,11 @@ def _metrics_agent(
 def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the broker cleanly (SIGTERM; SIGKILL after ``timeout_s``); False if none ran."""
     state = BrokerState(state_dir)
-    info = _read_info(state)
+    info = read_info(state.info_file)
     if info is None or not _is_our_broker(info["pid"], state):
         state.info_file.unlink(missing_ok=True)
         return False
-    pid = info["pid"]
-    os.kill(pid, signal.SIGTERM)
-    if not wait_for_exit(pid, timeout_s):
-        log.warning("broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
-        os.kill(pid, signal.SIGKILL)
-        wait_for_exit(pid, 10.0)
+    terminate(info["pid"], timeout_s, "broker")
     state.info_file.unlink(missing_ok=True)
     return True
 
@@ -296,7 +291,7 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
 def kill(state_dir: Path) -> bool:
     """SIGKILL the broker - a crash, not a shutdown (for the lessons); False if none ran."""
     state = BrokerState(state_dir)
-    info = _read_info(state)
+    info = read_info(state.info_file)
     if info is None or not _is_our_broker(info["pid"], state):
         return False
     os.kill(info["pid"], signal.SIGKILL)
@@ -548,13 +543,6 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
-
-
-def _read_info(state: BrokerState) -> dict[str, object] | None:
-    try:
-        return json.loads(state.info_file.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _is_our_broker(pid: object, state: BrokerState) -> bool:

@@ -48,7 +48,11 @@ class GroupLagCollector(Collector):
     """
 
     def __init__(
-        self, settings: Settings, group: str, topic: str, registry: CollectorRegistry
+        self,
+        settings: Settings,
+        group: str,
+        topic: str,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings, self.group, self.topic = settings, group, topic
         self._admin: KafkaAdminClient | None = None
@@ -58,7 +62,8 @@ class GroupLagCollector(Collector):
         self._latest: tuple[float, dict[int, int]] | None = None  # (when, lags)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        registry.register(self)
+        if registry is not None:  # without one, a plain client of the broker: see lags()
+            registry.register(self)
 
     def describe(self) -> Iterator[Metric]:
         yield self._family()

@@ -6,8 +6,8 @@ a route, a reason code, a partition, or a symbol (at most ``MAX_SYMBOLS`` of the
 message's content: one label value per message would grow Prometheus without bound, and a hostile
 feed could make it do so on purpose.
 
-Counting happens once per batch from the service's own counts, never in a per-message callback;
-only the latency histogram sees each tick.
+Counts are the services' own running totals, handed over once per batch and read at each scrape,
+never counted again in a per-message callback; only the latency histogram sees each tick.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "ServiceMetrics",
     "StoreMetrics",
     "TickFreshness",
+    "Totals",
 ]
 
 # From a millisecond (a healthy pipeline on one machine) to a minute (a consumer far behind).
@@ -141,16 +142,49 @@ class ConsumerMetrics(ServiceMetrics):
             self.lag.close()
 
 
+class Totals(Collector):
+    """A counter family read at each scrape from the latest running totals a service handed over
+    (:meth:`set`, once per batch). The totals are replaced whole, so a scrape sees one batch's
+    end or the next, never half of one; and nothing is counted twice, however often they are
+    handed over. ``series`` are the label values exported at 0 from the start: a ``rate()``
+    over a series that appears only with its first event would miss that event."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        series: Iterable[tuple[str, ...]] = ((),),
+    ) -> None:
+        self.name, self.documentation, self.labels = name, documentation, list(labels)
+        self._zero = dict.fromkeys(series, 0.0)
+        self._latest: dict[tuple[str, ...], float] = dict(self._zero)
+        registry.register(self)
+
+    def set(self, totals: dict[tuple[str, ...], float]) -> None:
+        self._latest = {**self._zero, **totals}
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for labels, value in self._latest.items():
+            family.add_metric(list(labels), value)
+        yield family
+
+
 class IngestMetrics(ServiceMetrics):
     """The ingest service: messages sent, acknowledged and failed, read off its producer."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._producer: TickProducer | None = None
-        self.registry.register(_ProducerCounts(self))
+        self._counts = _ProducerCounts()
+        self.registry.register(self._counts)
 
     def watch(self, producer: TickProducer) -> None:
-        self._producer = producer
+        self._counts.producer = producer
 
     def sent(self, ticks: Iterable[Tick]) -> Iterator[Tick]:
         """``ticks``, noting each one's freshness as it goes by (wrap the feed with it)."""
@@ -176,15 +210,15 @@ PRODUCER_COUNTS = {
 class _ProducerCounts(Collector):
     """The producer's own counters, read at each scrape (nothing is counted twice)."""
 
-    def __init__(self, metrics: IngestMetrics) -> None:
-        self._metrics = metrics
+    def __init__(self) -> None:
+        self.producer: TickProducer | None = None
 
     def describe(self) -> Iterator[Metric]:
         for name, documentation in PRODUCER_COUNTS.values():
             yield CounterMetricFamily(name, documentation)
 
     def collect(self) -> Iterator[Metric]:
-        producer = self._metrics._producer
+        producer = self.producer
         for attribute, (name, documentation) in PRODUCER_COUNTS.items():
             value = 0 if producer is None else getattr(producer, attribute)
             yield CounterMetricFamily(name, documentation, value=value)
@@ -195,28 +229,19 @@ class GateMetrics(ConsumerMetrics):
 
     def __init__(self) -> None:
         super().__init__()
-        self.routed = Counter(
+        self.routed = Totals(
+            self.registry,
             "orderbook_gate_messages",
             "Raw messages the gate routed: to the clean topic (reason empty) or the dead-letter "
             "topic, with the reason",
             ["route", "reason"],
-            registry=self.registry,
+            [("clean", ""), *(("dead_letter", reason.value) for reason in Reason)],
         )
-        # Every series exists from the start at 0: a rate() over a series that appears only
-        # with its first dead letter would miss that one.
-        self.routed.labels("clean", "")
-        for reason in Reason:
-            self.routed.labels("dead_letter", reason.value)
-        self._clean_seen = 0
-        self._rejected_seen: Tally[Reason] = Tally()
 
     def count(self, stats: GateStats) -> None:
-        """Add what ``stats`` (the running totals of a gate's run) counts since the last call."""
-        self.routed.labels("clean", "").inc(stats.clean - self._clean_seen)
-        self._clean_seen = stats.clean
-        for reason, total in stats.rejected.items():
-            self.routed.labels("dead_letter", reason.value).inc(total - self._rejected_seen[reason])
-            self._rejected_seen[reason] = total
+        """Export ``stats``, the running totals of a gate's run."""
+        routed = {("dead_letter", reason.value): n for reason, n in stats.rejected.items()}
+        self.routed.set({("clean", ""): stats.clean, **routed})
 
 
 class StoreMetrics(ConsumerMetrics):
@@ -224,33 +249,24 @@ class StoreMetrics(ConsumerMetrics):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows = Counter(
-            "orderbook_store_rows_written",
-            "Ticks written to PostgreSQL as new rows",
-            registry=self.registry,
+        self.rows = Totals(
+            self.registry, "orderbook_store_rows_written", "Ticks written to PostgreSQL as new rows"
         )
-        self.duplicates = Counter(
+        self.duplicates = Totals(
+            self.registry,
             "orderbook_store_duplicate_ticks",
             "Valid ticks already in the table (delivered twice), not written again",
-            registry=self.registry,
         )
-        self.skipped = Counter(
+        self.skipped = Totals(
+            self.registry,
             "orderbook_store_skipped_messages",
             "Messages on the clean topic that are not a valid tick, by reason",
             ["reason"],
-            registry=self.registry,
+            [(reason.value,) for reason in sorted(MESSAGE_REASONS)],
         )
-        for reason in MESSAGE_REASONS:
-            self.skipped.labels(reason.value)
-        self._seen = (0, 0)
-        self._skipped_seen: Tally[Reason] = Tally()
 
     def count(self, stats: StoreStats) -> None:
-        """Add what ``stats`` (the running totals of a store's run) counts since the last call."""
-        stored, duplicates = self._seen
-        self.rows.inc(stats.stored - stored)
-        self.duplicates.inc(stats.duplicates - duplicates)
-        self._seen = (stats.stored, stats.duplicates)
-        for reason, total in stats.skipped.items():
-            self.skipped.labels(reason.value).inc(total - self._skipped_seen[reason])
-            self._skipped_seen[reason] = total
+        """Export ``stats``, the running totals of a store's run."""
+        self.rows.set({(): stats.stored})
+        self.duplicates.set({(): stats.duplicates})
+        self.skipped.set({(reason.value,): n for reason, n in stats.skipped.items()})

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -28,7 +26,7 @@ from typing import Any
 
 from ..errors import OrderbookKitError
 from ..paths import workbook_folder
-from ..processes import command_line, is_alive, wait_for_exit
+from ..processes import command_line, is_alive, read_info, terminate
 
 __all__ = [
     "PrometheusNotFoundError",
@@ -40,6 +38,7 @@ __all__ = [
     "firing",
     "query",
     "register_target",
+    "rules",
     "start",
     "status",
     "stop",
@@ -162,16 +161,11 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the Prometheus of ``state_dir`` (SIGTERM, SIGKILL after ``timeout_s``); False if
     none ran. Its data is kept."""
     state = PrometheusState(state_dir)
-    info = _read_info(state)
+    info = read_info(state.info_file)
     if info is None or not _is_ours(info["pid"], state):
         state.info_file.unlink(missing_ok=True)
         return False
-    pid = info["pid"]
-    os.kill(pid, signal.SIGTERM)
-    if not wait_for_exit(pid, timeout_s):
-        log.warning("prometheus pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
-        os.kill(pid, signal.SIGKILL)
-        wait_for_exit(pid, 10.0)
+    terminate(info["pid"], timeout_s, "prometheus")
     state.info_file.unlink(missing_ok=True)
     return True
 
@@ -179,7 +173,7 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
 def status(state_dir: Path) -> PrometheusStatus | None:
     """The Prometheus running from ``state_dir``, or None."""
     state = PrometheusState(state_dir)
-    info = _read_info(state)
+    info = read_info(state.info_file)
     if info is None or not _is_ours(info["pid"], state):
         return None
     return PrometheusStatus(info["pid"], info["url"], state.log_file, _ready(info["url"]))
@@ -223,6 +217,12 @@ def query(url: str, promql: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[d
 def alerts(url: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
     """The alerts pending or firing now (``/api/v1/alerts``)."""
     return list(_get_json(f"{url}/api/v1/alerts", timeout_s)["data"]["alerts"])
+
+
+def rules(url: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
+    """Every rule Prometheus loaded (``/api/v1/rules``), with its ``health`` and last error."""
+    groups = _get_json(f"{url}/api/v1/rules", timeout_s)["data"]["groups"]
+    return [rule for group in groups for rule in group["rules"]]
 
 
 def firing(url: str) -> set[str]:
@@ -317,14 +317,6 @@ def _ready(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _read_info(state: PrometheusState) -> dict[str, Any] | None:
-    try:
-        info = json.loads(state.info_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
 
 
 def _is_ours(pid: object, state: PrometheusState) -> bool:

@@ -17,7 +17,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from kafka.errors import KafkaError
 from plotly.subplots import make_subplots
-from prometheus_client import CollectorRegistry
 
 from ..config import Settings
 from ..errors import OrderbookKitError
@@ -49,9 +48,7 @@ class PipelineWatch:
 
     def __post_init__(self) -> None:
         for group, topic in self.groups:
-            # A registry of its own: this is a client asking the broker, not an exporter.
-            collector = GroupLagCollector(self.settings, group, topic, CollectorRegistry())
-            self._lags[group] = collector
+            self._lags[group] = GroupLagCollector(self.settings, group, topic)
 
     def sample(self) -> dict[str, float]:
         """Now: the seconds since the watch (or its last run) began, each service's counters

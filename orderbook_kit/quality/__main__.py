@@ -65,7 +65,7 @@ def check_quality(argv: Sequence[str] | None) -> int:
         # Counted only when exported: histograms cost a little per tick.
         metrics=metrics if arguments.metrics_port is not None else None,
     )
-    return run_consumer_service(gate, stop, arguments, metrics, parser.name_of("metrics_port"))
+    return run_consumer_service(gate, stop, arguments, metrics, parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,7 +70,7 @@ def store(argv: Sequence[str] | None) -> int:
         # Counted only when exported: histograms cost a little per tick.
         metrics=metrics if arguments.metrics_port is not None else None,
     )
-    return run_consumer_service(sink, stop, arguments, metrics, parser.name_of("metrics_port"))
+    return run_consumer_service(sink, stop, arguments, metrics, parser)
 
 
 # --- db: the kit's own PostgreSQL ---------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_a_real_prometheus_scrapes_the_gate_and_alerts_when_it_dies(tmp_path: Pa
         lag = 'sum(orderbook_consumer_lag_messages{service="quality"})'
         wait_for(lambda: value_of(url, lag) == 0, 30, "the gate's lag to reach 0 in Prometheus")
 
-        rules = prometheus._get_json(f"{url}/api/v1/rules", 5)["data"]["groups"][0]["rules"]
+        rules = prometheus.rules(url)
         assert {r["name"] for r in rules} == {
             "OrderbookConsumerLagHigh",
             "OrderbookDeadLetterSpike",

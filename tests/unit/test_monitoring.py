@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,6 +29,7 @@ from orderbook_kit.monitoring.metrics import (
 )
 from orderbook_kit.monitoring.scrape import scrape
 from orderbook_kit.monitoring.server import serve_metrics
+from orderbook_kit.monitoring.watch import rates
 from orderbook_kit.quality.gate import GateStats
 from orderbook_kit.reasons import Reason
 from orderbook_kit.store.sink import StoreStats
@@ -137,7 +139,7 @@ def test_a_flood_of_symbols_cannot_grow_the_series_without_bound() -> None:
 
 def test_the_endpoint_listens_on_loopback_only_and_port_0_picks_one() -> None:
     metrics = GateMetrics()
-    metrics.routed.labels("clean", "").inc(4)
+    metrics.count(GateStats(clean=4))
     server = serve_metrics(metrics.registry, 0, source="--metrics-port")
     try:
         assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}/metrics"
@@ -216,3 +218,15 @@ def test_lag_without_a_broker_never_holds_a_scrape_up_and_is_counted() -> None:
         started = time.monotonic()
         metrics.close()
         assert time.monotonic() - started < 3 * LAG_TIMEOUT_S + 5  # the thread stops
+
+
+def test_rates_are_increases_per_second_between_samples_never_negative() -> None:
+    # What the notebook charts, as PromQL's rate() does: a restarted service's counter falls
+    # back to 0, which is a reset, not a negative rate.
+    frame = rates(
+        pd.DataFrame(
+            {"t": [0.0, 1.0, 3.0, 4.0], "gate_clean": [0.0, 100.0, 300.0, 5.0], "lag_g": [1.0] * 4}
+        )
+    )
+    assert frame["gate_clean_per_s"].tolist()[1:] == [100.0, 100.0, 0.0]
+    assert "lag_g_per_s" not in frame  # gauges are charted as they are
