@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from orderbook_kit import defaults
 from orderbook_kit.broker.cluster import CLUSTER_PROPERTIES
 from orderbook_kit.broker.properties import SHARED_PROPERTIES
-from orderbook_kit.broker.runtime import KAFKA_VERSION
+from orderbook_kit.broker.runtime import JMX_EXPORTER_VERSION, KAFKA_VERSION
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
@@ -51,7 +53,8 @@ def test_image_is_the_pinned_official_kafka(kafka: dict) -> None:
 
 
 def test_host_port_is_bound_to_loopback_only(kafka: dict) -> None:
-    assert kafka["ports"] == ["127.0.0.1:9092:9092"]
+    assert kafka["ports"][0] == "127.0.0.1:9092:9092"
+    assert all(port.startswith("127.0.0.1:") for port in kafka["ports"])
 
 
 def test_same_broker_settings_as_the_jvm_broker(kafka: dict) -> None:
@@ -185,3 +188,92 @@ def test_grafana_listens_on_loopback_and_reads_the_provisioned_prometheus(compos
     assert home.startswith("/var/lib/grafana/dashboards/")
     dashboard = COMPOSE_FILE.parent / MONITORING_CONFIG / "grafana/dashboards" / Path(home).name
     assert json.loads(dashboard.read_text())["uid"] == "orderbook-pipeline"
+
+
+# The broker's metrics in Docker: the image has no JMX exporter, so a one-shot container puts the
+# kit's agent into a volume and the broker's start command attaches it.
+DOCKER_CONFIG = MONITORING_CONFIG / "docker"
+AGENT_FOLDER = "/opt/jmx-exporter"
+
+
+def test_the_broker_attaches_the_kits_jmx_exporter_on_a_loopback_port(
+    compose: dict, kafka: dict
+) -> None:
+    assert "127.0.0.1:9404:9404" in kafka["ports"]
+    assert kafka["depends_on"]["jmx-exporter"]["condition"] == "service_completed_successfully"
+    script = kafka["command"][-1]
+    assert f"{AGENT_FOLDER}/jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar" in script
+    assert "=9404:/opt/jmx-exporter-config/kafka-jmx.yml" in script
+    assert script.rstrip().endswith("exec /etc/kafka/docker/run")  # the image's own CMD
+    mounts = dict(volume.split(":")[:2] for volume in kafka["volumes"])  # source: target
+    assert mounts["jmx-exporter"] == AGENT_FOLDER
+    assert (
+        mounts[f"./{MONITORING_CONFIG}/kafka-jmx.yml"] == "/opt/jmx-exporter-config/kafka-jmx.yml"
+    )
+    # Only the broker's process gets the agent: the healthcheck's kafka-topics.sh would
+    # otherwise start a second exporter on the same port.
+    assert "KAFKA_OPTS" not in kafka["environment"]
+    assert "jmx-exporter" in compose["volumes"]
+
+
+def test_the_agent_is_the_kits_version_fetched_by_the_kits_script(compose: dict) -> None:
+    fetcher = compose["services"]["jmx-exporter"]
+    assert "profiles" not in fetcher  # the broker depends on it, in every profile
+    assert fetcher["environment"]["JMX_EXPORTER_VERSION"] == JMX_EXPORTER_VERSION
+    source = f"./{DOCKER_CONFIG}/fetch-jmx-exporter.sh"
+    assert f"{source}:/fetch-jmx-exporter.sh:ro" in fetcher["volumes"]
+    assert (COMPOSE_FILE.parent / source).is_file()
+    assert fetcher["entrypoint"] == ["sh", "/fetch-jmx-exporter.sh", AGENT_FOLDER]
+    assert f"jmx-exporter:{AGENT_FOLDER}" in fetcher["volumes"]
+
+
+def test_the_compose_prometheus_scrapes_the_brokers_published_metrics_port(compose: dict) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert f"./{DOCKER_CONFIG}/targets:/etc/prometheus/docker-targets:ro" in prometheus["volumes"]
+    config = yaml.safe_load(
+        (COMPOSE_FILE.parent / MONITORING_CONFIG / "prometheus.yml").read_text()
+    )
+    (orderbook,) = [job for job in config["scrape_configs"] if job["job_name"] == "orderbook"]
+    globs = [f for sd in orderbook["file_sd_configs"] for f in sd["files"]]
+    assert "docker-targets/*.json" in globs
+    (group,) = json.loads((COMPOSE_FILE.parent / DOCKER_CONFIG / "targets/kafka.json").read_text())
+    published = {p.rsplit(":", 1)[0] for p in compose["services"]["kafka"]["ports"]}
+    assert group["targets"] == ["127.0.0.1:9404"] and "127.0.0.1:9404" in published
+    assert group["labels"] == {"service": "kafka"}
+
+
+@pytest.mark.parametrize("agent_present", [True, False])
+def test_the_brokers_start_command_attaches_the_agent_only_when_it_is_there(
+    kafka: dict, tmp_path: Path, agent_present: bool
+) -> None:
+    """The start command itself, run by bash with Compose's `$$` escapes undone and the image's
+    start script replaced by one that prints what the broker's JVM would get."""
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    if agent_present:
+        (folder / f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar").write_bytes(b"PK")
+    run = tmp_path / "run"
+    run.write_text('#!/bin/sh\necho "KAFKA_OPTS=$KAFKA_OPTS"\n')
+    run.chmod(0o755)
+    script = (
+        kafka["command"][-1]
+        .replace("$$", "$")
+        .replace(AGENT_FOLDER + "/", f"{folder}/")
+        .replace("/etc/kafka/docker/run", str(run))
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": os.environ["PATH"], "KAFKA_OPTS": "-Dfrom.image=1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    if agent_present:
+        agent = f"-javaagent:{folder}/jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar=9404:"
+        assert done.stdout.startswith(f"KAFKA_OPTS={agent}")
+        assert done.stdout.rstrip().endswith("-Dfrom.image=1")  # the image's own options kept
+        assert done.stderr == ""
+    else:
+        assert done.stdout.strip() == "KAFKA_OPTS=-Dfrom.image=1"
+        assert "no broker metrics" in done.stderr
