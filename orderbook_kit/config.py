@@ -91,6 +91,17 @@ SETTINGS: dict[str, SettingSpec] = {
     "store_group": SettingSpec("ORDERBOOK_STORE_GROUP", rules.group_id),
     "metrics_port": SettingSpec("ORDERBOOK_METRICS_PORT", rules.metrics_port),
     "prometheus_url": SettingSpec("ORDERBOOK_PROMETHEUS_URL", rules.prometheus_url),
+    "archive_url": SettingSpec("ORDERBOOK_ARCHIVE_URL", rules.archive_url),
+    "archive_group": SettingSpec("ORDERBOOK_ARCHIVE_GROUP", rules.group_id),
+    "archive_roll_ticks": SettingSpec(
+        "ORDERBOOK_ARCHIVE_ROLL_TICKS",
+        rules.whole_number(minimum=1, maximum=10_000_000, example=defaults.ARCHIVE_ROLL_TICKS),
+    ),
+    "archive_roll_s": SettingSpec(
+        "ORDERBOOK_ARCHIVE_ROLL_S",
+        rules.seconds(minimum=0.1, maximum=86_400, example=defaults.ARCHIVE_ROLL_S),
+    ),
+    "s3_endpoint_url": SettingSpec("AWS_ENDPOINT_URL", rules.s3_endpoint_url),
 }
 
 
@@ -127,6 +138,11 @@ class Settings:
     store_group: str = defaults.STORE_GROUP
     metrics_port: int | None = defaults.METRICS_PORT  # a service's /metrics port; None: none
     prometheus_url: str = defaults.PROMETHEUS_URL
+    archive_url: str | None = defaults.ARCHIVE_URL  # None: the workbook's .archive folder
+    archive_group: str = defaults.ARCHIVE_GROUP
+    archive_roll_ticks: int = defaults.ARCHIVE_ROLL_TICKS
+    archive_roll_s: float = defaults.ARCHIVE_ROLL_S
+    s3_endpoint_url: str | None = defaults.S3_ENDPOINT_URL  # None: Amazon S3
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():
@@ -171,6 +187,7 @@ class Settings:
             gate_state_topic=f"{self.gate_state_topic}.{label}",
             quality_group=f"{self.quality_group}.{label}",
             store_group=f"{self.store_group}.{label}",
+            archive_group=f"{self.archive_group}.{label}",
             db_schema=f"{self.db_schema}_{schema_suffix}"[:63],
         )
 

@@ -60,3 +60,16 @@ METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses
 # Prometheus, where the kit runs it (`python -m orderbook_kit.monitoring prometheus start`) and
 # where notebook 10 asks it; Prometheus's own default port.
 PROMETHEUS_URL = "http://127.0.0.1:9090"
+
+# Cold storage: the archive service's Parquet files. None: the workbook's git-ignored `.archive`
+# folder; else a folder or an `s3://bucket/prefix` URL.
+ARCHIVE_URL = None
+ARCHIVE_GROUP = "orderbook-archive"
+# A file is closed after this many ticks of one partition, or once its first tick waited this
+# long: big enough files for analytics engines, fresh enough for a lesson to see them.
+ARCHIVE_ROLL_TICKS = 10_000
+ARCHIVE_ROLL_S = 60.0
+# S3: None talks to Amazon S3 (credentials from the usual AWS variables); the kit's own S3 server
+# (`python -m orderbook_kit.archive s3 start`) answers at LOCAL_S3_URL.
+S3_ENDPOINT_URL = None
+LOCAL_S3_URL = "http://127.0.0.1:9000"  # MinIO's port, the usual one for a local S3

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 __all__ = [
+    "ArchiveStorageError",
+    "ArchiveWriteError",
     "BrokerError",
     "BrokerExitedError",
     "BrokerStartTimeoutError",
@@ -78,6 +80,15 @@ class DatabaseUnreachableError(DatabaseError):
 
 class DatabaseLostError(DatabaseError):
     """PostgreSQL went away while a service was writing: the batch in flight was not stored."""
+
+
+class ArchiveStorageError(OrderbookKitError):
+    """The archive's folder or bucket cannot be used (missing, not writable, unreachable)."""
+
+
+class ArchiveWriteError(ArchiveStorageError):
+    """Writing the archive failed while the service ran: nothing past the last complete range
+    counts as archived, and a restart writes the rest again."""
 
 
 class SettingsError(OrderbookKitError):

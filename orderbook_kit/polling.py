@@ -18,6 +18,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from .config import Settings
+from .connection import retry_while_retriable
 from .errors import BrokerUnreachableError, OrderbookKitError
 from .lifecycle import Connectable
 
@@ -28,6 +29,7 @@ __all__ = [
     "OutageTolerantPoller",
     "PollingService",
     "RunLimits",
+    "offsets_past_the_end",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,28 @@ SESSION_TIMEOUT_MS = 10_000
 ASSIGNMENT_GRACE_S = 2 * SESSION_TIMEOUT_MS / 1000 + 10
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
+
+
+def offsets_past_the_end(
+    consumer: KafkaConsumer, sought: dict[TopicPartition, int], settings: Settings
+) -> dict[TopicPartition, tuple[int, int]]:
+    """The partitions whose ``sought`` offset (where a service resumes, from its own records) is
+    past the partition's end, with both offsets. Such an offset means the topic was deleted and
+    created again: the service's records describe the old topic, and must not make it skip the
+    new one."""
+    if not sought:
+        return {}
+    ends = retry_while_retriable(
+        lambda: consumer.end_offsets(list(sought)),
+        doing="Reading the end offsets of the partitions it resumes",
+        bootstrap_servers=settings.bootstrap_servers,
+        timeout_s=settings.client_timeout_s,
+    )
+    return {
+        tp: (offset, ends[tp])
+        for tp, offset in sorted(sought.items())
+        if tp in ends and offset > ends[tp]
+    }
 
 
 class OutageTolerantPoller:
@@ -177,6 +201,8 @@ class PollingService(Connectable, Generic[StatsT]):
             if batches:
                 limits.got_messages()
                 self._handle(batches, stats)
+            self._after_poll(stats)
+        self._finish(stats)
         return stats
 
     def _poll(self, poller: OutageTolerantPoller, limit: int) -> Batches:
@@ -191,3 +217,9 @@ class PollingService(Connectable, Generic[StatsT]):
 
     def _handle(self, batches: Batches, stats: StatsT) -> None:
         raise NotImplementedError
+
+    def _after_poll(self, stats: StatsT) -> None:
+        """After every poll, with messages or not (work that is due by time)."""
+
+    def _finish(self, stats: StatsT) -> None:
+        """At the end of a run that ended normally (a limit, or ``stop``)."""

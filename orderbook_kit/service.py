@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 
 from .config import SETTINGS, Settings, environment_variables, variable_of
 from .errors import (
+    ArchiveWriteError,
     DatabaseLostError,
     DeliveryError,
     OrderbookKitError,
@@ -245,7 +246,7 @@ def run_service(body: Callable[[], int]) -> int:
     logging.getLogger("orderbook_kit.producer").setLevel(logging.ERROR)
     try:
         return body()
-    except (DeliveryError, DatabaseLostError) as exc:
+    except (DeliveryError, DatabaseLostError, ArchiveWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_NOT_DELIVERED
     except OrderbookKitError as exc:

@@ -18,6 +18,7 @@ from .models import SYMBOL_PATTERN
 
 __all__ = [
     "Rule",
+    "archive_url",
     "bootstrap_servers",
     "database_url",
     "db_schema",
@@ -28,6 +29,7 @@ __all__ = [
     "probability",
     "prometheus_url",
     "redacted_url",
+    "s3_endpoint_url",
     "seconds",
     "symbol",
     "topic_name",
@@ -225,5 +227,43 @@ def prometheus_url(value: Any) -> str:
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(
             f"{value!r} has no usable port; use 1-65535, e.g. {defaults.PROMETHEUS_URL}"
+        )
+    return text
+
+
+ARCHIVE_SCHEMES = ("s3", "file")
+
+
+def archive_url(value: Any) -> str | None:
+    """Where the archive keeps its files: a folder, or ``s3://bucket[/prefix]``; None for the
+    workbook's own folder."""
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("/")
+    scheme, separator, rest = text.partition("://")
+    if not text:
+        raise ValueError("the archive URL is empty; use a folder or s3://bucket/prefix")
+    if separator and scheme not in ARCHIVE_SCHEMES:
+        raise ValueError(
+            f"{value!r}: the archive writes to a folder or to S3, not {scheme}://; use e.g. "
+            "/data/archive or s3://orderbook/archive"
+        )
+    if scheme == "s3" and separator and not rest.split("/")[0]:
+        raise ValueError(
+            f"{value!r} names no bucket; use s3://bucket/prefix, e.g. s3://orderbook/archive"
+        )
+    return text
+
+
+def s3_endpoint_url(value: Any) -> str | None:
+    """An S3-compatible server's address (``http(s)://host[:port]``); None for Amazon S3."""
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("/")
+    scheme, separator, rest = text.partition("://")
+    if scheme not in {"http", "https"} or not separator or not rest or "/" in rest:
+        raise ValueError(
+            f"{value!r} is not an S3 endpoint; use http://host:port, e.g. {defaults.LOCAL_S3_URL} "
+            "(the kit's own S3 server), or unset it for Amazon S3"
         )
     return text

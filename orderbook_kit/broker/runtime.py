@@ -233,35 +233,58 @@ def jmx_exporter_jar(home: Path, *, maven_args: tuple[str, ...] = ()) -> Path:
     Kept apart from Kafka's jars: an agent is not a library of the broker, and must not be on
     its class path.
     """
-    folder = home / "agents" / f"jmx-exporter-{JMX_EXPORTER_VERSION}"
-    jar = folder / f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"
+    return maven_jar(
+        home,
+        JMX_EXPORTER,
+        JMX_EXPORTER_VERSION,
+        home / "agents" / f"jmx-exporter-{JMX_EXPORTER_VERSION}",
+        doing="Prometheus's JMX exporter",
+        maven_args=maven_args,
+    )
+
+
+def maven_jar(
+    home: Path,
+    artifact: str,
+    version: str,
+    folder: Path,
+    *,
+    doing: str,
+    classifier: str | None = None,
+    maven_args: tuple[str, ...] = (),
+) -> Path:
+    """One self-contained jar (``group:artifact``), downloaded with Maven once into ``folder``
+    (under ``home``, whose Maven downloads it shares a lock with); its path."""
+    name = artifact.split(":")[1]
+    jar = folder / (f"{name}-{version}-{classifier}.jar" if classifier else f"{name}-{version}.jar")
     if jar.exists():
         return jar
-    with _maven_lock(home, "downloading the JMX exporter"):
+    with _maven_lock(home, f"downloading {doing}"):
         if jar.exists():
             return jar
-        return _resolve_jmx_exporter(folder, jar, maven_args)
+        coordinates = f"{artifact}:{version}" + (f":jar:{classifier}" if classifier else "")
+        return _download_jar(coordinates, jar, doing, maven_args)
 
 
-def _resolve_jmx_exporter(folder: Path, jar: Path, maven_args: tuple[str, ...]) -> Path:
+def _download_jar(coordinates: str, jar: Path, doing: str, maven_args: tuple[str, ...]) -> Path:
     mvn = find_maven()
     find_java()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".resolve-") as work:
+    jar.parent.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jar.parent.parent, prefix=".resolve-") as work:
         command = [
             str(mvn),
             "--batch-mode",
             *maven_args,
             f"{DEPENDENCY_PLUGIN}:copy",
-            f"-Dartifact={JMX_EXPORTER}:{JMX_EXPORTER_VERSION}",
+            f"-Dartifact={coordinates}",
             f"-DoutputDirectory={work}",
         ]
-        _say(f"Downloading Prometheus's JMX exporter {JMX_EXPORTER_VERSION} with Maven (once) ...")
+        _say(f"Downloading {doing} with Maven (once) ...")
         returncode, output = _run_maven(command)
         if returncode != 0:
-            raise MavenResolveError(_explain_maven_failure(output))
-        folder.mkdir(exist_ok=True)
-        # Moved into place whole: a half-downloaded jar is never mistaken for the agent.
+            raise MavenResolveError(_explain_maven_failure(output, doing))
+        jar.parent.mkdir(exist_ok=True)
+        # Moved into place whole: a half-downloaded jar is never mistaken for the real one.
         shutil.move(str(Path(work, jar.name)), jar)
     return jar
 
@@ -310,14 +333,14 @@ def _run_maven(command: list[str]) -> tuple[int, str]:
     return returncode, "".join(lines)
 
 
-def _explain_maven_failure(output: str) -> str:
+def _explain_maven_failure(output: str, what: str = "Kafka's jars") -> str:
     errors = [line for line in output.splitlines() if "[ERROR]" in line][:6]
     detail = "\n".join(errors) or output[-1500:]
     if _NETWORK_FAILURE.search(output):
         return (
-            "Maven could not download Kafka's jars: Maven Central (or the mirror in "
+            f"Maven could not download {what}: Maven Central (or the mirror in "
             "~/.m2/settings.xml) is unreachable. Check your internet connection or proxy "
             "(Maven reads proxies from ~/.m2/settings.xml), then run the command again; once "
             "the jars are cached, starts work offline.\nMaven said:\n" + detail
         )
-    return "Maven failed to resolve Kafka's jars.\nMaven said:\n" + detail
+    return f"Maven failed to resolve {what}.\nMaven said:\n" + detail

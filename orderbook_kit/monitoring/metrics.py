@@ -28,6 +28,7 @@ from ..reasons import MESSAGE_REASONS, Reason
 from .lag import GroupLagCollector
 
 if TYPE_CHECKING:
+    from ..archive.sink import ArchiveStats
     from ..producer import TickProducer
     from ..quality.gate import GateStats
     from ..store.sink import StoreStats
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LATENCY_BUCKETS_S",
     "MAX_SYMBOLS",
+    "ArchiveMetrics",
     "ConsumerMetrics",
     "GateMetrics",
     "IngestMetrics",
@@ -269,4 +271,33 @@ class StoreMetrics(ConsumerMetrics):
         """Export ``stats``, the running totals of a store's run."""
         self.rows.set({(): stats.stored})
         self.duplicates.set({(): stats.duplicates})
+        self.skipped.set({(reason.value,): n for reason, n in stats.skipped.items()})
+
+
+class ArchiveMetrics(ConsumerMetrics):
+    """The archive: ticks and files committed to it, and messages skipped as not a tick. Counted
+    when a range is committed, so the figures never include a range that could still be lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ticks = Totals(
+            self.registry,
+            "orderbook_archive_ticks",
+            "Ticks in offset ranges committed to the archive (files written, then the marker)",
+        )
+        self.files = Totals(
+            self.registry, "orderbook_archive_files", "Parquet files of committed offset ranges"
+        )
+        self.skipped = Totals(
+            self.registry,
+            "orderbook_archive_skipped_messages",
+            "Messages on the clean topic that are not a valid tick, by reason",
+            ["reason"],
+            [(reason.value,) for reason in sorted(MESSAGE_REASONS)],
+        )
+
+    def count(self, stats: ArchiveStats) -> None:
+        """Export ``stats``, the running totals of an archive's run."""
+        self.ticks.set({(): stats.archived})
+        self.files.set({(): stats.files})
         self.skipped.set({(reason.value,): n for reason, n in stats.skipped.items()})

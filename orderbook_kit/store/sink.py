@@ -38,7 +38,12 @@ from ..database import connect, first_line
 from ..decoding import DecodeFailure, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from ..models import Tick
-from ..polling import SESSION_TIMEOUT_MS, OutageTolerantPoller, PollingService
+from ..polling import (
+    SESSION_TIMEOUT_MS,
+    OutageTolerantPoller,
+    PollingService,
+    offsets_past_the_end,
+)
 from ..reasons import Reason
 from ..validation import redacted_url
 from .tables import (
@@ -258,25 +263,19 @@ class StoreSink(PollingService[StoreStats]):
         again: the rows come from the old topic, and the new one must not be skipped."""
         if not self._to_check:
             return
-        consumer = self._consumer
-        assert consumer is not None
+        assert self._consumer is not None
         sought, self._to_check = self._to_check, {}
-        ends = retry_while_retriable(
-            lambda: consumer.end_offsets(list(sought)),
-            doing=f"Reading the end offsets of {self.settings.clean_topic!r}",
-            bootstrap_servers=self.settings.bootstrap_servers,
-            timeout_s=self.settings.client_timeout_s,
-        )
-        for tp, offset in sorted(sought.items()):
-            if offset > ends.get(tp, offset):
-                raise DatabaseError(
-                    f"The store's stored offset for {tp.topic} partition {tp.partition} "
-                    f"({offset}) is past the end of the partition ({ends[tp]}): the topic was "
-                    "deleted and created again, and the rows in schema "
-                    f"{self.settings.db_schema!r} come from the old one. Start afresh with "
-                    "`python -m orderbook_kit.store db reset --yes`, or use another schema "
-                    "(ORDERBOOK_DB_SCHEMA)."
-                )
+        for tp, (offset, end) in offsets_past_the_end(
+            self._consumer, sought, self.settings
+        ).items():
+            raise DatabaseError(
+                f"The store's stored offset for {tp.topic} partition {tp.partition} "
+                f"({offset}) is past the end of the partition ({end}): the topic was "
+                "deleted and created again, and the rows in schema "
+                f"{self.settings.db_schema!r} come from the old one. Start afresh with "
+                "`python -m orderbook_kit.store db reset --yes`, or use another schema "
+                "(ORDERBOOK_DB_SCHEMA)."
+            )
 
     def _store(
         self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats

@@ -1,0 +1,395 @@
+"""The archive: read clean ticks from Kafka as a consumer group, write them as Parquet, once.
+
+::
+
+    orderbook.clean ──> ArchiveSink ──> files: symbol=S/date=D/<range>.parquet (one per symbol, day)
+                                    ├─> then: _commits/<range>.json (the range is complete)
+                                    └─> then: Kafka, the offsets (for lag tools only)
+
+Each partition's records collect into an open range, closed after ``archive_roll_ticks`` records
+or ``archive_roll_s`` seconds. Closing writes its files (each whole, or not at all), then its
+commit marker. The markers, not Kafka, say where to resume: when the group gives the archive a
+partition, it deletes any file of a range without a marker (a crash between the files and the
+marker left it), and seeks to the offset after the partition's last marked range. So a kill at
+any moment, and a restart, neither lose nor duplicate a tick in the archive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from ..config import Settings, load_settings
+from ..connection import (
+    admin_client,
+    broker_answers,
+    ensure_topic,
+    retry_while_retriable,
+    unreachable_error,
+)
+from ..consumer import open_consumer
+from ..decoding import DecodeFailure, decode_message
+from ..errors import ArchiveStorageError, ArchiveWriteError, OrderbookKitError
+from ..polling import (
+    SESSION_TIMEOUT_MS,
+    OutageTolerantPoller,
+    PollingService,
+    offsets_past_the_end,
+)
+from ..reasons import Reason
+from .layout import (
+    COMMITS,
+    OffsetRange,
+    data_file,
+    marker_file,
+    parse_data_file,
+    parse_marker_file,
+)
+from .parquet import ArchivedTick, encode
+from .storage import ArchiveStorage, open_storage
+
+if TYPE_CHECKING:
+    from ..monitoring.metrics import ArchiveMetrics
+
+__all__ = ["ArchiveSink", "ArchiveStats", "Skipped", "resume_offsets"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 5000  # records per poll; a range grows over several polls
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A message on the clean topic that is not a valid tick: passed over, never archived."""
+
+    record: ConsumerRecord
+    failure: DecodeFailure
+
+
+@dataclass
+class ArchiveStats:
+    """Counts of one :meth:`ArchiveSink.run`."""
+
+    read: int = 0  # messages read from the clean topic
+    archived: int = 0  # ticks in ranges committed to the archive
+    files: int = 0
+    ranges: int = 0  # offset ranges committed (each: its files, then its marker)
+    skipped: Counter[Reason] = field(default_factory=Counter)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        text = (
+            f"Read {self.read} message(s): {self.archived} tick(s) archived in {self.files} "
+            f"file(s) ({self.ranges} committed range(s)), {self.skipped_count} skipped as not a "
+            "valid tick"
+        )
+        if self.skipped:
+            text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items())) + ")"
+        return text + "."
+
+
+@dataclass
+class _OpenRange:
+    """The records of one partition read since its last committed range."""
+
+    first: int
+    last: int
+    opened_at: float  # time.monotonic()
+    records: int = 0
+    rows: list[ArchivedTick] = field(default_factory=list)
+
+
+def resume_offsets(storage: ArchiveStorage, topic: str) -> dict[int, int]:
+    """{partition: the offset after its last committed range} for ``topic`` in ``storage``."""
+    resume: dict[int, int] = {}
+    for relative in storage.files(COMMITS):
+        offsets = parse_marker_file(relative)
+        if offsets is not None and offsets.topic == topic:
+            resume[offsets.partition] = max(resume.get(offsets.partition, 0), offsets.last + 1)
+    return resume
+
+
+class _ResumeFromMarkers(ConsumerRebalanceListener):
+    """On assignment, start each partition where the archive's markers say."""
+
+    def __init__(self, sink: ArchiveSink) -> None:
+        self.sink = sink
+        self.failure: Exception | None = None  # raised by the sink after the poll
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # An open range is not archived yet: the partition's next owner reads it again from
+        # the last marker, so it is simply dropped here.
+        self.sink._drop_open_ranges(revoked)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            self.sink._resume(assigned)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+
+class ArchiveSink(PollingService[ArchiveStats]):
+    """Archives ``settings.clean_topic`` into ``settings.archive_url`` as consumer group
+    ``settings.archive_group``. Nothing connects until :meth:`connect` (or ``with``, or
+    :meth:`run`: see :class:`PollingService`). A run that ends normally (a limit, or ``stop``)
+    closes and commits every open range first."""
+
+    service_name = "the archive"
+    on_restart = "a restart resumes after the last committed range"
+    max_batch = MAX_BATCH
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        storage: ArchiveStorage | None = None,
+        on_skipped: Callable[[Skipped], None] | None = None,
+        metrics: ArchiveMetrics | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.storage = storage or open_storage(self.settings)
+        self.on_skipped = on_skipped
+        self.metrics = metrics
+        self._consumer: KafkaConsumer | None = None
+        self._listener = _ResumeFromMarkers(self)
+        self._open: dict[int, _OpenRange] = {}  # by partition
+        self._to_check: dict[TopicPartition, int] = {}  # offsets resumed at, checked after poll
+
+    def connect(self) -> ArchiveSink:
+        """Check the archive's folder or bucket, then join the consumer group."""
+        if self._consumer is not None:
+            return self
+        settings = self.settings
+        self.storage.check()
+        if not broker_answers(settings.bootstrap_servers, settings.client_timeout_s):
+            raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s)
+        self._consumer = retry_while_retriable(
+            self._open_consumer,
+            doing="Starting the archive",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.delivery_timeout_s,
+            timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
+        )
+        return self
+
+    def _open_consumer(self) -> KafkaConsumer:
+        settings = self.settings
+        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+            ensure_topic(admin, settings.clean_topic, settings.partitions)
+        consumer = open_consumer(
+            settings,
+            group_id=settings.archive_group,
+            client_id="orderbook-kit-archive",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+        )
+        consumer.subscribe([settings.clean_topic], listener=self._listener)
+        return consumer
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group. Open ranges are dropped (not archived; read again next time)."""
+        consumer, self._consumer = self._consumer, None
+        self._open.clear()
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except KafkaError as exc:
+                log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
+
+    # --- PollingService ---------------------------------------------------------------------
+
+    def _new_stats(self) -> ArchiveStats:
+        return ArchiveStats()
+
+    def _handled(self, stats: ArchiveStats) -> int:
+        return stats.read
+
+    def _poll(
+        self, poller: OutageTolerantPoller, limit: int
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        try:
+            batches = poller.poll(limit)
+        finally:
+            self._raise_listener_failure()
+        self._check_resumed_offsets()
+        return batches
+
+    def _handle(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: ArchiveStats
+    ) -> None:
+        roll_ticks = self.settings.archive_roll_ticks
+        for tp, records in batches.items():
+            for record in records:
+                open_range = self._open.get(tp.partition)
+                if open_range is None:
+                    open_range = _OpenRange(record.offset, record.offset, time.monotonic())
+                    self._open[tp.partition] = open_range
+                decoded = decode_message(record.key, record.value)
+                if isinstance(decoded, DecodeFailure):
+                    # Passed over, not archived - but inside the range, so the range's marker
+                    # moves past it and it never blocks the partition.
+                    stats.skipped[decoded.reason] += 1
+                    if self.on_skipped is not None:
+                        self.on_skipped(Skipped(record, decoded))
+                else:
+                    open_range.rows.append(ArchivedTick(decoded, tp.partition, record.offset))
+                open_range.last = record.offset
+                open_range.records += 1
+                stats.read += 1
+                if open_range.records >= roll_ticks:
+                    self._commit(tp.partition, stats)
+
+    def _after_poll(self, stats: ArchiveStats) -> None:
+        now = time.monotonic()
+        for partition, open_range in list(self._open.items()):
+            if now - open_range.opened_at >= self.settings.archive_roll_s:
+                self._commit(partition, stats)
+
+    def _finish(self, stats: ArchiveStats) -> None:
+        for partition in list(self._open):
+            self._commit(partition, stats)
+
+    # --- closing a range ---------------------------------------------------------------------
+
+    def _commit(self, partition: int, stats: ArchiveStats) -> None:
+        """Write the open range of ``partition``: its files, then its marker, then tell Kafka."""
+        open_range = self._open.pop(partition)
+        offsets = OffsetRange(
+            self.settings.clean_topic, partition, open_range.first, open_range.last
+        )
+        by_file: dict[tuple[str, date], list[ArchivedTick]] = defaultdict(list)
+        for row in open_range.rows:
+            by_file[(row.tick.symbol, row.tick.event_time.astimezone(UTC).date())].append(row)
+        files = {data_file(symbol, day, offsets): rows for (symbol, day), rows in by_file.items()}
+        marker = {
+            "topic": offsets.topic,
+            "partition": partition,
+            "first_offset": offsets.first,
+            "last_offset": offsets.last,
+            "records": open_range.records,
+            "ticks": len(open_range.rows),
+            "files": {relative: len(rows) for relative, rows in sorted(files.items())},
+            "committed_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            for relative, rows in sorted(files.items()):
+                self.storage.write(relative, encode(rows))
+            self.storage.write(marker_file(offsets), json.dumps(marker, indent=1).encode())
+        except ArchiveStorageError as exc:
+            raise ArchiveWriteError(
+                f"{exc} So the archive stopped while writing offsets {offsets.first}-"
+                f"{offsets.last} of {offsets.topic} partition {partition}. Nothing from that "
+                f"range counts as archived; {self.on_restart} and writes the range again."
+            ) from exc
+        stats.archived += len(open_range.rows)
+        stats.files += len(files)
+        stats.ranges += 1
+        self._commit_to_kafka(offsets)
+        if self.metrics is not None:
+            self.metrics.count(stats)
+            self.metrics.observe_ticks([row.tick for row in open_range.rows])
+
+    def _commit_to_kafka(self, offsets: OffsetRange) -> None:
+        """Tell Kafka too, after the marker. Advisory: only lag tools read it."""
+        assert self._consumer is not None
+        tp = TopicPartition(offsets.topic, offsets.partition)
+        try:
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(offsets.last + 1, "", -1)},
+                timeout_ms=int(self.settings.client_timeout_s * 1000),
+            )
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("range archived, but its offsets not committed to Kafka (%s)", exc)
+
+    # --- rebalances ----------------------------------------------------------------------------
+
+    def _drop_open_ranges(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            dropped = self._open.pop(tp.partition, None)
+            if dropped is not None:
+                log.info(
+                    "partition %d revoked: %d record(s) left for its next owner",
+                    tp.partition,
+                    dropped.records,
+                )
+
+    def _resume(self, assigned: set[TopicPartition]) -> None:
+        """Delete leftovers of uncommitted ranges of ``assigned``, and seek each partition to
+        the offset after its last committed range (its beginning if none).
+
+        Runs inside a poll (kafka-python calls the listener there): no Kafka request here.
+        """
+        assert self._consumer is not None
+        topic = self.settings.clean_topic
+        partitions = {tp.partition for tp in assigned if tp.topic == topic}
+        everything = self.storage.files()
+        committed = {
+            offsets for offsets in map(parse_marker_file, everything) if offsets is not None
+        }
+        leftovers = []
+        for relative in everything:
+            parsed = parse_data_file(relative)
+            if parsed is None:
+                continue
+            offsets = parsed[2]
+            if (
+                offsets.topic == topic
+                and offsets.partition in partitions
+                and offsets not in committed
+            ):
+                leftovers.append(relative)
+        if leftovers:
+            log.warning("deleting %d file(s) of uncommitted ranges: %s", len(leftovers), leftovers)
+            self.storage.delete(leftovers)
+        resume = resume_offsets(self.storage, topic)
+        for tp in assigned:
+            offset = resume.get(tp.partition)
+            if offset is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+                self._to_check[tp] = offset
+        log.info("resuming %s at %s", topic, {p: resume.get(p) for p in sorted(partitions)})
+
+    def _raise_listener_failure(self) -> None:
+        failure, self._listener.failure = self._listener.failure, None
+        if failure is None:
+            return
+        if isinstance(failure, OrderbookKitError):
+            raise failure
+        raise ArchiveWriteError(
+            f"The archive could not read its commit markers when it was given partitions "
+            f"({type(failure).__name__}: {failure}), so it stopped before reading anything. "
+            f"Check {self.storage.url} and start it again."
+        ) from failure
+
+    def _check_resumed_offsets(self) -> None:
+        if not self._to_check:
+            return
+        assert self._consumer is not None
+        sought, self._to_check = self._to_check, {}
+        for tp, (offset, end) in offsets_past_the_end(
+            self._consumer, sought, self.settings
+        ).items():
+            raise OrderbookKitError(
+                f"The archive at {self.storage.url} has {tp.topic} partition {tp.partition} up to "
+                f"offset {offset - 1}, past the partition's end ({end}): the topic was deleted and "
+                "created again, and the archive holds the old one. Archive the new topic "
+                "elsewhere (ORDERBOOK_ARCHIVE_URL), or move the old archive away."
+            )
