@@ -1,0 +1,285 @@
+"""The archive against the real test broker, on disk and on a real S3 server: every clean tick
+archived exactly once, whatever is killed on the way; and the archive answers the hot store's
+questions with the hot store's answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from orderbook_kit.archive.layout import COMMITS, OffsetRange, data_file, parse_data_file
+from orderbook_kit.archive.queries import Archive, committed_files
+from orderbook_kit.archive.sink import ArchiveSink
+from orderbook_kit.archive.storage import open_storage
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.database import connect
+from orderbook_kit.errors import ArchiveStorageError
+from orderbook_kit.launcher import start_service
+from orderbook_kit.models import Tick
+from orderbook_kit.producer import TickProducer
+from orderbook_kit.s3 import server as s3_server
+from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.store import queries as hot
+from orderbook_kit.store.sink import StoreSink
+from orderbook_kit.store.tables import drop_schema
+from tests.conftest import free_ports, wait_for
+
+pytestmark = [pytest.mark.kafka]
+
+SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Topics and groups of the test's own, and an archive folder of its own; small ranges."""
+    own = load_settings().isolated(f"archive-{uuid.uuid4().hex[:10]}")
+    return dataclasses.replace(
+        own, archive_url=str(tmp_path / "archive"), archive_roll_ticks=700, archive_roll_s=30
+    )
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 server (the kit's S3Proxy) of this module's own, with bucket ``orderbook``."""
+    state = tmp_path_factory.mktemp("s3")
+    url = s3_server.start(f"http://127.0.0.1:{free_ports(1)[0]}", state)
+    yield url
+    s3_server.stop(state)
+
+
+def ticks(count: int, seed: int = 1) -> list[Tick]:
+    return list(OrderbookSimulator(SYMBOLS, seed=seed).ticks(count))
+
+
+def produce_clean(settings: Settings, messages: list[Tick | tuple[bytes, bytes]]) -> None:
+    with TickProducer(settings, topic=settings.clean_topic) as producer:
+        for message in messages:
+            if isinstance(message, Tick):
+                producer.send(message)
+            else:
+                producer.send_raw(*message)
+        producer.flush()
+
+
+def archived(settings: Settings) -> pd.DataFrame:
+    """Every committed row, sorted by symbol and seq."""
+    with Archive(settings) as archive:
+        return archive.query("SELECT * FROM ticks ORDER BY symbol, seq")
+
+
+def keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    return list(zip(frame["symbol"], frame["seq"].astype(int), strict=True))
+
+
+def sent_keys(sent: list[Tick]) -> list[tuple[str, int]]:
+    return sorted((t.symbol, t.seq) for t in sent)
+
+
+def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(settings: Settings) -> None:
+    sent = ticks(5000)
+    produce_clean(settings, sent)
+
+    stats = ArchiveSink(settings).run(count=len(sent))
+
+    assert (stats.read, stats.archived, stats.skipped_count) == (5000, 5000, 0)
+    rows = archived(settings)
+    assert keys(rows) == sent_keys(sent)
+    expected = pd.DataFrame([t.model_dump() for t in sent]).sort_values(["symbol", "seq"])
+    for column in ("bid", "ask", "bid_size", "ask_size"):
+        assert rows[column].tolist() == expected[column].tolist()
+    assert rows["event_time"].tolist() == expected["event_time"].tolist()
+    # Rolled by size: no file range holds more than archive_roll_ticks records.
+    with Archive(settings) as archive:
+        for marker in archive.ranges():
+            offsets = json.loads(open_storage(settings).read(marker))
+            assert offsets["records"] <= settings.archive_roll_ticks
+        assert (
+            sum(pq.read_metadata(archive.storage.location(f)).num_rows for f in archive.files)
+            == 5000
+        )
+
+
+def test_every_file_is_hive_partitioned_by_symbol_and_event_date(settings: Settings) -> None:
+    sent = ticks(900)
+    produce_clean(settings, sent)
+    ArchiveSink(settings).run(count=len(sent))
+
+    storage = open_storage(settings)
+    for relative in committed_files(storage):
+        _symbol, day, offsets = parse_data_file(relative)  # type: ignore[misc]
+        table = pq.read_table(storage.location(relative))
+        assert "symbol" not in table.column_names  # it is the folder's name
+        times = table.column("event_time").to_pylist()
+        assert {t.date() for t in times} == {day}
+        assert offsets.topic == settings.clean_topic
+        assert all(offsets.first <= o <= offsets.last for o in table.column("offset").to_pylist())
+
+
+def test_sigkill_at_any_moment_and_restarts_archive_each_tick_exactly_once(
+    settings: Settings,
+) -> None:
+    sent = ticks(12_000)
+    produce_clean(settings, sent[:8000])
+    storage = open_storage(settings)
+    flags = ("--quiet", "--roll-ticks", "300", "--roll-seconds", "0.5")
+
+    for kills in range(1, 3):  # killed twice while it works, each time with files committed
+        before = len(storage.files(COMMITS))
+        archive = start_service("archive", settings, *flags)
+        try:
+            wait_for(lambda b=before: len(storage.files(COMMITS)) >= b + 4, 60, "new ranges")
+        finally:
+            archive.kill()  # SIGKILL: most likely between two files, or a file and its marker
+        assert 0 < Archive(settings).count() < len(sent), f"kill {kills}"
+    produce_clean(settings, sent[8000:])  # the stream goes on while it is down
+
+    restarted = start_service("archive", settings, *flags, "--idle", "3")
+    assert restarted.wait(120) == 0, restarted.output()
+    assert keys(archived(settings)) == sent_keys(sent)
+    # Nothing is left over: every data file belongs to a committed range.
+    data = [f for f in storage.files() if parse_data_file(f) is not None]
+    assert data == committed_files(storage)
+
+
+def test_files_of_a_range_without_marker_are_never_read_and_are_deleted_on_start(
+    settings: Settings,
+) -> None:
+    """A crash between a range's files and its marker, reproduced: the files are there, the
+    marker is not."""
+    first = ticks(1000)
+    produce_clean(settings, first)
+    ArchiveSink(settings).run(count=len(first))
+    storage = open_storage(settings)
+    a_file = committed_files(storage)[0]
+    symbol, day, offsets = parse_data_file(a_file)  # type: ignore[misc]
+    # The next range of that partition, half-written: one file, no marker.
+    leftover = data_file(symbol, day, OffsetRange(offsets.topic, offsets.partition, 10_000, 10_499))
+    storage.write(leftover, storage.read(a_file))
+    assert Archive(settings).count() == 1000  # readers skip it
+
+    more = ticks(2000, seed=1)[1000:]
+    produce_clean(settings, more)
+    ArchiveSink(settings).run(count=len(more))
+
+    assert leftover not in storage.files()
+    assert keys(archived(settings)) == sent_keys(first + more)
+
+
+def test_a_message_that_is_not_a_tick_is_skipped_and_never_blocks_its_partition(
+    settings: Settings,
+) -> None:
+    sent = ticks(600)
+    produce_clean(settings, [*sent[:300], (b"TTF-GAS", b"{not json"), *sent[300:]])
+
+    stats = ArchiveSink(settings).run(count=601)
+
+    assert stats.archived == 600 and stats.skipped_count == 1
+    assert keys(archived(settings)) == sent_keys(sent)
+    # The range that held it is committed past it: a restart reads nothing again.
+    assert ArchiveSink(settings).run(idle_s=2).read == 0
+
+
+def test_archives_to_a_real_s3_server_and_reads_back_with_duckdb(
+    settings: Settings, s3_endpoint: str
+) -> None:
+    s3 = dataclasses.replace(
+        settings,
+        archive_url=f"s3://orderbook/{settings.archive_group}",
+        s3_endpoint_url=s3_endpoint,
+    )
+    sent = ticks(3000)
+    produce_clean(s3, sent)
+
+    archive = start_service("archive", s3, "--quiet", "--idle", "3")
+    assert archive.wait(120) == 0, archive.output()
+
+    assert keys(archived(s3)) == sent_keys(sent)
+    storage = open_storage(s3)
+    assert storage.url.startswith("s3://orderbook/")
+    assert storage.location(committed_files(storage)[0]).startswith("s3://orderbook/")
+    assert "3000 tick(s) archived" in archive.last_line()
+
+
+def test_a_missing_bucket_or_a_stopped_s3_server_is_one_clear_error(
+    settings: Settings, s3_endpoint: str
+) -> None:
+    missing = dataclasses.replace(
+        settings, archive_url="s3://no-such-bucket/archive", s3_endpoint_url=s3_endpoint
+    )
+    with pytest.raises(ArchiveStorageError, match=r"no-such-bucket.*does not exist.*s3 start"):
+        open_storage(missing).check()
+    archive = start_service("archive", missing, "--idle", "1")
+    assert archive.wait(60) == 2
+    assert archive.output().strip().splitlines()[-1].startswith("error: ORDERBOOK_ARCHIVE_URL")
+
+    nobody = dataclasses.replace(
+        settings,
+        archive_url="s3://orderbook/archive",
+        s3_endpoint_url=f"http://127.0.0.1:{free_ports(1)[0]}",
+    )
+    with pytest.raises(ArchiveStorageError, match="Could not reach the S3 server"):
+        open_storage(nobody).check()
+
+
+def test_an_unwritable_folder_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    bad = dataclasses.replace(settings, archive_url=str(blocker / "archive"))
+    archive = start_service("archive", bad, "--idle", "1")
+    assert archive.wait(60) == 2
+    last = archive.output().strip().splitlines()[-1]
+    assert last.startswith("error: ORDERBOOK_ARCHIVE_URL: cannot write to"), last
+
+
+@pytest.mark.postgres
+def test_the_hot_store_and_the_archive_give_the_same_candles(settings: Settings) -> None:
+    sent = ticks(6000, seed=7)
+    produce_clean(settings, sent)
+    try:
+        StoreSink(settings).run(count=len(sent))
+        ArchiveSink(settings).run(count=len(sent))
+        with Archive(settings) as archive:
+            for symbol in SYMBOLS:
+                for seconds in (60, 17):
+                    from_store = hot.candles(symbol, seconds=seconds, settings=settings)
+                    from_archive = archive.candles(symbol, seconds=seconds)
+                    assert len(from_store) >= 2 and from_store["ticks"].sum() == 2000
+                    pd.testing.assert_frame_equal(
+                        from_store.astype({"ticks": "int64"}),
+                        from_archive,
+                        check_dtype=False,
+                        rtol=1e-12,
+                    )
+            spreads = archive.spread_stats()
+        pd.testing.assert_frame_equal(
+            hot.spread_stats(settings), spreads, check_dtype=False, rtol=1e-9
+        )
+    finally:
+        with connect(settings.database_url, timeout_s=10) as conn:
+            drop_schema(conn, settings.db_schema)
+
+
+def test_the_s3_server_keeps_its_buckets_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "s3"
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"
+    s3_server.start(url, state, buckets=("kept",))
+    try:
+        settings = dataclasses.replace(
+            load_settings(), archive_url="s3://kept/x", s3_endpoint_url=url
+        )
+        open_storage(settings).write("hello.txt", b"hello")
+        assert s3_server.stop(state)
+        assert s3_server.status(state) is None
+        s3_server.start(url, state, buckets=("kept",))
+        assert open_storage(settings).read("hello.txt") == b"hello"
+    finally:
+        s3_server.stop(state)
+    shutil.rmtree(state)
