@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import resource
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,8 +27,11 @@ from typing import Any
 import confluent_kafka
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.connection import admin_client, broker_answers, delete_pipeline, ensure_topic
 from orderbook_kit.consumer import read_ticks
@@ -194,6 +198,16 @@ def bare_forward(settings: Settings, source: str, target: str, count: int) -> No
     producer.close()
 
 
+def bare_archive(settings: Settings, topic: str, count: int, folder: Path) -> None:
+    """The floor under the archive: records parsed into columns and written as one Parquet
+    file - no validation, no partitioning by symbol and day, no commit markers."""
+    columns: dict[str, list[Any]] = {}
+    for record in bare_records(settings, topic, count):
+        for name, value in json.loads(record.value).items():
+            columns.setdefault(name, []).append(value)
+    pq.write_table(pa.table(columns), folder / "bare.parquet", compression="zstd")
+
+
 def bare_store(settings: Settings, topic: str, count: int) -> None:
     """The floor under the store: records parsed and COPYed into a table, nothing more."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
@@ -220,6 +234,8 @@ BARE_FETCH = "read: bare fetch alone"
 BARE_FRAME = "read: bare fetch + json.loads into a DataFrame"
 KIT_GATE = "gate: kit, raw -> clean + dead letters"
 BARE_FORWARD = "gate: bare consume -> produce, no checks"
+KIT_ARCHIVE = "archive: kit, clean topic -> Parquet files, exactly once"
+BARE_ARCHIVE = "archive: bare fetch + json into one Parquet file"
 KIT_STORE = "store: kit, clean topic -> PostgreSQL"
 BARE_STORE = "store: bare fetch + COPY, no offsets, no dedupe"
 FAST_SEND = "produce: kit send(tick), ORDERBOOK_KAFKA_CLIENT=confluent"
@@ -295,9 +311,18 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
         results.measure(BARE_FORWARD, n, forward)
         results.compare("kit gate / bare forward", KIT_GATE, BARE_FORWARD)
 
+        print("-- the archive (a local folder)")
+        clean = sum(end_offsets(settings.clean_topic, settings).values())
+        with tempfile.TemporaryDirectory(prefix="bench-archive-") as folder:
+            archiving = dataclasses.replace(settings, archive_url=f"{folder}/kit")
+            archive = ArchiveSink(archiving)
+            results.measure(KIT_ARCHIVE, clean, lambda: archive.run(count=clean, duration_s=600))
+            bare = lambda: bare_archive(settings, settings.clean_topic, clean, Path(folder))  # noqa: E731
+            results.measure(BARE_ARCHIVE, clean, bare)
+        results.compare("kit archive / bare Parquet", KIT_ARCHIVE, BARE_ARCHIVE)
+
         if with_database:
             print("-- the store")
-            clean = sum(end_offsets(settings.clean_topic, settings).values())
             store = StoreSink(settings)
             results.measure(KIT_STORE, clean, lambda: store.run(count=clean, duration_s=600))
             copy = lambda: bare_store(settings, settings.clean_topic, clean)  # noqa: E731

@@ -239,20 +239,23 @@ def archive_url(value: Any) -> str | None:
     workbook's own folder."""
     if value is None:
         return None
-    text = str(value).strip().rstrip("/")
+    text = str(value).strip()
     scheme, separator, rest = text.partition("://")
     if not text:
         raise ValueError("the archive URL is empty; use a folder or s3://bucket/prefix")
-    if separator and scheme not in ARCHIVE_SCHEMES:
+    if not separator:
+        return text.rstrip("/") or "/"
+    if scheme not in ARCHIVE_SCHEMES:
         raise ValueError(
             f"{value!r}: the archive writes to a folder or to S3, not {scheme}://; use e.g. "
             "/data/archive or s3://orderbook/archive"
         )
-    if scheme == "s3" and separator and not rest.split("/")[0]:
+    rest = rest.rstrip("/")
+    if scheme == "s3" and not rest.split("/")[0]:
         raise ValueError(
             f"{value!r} names no bucket; use s3://bucket/prefix, e.g. s3://orderbook/archive"
         )
-    return text
+    return f"{scheme}://{rest}"
 
 
 def s3_endpoint_url(value: Any) -> str | None:

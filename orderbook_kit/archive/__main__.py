@@ -2,6 +2,8 @@
 
 python -m orderbook_kit.archive                  # run until Ctrl-C (or SIGTERM)
 python -m orderbook_kit.archive --idle 5 -q      # or once no message came for 5 seconds
+python -m orderbook_kit.archive check            # Great Expectations over the archive, with
+                                                 #   Data Docs in .archive-docs/ (exit 1: failed)
 python -m orderbook_kit.archive s3 start         # the kit's own S3 server (also: stop, status,
                                                  #   ensure, logs)
 
@@ -144,10 +146,30 @@ def s3(argv: Sequence[str]) -> int:
         return 2
 
 
+def check(argv: Sequence[str]) -> int:
+    """Run the expectation suite over the archive of the current settings."""
+    parser = argparse.ArgumentParser(
+        prog="python -m orderbook_kit.archive check",
+        description="Check every committed file of the archive with Great Expectations.",
+        epilog="Environment: ORDERBOOK_ARCHIVE_URL, AWS_ENDPOINT_URL, ORDERBOOK_ARCHIVE_DOCS_DIR.",
+    )
+    parser.parse_args(argv)
+    from .expectations import check_archive  # GX takes seconds to import: only when asked
+
+    settings = load_settings()
+    print(f"Checking the archive at {archive_location(settings)} ...", flush=True)
+    result = check_archive(settings)
+    print(result.summary())
+    print(f"Data Docs: {result.docs}")
+    return 0 if result.success else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["s3"]:
         return s3(arguments[1:])
+    if arguments[:1] == ["check"]:
+        return run_service(lambda: check(arguments[1:]))
     return run_service(lambda: archive(argv))
 
 

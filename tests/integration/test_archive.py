@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from orderbook_kit.archive.expectations import check_archive
 from orderbook_kit.archive.layout import COMMITS, OffsetRange, data_file, parse_data_file
 from orderbook_kit.archive.queries import Archive, committed_files
 from orderbook_kit.archive.sink import ArchiveSink
@@ -83,7 +84,9 @@ def sent_keys(sent: list[Tick]) -> list[tuple[str, int]]:
     return sorted((t.symbol, t.seq) for t in sent)
 
 
-def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(settings: Settings) -> None:
+def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(
+    settings: Settings, tmp_path: Path
+) -> None:
     sent = ticks(5000)
     produce_clean(settings, sent)
 
@@ -105,6 +108,9 @@ def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(settings: Set
             sum(pq.read_metadata(archive.storage.location(f)).num_rows for f in archive.files)
             == 5000
         )
+    # And the archive passes its Great Expectations suite.
+    checked = check_archive(settings, docs_dir=tmp_path / "docs")
+    assert checked.success and checked.rows == 5000, checked.summary()
 
 
 def test_every_file_is_hive_partitioned_by_symbol_and_event_date(settings: Settings) -> None:

@@ -44,6 +44,7 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
     assert counts["produce: kit send(tick)"] == 600
     assert counts["read: kit read_ticks (validated) into a DataFrame"] == 3 * 600  # best of 3
     assert counts["store: kit, clean topic -> PostgreSQL"] > 0
+    assert counts["archive: kit, clean topic -> Parquet files, exactly once"] > 0
     assert all(rate > 0 for rate in throughput.values())
     assert set(figures["ratios"]) == {
         "kit send(tick) / bare, same settings",
@@ -53,6 +54,7 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         "kit read_ticks / bare fetch + json",
         "kit gate / bare forward",
         "kit store / bare COPY",
+        "kit archive / bare Parquet",
         "kit send(tick) on confluent / bare confluent",
         "kit read_ticks on confluent / bare confluent fetch",
         "kit send(tick): confluent / kafka-python",
