@@ -30,6 +30,7 @@ from orderbook_kit.broker import cluster, process
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.monitoring import prometheus
 from orderbook_kit.postgres import server
+from orderbook_kit.s3 import server as s3_server
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2", "PERF_TICKS": "5000"}
@@ -39,6 +40,8 @@ _broker_dir: Path | None = None
 _cluster_dir: Path | None = None
 _database_dir: Path | None = None
 _prometheus_dir: Path | None = None
+_s3_dir: Path | None = None
+_archive_dir: Path | None = None
 
 
 def _needs_broker(item: pytest.Item) -> bool:
@@ -128,6 +131,14 @@ def _start_broker(session: pytest.Session) -> None:
     _prometheus_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-prometheus-"))
     os.environ["ORDERBOOK_PROMETHEUS_DIR"] = str(_prometheus_dir)
     os.environ["ORDERBOOK_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
+    # Notebook 11 archives into a folder and starts the kit's S3 server: the session's own.
+    global _s3_dir, _archive_dir
+    _s3_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-s3-"))
+    _archive_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-archive-"))
+    os.environ["ORDERBOOK_S3_DIR"] = str(_s3_dir)
+    os.environ["ORDERBOOK_ARCHIVE_DIR"] = str(_archive_dir)
+    os.environ["ORDERBOOK_ARCHIVE_DOCS_DIR"] = str(_archive_dir / "docs")
+    os.environ["AWS_ENDPOINT_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -143,12 +154,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _stop_servers() -> None:
-    global _broker_dir, _database_dir, _cluster_dir, _prometheus_dir
+    global _broker_dir, _database_dir, _cluster_dir, _prometheus_dir, _s3_dir, _archive_dir
     _stop_and_remove(_prometheus_dir, prometheus.stop)
+    _stop_and_remove(_s3_dir, s3_server.stop)
+    _stop_and_remove(_archive_dir, lambda folder: None)
     _stop_and_remove(_cluster_dir, cluster.stop_cluster)
     _stop_and_remove(_database_dir, server.stop)
     _stop_and_remove(_broker_dir, process.stop)
-    _cluster_dir = _database_dir = _broker_dir = _prometheus_dir = None
+    _cluster_dir = _database_dir = _broker_dir = _prometheus_dir = _s3_dir = _archive_dir = None
 
 
 def _stop_and_remove(directory: Path | None, stop: Callable[[Path], object]) -> None:
