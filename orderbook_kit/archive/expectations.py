@@ -37,6 +37,7 @@ __all__ = [
     "Failure",
     "archive_frame",
     "check_archive",
+    "check_rows",
     "default_docs_dir",
     "expectation_suite",
 ]
@@ -148,18 +149,28 @@ def check_archive(
 ) -> ArchiveCheck:
     """Run the suite over every committed file by a GX checkpoint, writing Data Docs to
     ``docs_dir`` (default ``.archive-docs``, or ``ORDERBOOK_ARCHIVE_DOCS_DIR``)."""
+    storage = storage or open_storage(settings or load_settings())
+    return check_rows(archive_frame(storage), docs_dir=docs_dir)
+
+
+def check_rows(
+    rows: pd.DataFrame,
+    suite: gx.ExpectationSuite | None = None,
+    *,
+    docs_dir: Path | None = None,
+) -> ArchiveCheck:
+    """Run ``suite`` (default: :func:`expectation_suite`) over ``rows`` (as
+    :func:`archive_frame` gives them, perhaps with columns of your own) by a GX checkpoint."""
     import great_expectations as gx
 
-    storage = storage or open_storage(settings or load_settings())
     docs_dir = (docs_dir or default_docs_dir()).resolve()
-    rows = archive_frame(storage)
     context = _context(docs_dir)
     batch = (
         context.data_sources.add_pandas("archive")
         .add_dataframe_asset("ticks")
         .add_batch_definition_whole_dataframe("every committed file")
     )
-    suite = context.suites.add(expectation_suite())
+    suite = context.suites.add(suite or expectation_suite())
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name="archive", data=batch, suite=suite)
     )
