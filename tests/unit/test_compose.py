@@ -20,6 +20,7 @@ from orderbook_kit import defaults
 from orderbook_kit.broker.cluster import CLUSTER_PROPERTIES
 from orderbook_kit.broker.properties import SHARED_PROPERTIES
 from orderbook_kit.broker.runtime import JMX_EXPORTER_VERSION, KAFKA_VERSION
+from orderbook_kit.s3 import server as s3_server
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
@@ -277,3 +278,19 @@ def test_the_brokers_start_command_attaches_the_agent_only_when_it_is_there(
     else:
         assert done.stdout.strip() == "KAFKA_OPTS=-Dfrom.image=1"
         assert "no broker metrics" in done.stderr
+
+
+def test_the_s3_profile_serves_the_archives_bucket_at_the_kits_s3_address_on_loopback(
+    compose: dict,
+) -> None:
+    s3 = compose["services"]["s3"]
+    assert s3["profiles"] == ["s3"]
+    assert ":" in s3["image"] and not s3["image"].endswith(":latest")
+    host = defaults.LOCAL_S3_URL.removeprefix("http://")
+    (published,) = s3["ports"]
+    assert published.rsplit(":", 1)[0] == host  # 127.0.0.1:9000, loopback only
+    environment = s3["environment"]
+    assert environment["COM_ADOBE_TESTING_S3MOCK_STORE_INITIAL_BUCKETS"] == s3_server.DEFAULT_BUCKET
+    assert environment["COM_ADOBE_TESTING_S3MOCK_STORE_RETAIN_FILES_ON_EXIT"] == "true"
+    root = environment["COM_ADOBE_TESTING_S3MOCK_STORE_ROOT"]
+    assert f"s3-data:{root}" in s3["volumes"] and "s3-data" in compose["volumes"]
