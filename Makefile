@@ -43,7 +43,7 @@ lab: $(INSTALLED) ## use (or start) Kafka and PostgreSQL, then open JupyterLab o
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker and database
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10 --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) \
 		tests notebooks
 
 unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
