@@ -58,13 +58,15 @@ cluster: $(INSTALLED) ## start the three-node cluster at KAFKA_CLUSTER_SERVERS (
 db: $(INSTALLED) ## start the kit's PostgreSQL at DATABASE_URL (default 127.0.0.1:5433)
 	$(BIN)/python -m orderbook_kit.store db start
 
-stop: $(INSTALLED) ## stop the JVM broker, the cluster and the kit's PostgreSQL (their data is kept)
+stop: $(INSTALLED) ## stop the JVM broker, the cluster, the kit's PostgreSQL and S3 server (data is kept)
 	$(BIN)/python -m orderbook_kit.broker stop
 	$(BIN)/python -m orderbook_kit.store db stop
+	$(BIN)/python -m orderbook_kit.archive s3 stop
 
-status: $(INSTALLED) ## are the JVM broker and the kit's PostgreSQL running?
+status: $(INSTALLED) ## are the JVM broker, the kit's PostgreSQL and S3 server running?
 	@$(BIN)/python -m orderbook_kit.broker status || true
 	@$(BIN)/python -m orderbook_kit.store db status || true
+	@$(BIN)/python -m orderbook_kit.archive s3 status || true
 
 logs: $(INSTALLED) ## the end of the JVM broker's and PostgreSQL's logs
 	$(BIN)/python -m orderbook_kit.broker logs
@@ -88,5 +90,5 @@ lock: $(INSTALLED) ## re-pin requirements.txt (every package, every platform) fr
 	$(BIN)/uv pip compile --universal --python-version 3.11 --custom-compile-command "make lock" \
 		--quiet requirements.in -o requirements.txt
 
-clean: stop ## stop both and delete .venv, .kafka (jars, broker data) and .postgres (database)
-	rm -rf $(VENV) .kafka .postgres
+clean: stop ## stop them and delete .venv, .kafka (jars, broker data), .postgres, .s3 and .archive
+	rm -rf $(VENV) .kafka .postgres .s3 .archive .archive-docs

@@ -28,6 +28,7 @@ __all__ = [
     "marker_file",
     "parse_data_file",
     "parse_marker_file",
+    "split_data_files",
 ]
 
 COMMITS = "_commits"
@@ -94,3 +95,16 @@ def parse_marker_file(relative: str) -> OffsetRange | None:
     if folder != COMMITS or not name.endswith(".json"):
         return None
     return OffsetRange.parse(name.removesuffix(".json"))
+
+
+def split_data_files(files: list[str]) -> tuple[list[str], list[str]]:
+    """The data files among ``files`` (an archive's listing), as (those whose range has a
+    marker: the archive, those whose range has none: left over from a crash)."""
+    committed = {offsets for offsets in map(parse_marker_file, files) if offsets is not None}
+    done: list[str] = []
+    leftover: list[str] = []
+    for relative in files:
+        parsed = parse_data_file(relative)
+        if parsed is not None:
+            (done if parsed[2] in committed else leftover).append(relative)
+    return done, leftover

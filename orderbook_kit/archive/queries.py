@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..config import Settings, load_settings
-from .layout import COMMITS, parse_data_file, parse_marker_file
+from .layout import COMMITS, parse_marker_file, split_data_files
 from .parquet import SCHEMA
 from .storage import ArchiveStorage, open_storage
 
@@ -69,13 +69,7 @@ ORDER BY symbol, date
 
 def committed_files(storage: ArchiveStorage) -> list[str]:
     """The archive's data files whose offset range is committed (relative paths, sorted)."""
-    everything = storage.files()
-    committed = {offsets for offsets in map(parse_marker_file, everything) if offsets is not None}
-    return [
-        relative
-        for relative in everything
-        if (parsed := parse_data_file(relative)) is not None and parsed[2] in committed
-    ]
+    return split_data_files(storage.files())[0]
 
 
 class Archive:

@@ -55,6 +55,7 @@ from .layout import (
     marker_file,
     parse_data_file,
     parse_marker_file,
+    split_data_files,
 )
 from .parquet import ArchivedTick, encode
 from .storage import ArchiveStorage, open_storage
@@ -115,12 +116,20 @@ class _OpenRange:
 
 def resume_offsets(storage: ArchiveStorage, topic: str) -> dict[int, int]:
     """{partition: the offset after its last committed range} for ``topic`` in ``storage``."""
+    return _resume_points(storage.files(COMMITS), topic)
+
+
+def _resume_points(files: list[str], topic: str) -> dict[int, int]:
     resume: dict[int, int] = {}
-    for relative in storage.files(COMMITS):
-        offsets = parse_marker_file(relative)
+    for offsets in map(parse_marker_file, files):
         if offsets is not None and offsets.topic == topic:
             resume[offsets.partition] = max(resume.get(offsets.partition, 0), offsets.last + 1)
     return resume
+
+
+def _in_partitions(relative: str, topic: str, partitions: set[int]) -> bool:
+    parsed = parse_data_file(relative)
+    return parsed is not None and parsed[2].topic == topic and parsed[2].partition in partitions
 
 
 class _ResumeFromMarkers(ConsumerRebalanceListener):
@@ -339,25 +348,12 @@ class ArchiveSink(PollingService[ArchiveStats]):
         topic = self.settings.clean_topic
         partitions = {tp.partition for tp in assigned if tp.topic == topic}
         everything = self.storage.files()
-        committed = {
-            offsets for offsets in map(parse_marker_file, everything) if offsets is not None
-        }
-        leftovers = []
-        for relative in everything:
-            parsed = parse_data_file(relative)
-            if parsed is None:
-                continue
-            offsets = parsed[2]
-            if (
-                offsets.topic == topic
-                and offsets.partition in partitions
-                and offsets not in committed
-            ):
-                leftovers.append(relative)
+        _, uncommitted = split_data_files(everything)
+        leftovers = [f for f in uncommitted if _in_partitions(f, topic, partitions)]
         if leftovers:
             log.warning("deleting %d file(s) of uncommitted ranges: %s", len(leftovers), leftovers)
             self.storage.delete(leftovers)
-        resume = resume_offsets(self.storage, topic)
+        resume = _resume_points(everything, topic)
         for tp in assigned:
             offset = resume.get(tp.partition)
             if offset is None:

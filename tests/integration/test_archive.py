@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.archive.storage import open_storage
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.database import connect
-from orderbook_kit.errors import ArchiveStorageError
+from orderbook_kit.errors import ArchiveStorageError, OrderbookKitError
 from orderbook_kit.launcher import start_service
 from orderbook_kit.models import Tick
 from orderbook_kit.producer import TickProducer
@@ -289,3 +290,13 @@ def test_the_s3_server_keeps_its_buckets_across_a_restart(tmp_path: Path) -> Non
     finally:
         s3_server.stop(state)
     shutil.rmtree(state)
+
+
+def test_the_s3_server_on_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_ports(1)[0]))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OrderbookKitError, match=f"Port {port} on 127.0.0.1 is already in use"):
+            s3_server.start(f"http://127.0.0.1:{port}", tmp_path / "s3")
+    assert s3_server.status(tmp_path / "s3") is None

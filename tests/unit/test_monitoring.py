@@ -16,12 +16,14 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from orderbook_kit.archive.sink import ArchiveStats
 from orderbook_kit.config import load_settings
 from orderbook_kit.errors import OrderbookKitError, SettingsError
 from orderbook_kit.models import Tick
 from orderbook_kit.monitoring.lag import LAG_TIMEOUT_S
 from orderbook_kit.monitoring.metrics import (
     MAX_SYMBOLS,
+    ArchiveMetrics,
     GateMetrics,
     IngestMetrics,
     ServiceMetrics,
@@ -56,7 +58,7 @@ def exposed(metrics: ServiceMetrics) -> dict[str, list]:
     return {f.name: f.samples for f in text_string_to_metric_families(text)}
 
 
-@pytest.mark.parametrize("service", [IngestMetrics, GateMetrics, StoreMetrics])
+@pytest.mark.parametrize("service", [IngestMetrics, GateMetrics, StoreMetrics, ArchiveMetrics])
 def test_names_follow_prometheus_conventions(service: type[ServiceMetrics]) -> None:
     text = generate_latest(service().registry).decode()
     for family in text_string_to_metric_families(text):
@@ -106,6 +108,19 @@ def test_store_counts_rows_duplicates_and_skips_once() -> None:
     assert samples["orderbook_store_duplicate_ticks"][0].value == 1
     skipped = {s.labels["reason"]: s.value for s in samples["orderbook_store_skipped_messages"]}
     assert skipped["invalid_schema"] == 2
+
+
+def test_archive_counts_committed_ticks_files_and_skips_once() -> None:
+    metrics, stats = ArchiveMetrics(), ArchiveStats()
+    stats.archived, stats.files, stats.skipped = 700, 3, Counter({Reason.NOT_JSON: 1})
+    metrics.count(stats)
+    stats.archived, stats.files = 1400, 5
+    metrics.count(stats)
+    samples = exposed(metrics)
+    assert samples["orderbook_archive_ticks"][0].value == 1400
+    assert samples["orderbook_archive_files"][0].value == 5
+    skipped = {s.labels["reason"]: s.value for s in samples["orderbook_archive_skipped_messages"]}
+    assert skipped["not_json"] == 1 and sum(skipped.values()) == 1
 
 
 def test_latency_and_freshness_of_handled_ticks() -> None:

@@ -22,7 +22,12 @@ from orderbook_kit.errors import PostgresNotAvailableError, SettingsError
 from orderbook_kit.postgres import runtime
 from orderbook_kit.postgres.server import embedded_address
 
-SERVICES = ["orderbook_kit.ingest", "orderbook_kit.quality", "orderbook_kit.store"]
+SERVICES = [
+    "orderbook_kit.ingest",
+    "orderbook_kit.quality",
+    "orderbook_kit.store",
+    "orderbook_kit.archive",
+]
 
 
 @pytest.mark.parametrize(
@@ -261,6 +266,13 @@ def test_a_service_process_refuses_a_bad_setting_with_one_line_and_exit_code_2(
             "--database-url: 'sqlite:///ticks.db' is not a postgresql:// URL",
         ),
         ("orderbook_kit.quality", ["--price-jump-limit", "-1"], "--price-jump-limit: must be more"),
+        ("orderbook_kit.archive", ["--roll-ticks", "0"], "--roll-ticks: must be at least 1"),
+        ("orderbook_kit.archive", ["--roll-seconds", "x"], "--roll-seconds: 'x' is not"),
+        (
+            "orderbook_kit.archive",
+            ["--archive-url", "ftp://host/x"],
+            "--archive-url: 'ftp://host/x': the archive writes to a folder or to S3",
+        ),
         (
             "orderbook_kit.quality",
             ["--source-topic", "orderbook.clean"],
@@ -387,3 +399,17 @@ def test_on_cluster_points_the_clients_at_the_cluster_and_keeps_the_rest() -> No
     assert on_cluster == dataclasses.replace(
         settings, bootstrap_servers=on_cluster.bootstrap_servers
     )
+
+
+def test_s3_commands_need_only_their_own_settings_and_run_the_server_here_only(
+    tmp_path: Path,
+) -> None:
+    state = {"ORDERBOOK_S3_DIR": str(tmp_path / "s3"), "TICK_COUNT": "abc"}
+    status = run("orderbook_kit.archive", "s3", "status", **state)
+    assert status.returncode == 3 and "No kit S3 server is running" in status.stdout
+    remote = run(
+        "orderbook_kit.archive", "s3", "start", AWS_ENDPOINT_URL="https://s3.amazonaws.com", **state
+    )
+    assert_one_error_line(remote, "AWS_ENDPOINT_URL: the kit runs its S3 server on this machine")
+    bad = run("orderbook_kit.archive", "s3", "start", AWS_ENDPOINT_URL="9000", **state)
+    assert_one_error_line(bad, "AWS_ENDPOINT_URL: '9000' is not an S3 endpoint")
