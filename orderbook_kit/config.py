@@ -102,6 +102,10 @@ SETTINGS: dict[str, SettingSpec] = {
         rules.seconds(minimum=0.1, maximum=86_400, example=defaults.ARCHIVE_ROLL_S),
     ),
     "s3_endpoint_url": SettingSpec("AWS_ENDPOINT_URL", rules.s3_endpoint_url),
+    "api_port": SettingSpec(
+        "ORDERBOOK_API_PORT",
+        rules.whole_number(minimum=0, maximum=65535, example=defaults.API_PORT),
+    ),
 }
 
 
@@ -143,6 +147,7 @@ class Settings:
     archive_roll_ticks: int = defaults.ARCHIVE_ROLL_TICKS
     archive_roll_s: float = defaults.ARCHIVE_ROLL_S
     s3_endpoint_url: str | None = defaults.S3_ENDPOINT_URL  # None: Amazon S3
+    api_port: int = defaults.API_PORT  # 0: any free port
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():

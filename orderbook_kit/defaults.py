@@ -73,3 +73,6 @@ ARCHIVE_ROLL_S = 60.0
 # (`python -m orderbook_kit.archive s3 start`) answers at LOCAL_S3_URL.
 S3_ENDPOINT_URL = None
 LOCAL_S3_URL = "http://127.0.0.1:9000"  # MinIO's port, the usual one for a local S3
+
+# The API (`python -m orderbook_kit.api`): FastAPI's usual port, on 127.0.0.1 only.
+API_PORT = 8000

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orderbook_kit.broker import process
+from orderbook_kit.postgres import server
 
 KAFKA_CLIENTS = ["kafka-python", "confluent"]
 
@@ -79,3 +82,15 @@ def interrupt(child: subprocess.Popen[str]) -> tuple[str, float]:
     interrupted = time.monotonic()
     _, stderr = child.communicate(timeout=60)
     return stderr, time.monotonic() - interrupted
+
+
+@pytest.fixture
+def own_database(free_address: str) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL of the test's own, so stopping it disturbs nothing else."""
+    port = free_address.rpartition(":")[2]
+    url = f"postgresql://orderbook@127.0.0.1:{port}/orderbook"
+    state = Path(tempfile.mkdtemp(prefix="orderbook-test-own-postgres-"))
+    server.start(url, state)
+    yield url, state
+    server.stop(state)
+    shutil.rmtree(state, ignore_errors=True)

@@ -227,18 +227,6 @@ def test_an_offset_is_never_moved_back_by_a_late_writer(settings: Settings) -> N
         assert stored_offsets(conn, settings.store_group, settings.clean_topic) == {0: 100}
 
 
-@pytest.fixture
-def own_database(free_address: str) -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL of the test's own, so stopping it disturbs nothing else."""
-    port = free_address.rpartition(":")[2]
-    url = f"postgresql://orderbook@127.0.0.1:{port}/orderbook"
-    state = Path(tempfile.mkdtemp(prefix="orderbook-test-own-postgres-"))
-    server.start(url, state)
-    yield url, state
-    server.stop(state)
-    shutil.rmtree(state, ignore_errors=True)
-
-
 def test_the_database_going_away_stops_the_store_clearly_and_a_restart_loses_nothing(
     settings: Settings, own_database: tuple[str, Path]
 ) -> None:

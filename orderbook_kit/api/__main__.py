@@ -1,0 +1,71 @@
+"""The API service: quotes, candles and live ticks over HTTP, on 127.0.0.1.
+
+python -m orderbook_kit.api                 # at http://127.0.0.1:8000 (ORDERBOOK_API_PORT)
+python -m orderbook_kit.api --port 0        # any free port (it prints its URL)
+
+OpenAPI docs at /docs. Ctrl-C (or SIGTERM) stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import sys
+from collections.abc import Sequence
+
+from ..config import load_settings
+from ..errors import OrderbookKitError, SettingsError
+from ..service import run_service
+from .app import create_app
+
+HOST = "127.0.0.1"  # never on the network: the API has no authentication
+
+
+def bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port`` (0: any free port), or one clear error."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as exc:
+        sock.close()
+        raise OrderbookKitError(
+            f"--port / ORDERBOOK_API_PORT: port {port} on {HOST} is in use ({exc.strerror}); "
+            "stop the program that holds it, or choose another port (0 picks a free one)"
+        ) from None
+    sock.listen(128)
+    return sock
+
+
+def serve(argv: Sequence[str] | None) -> int:
+    import uvicorn  # the server, only when serving
+
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="python -m orderbook_kit.api", description=__doc__)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=settings.api_port,
+        help=f"port on {HOST} (0: any free port; env ORDERBOOK_API_PORT, default %(default)s)",
+    )
+    arguments = parser.parse_args(argv)
+    if not 0 <= arguments.port <= 65535:
+        raise SettingsError("api_port", "--port", f"{arguments.port} is not a port; use 1-65535")
+    sock = bind(arguments.port)
+    port = sock.getsockname()[1]
+    print(f"API at http://{HOST}:{port} (docs at /docs, dashboard at /)", flush=True)
+    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+    # uvicorn shuts down cleanly on Ctrl-C (or SIGTERM), then passes the signal on.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+    print("API stopped.", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_service(lambda: serve(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

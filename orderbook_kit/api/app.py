@@ -1,0 +1,326 @@
+"""The HTTP API: quotes and candles from the hot store, recent ticks from Kafka, live ticks over
+a WebSocket. OpenAPI docs at ``/docs``.
+
+Every answer about the data comes from where the pipeline keeps it - nothing is cached here - so
+when PostgreSQL or Kafka is down the API says so (503, with the reason), and answers again as soon
+as they are back, without a restart. Bad input gets a 4xx that says what to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+import pandas as pd
+import psycopg
+from fastapi import FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kafka.errors import KafkaError
+from pydantic import BaseModel
+
+from ..config import Settings, load_settings
+from ..consumer import read_ticks
+from ..database import connect
+from ..errors import BrokerError, DatabaseError, OrderbookKitError
+from ..models import SYMBOL_PATTERN
+from ..store import queries as hot
+from ..validation import redacted_url
+from .stream import DEFAULT_BUFFER, Subscription, TickStream
+
+__all__ = ["MAX_CANDLES", "create_app"]
+
+MAX_CANDLES = 10_000  # per request: a longer range needs a longer interval
+MAX_RECENT_SECONDS = 3600
+MAX_RECENT_TICKS = 10_000
+DEPENDENCY_TIMEOUT_S = 3.0  # an unreachable PostgreSQL or Kafka answers 503 within seconds
+SEND_TIMEOUT_S = 5.0  # a WebSocket client that takes longer to accept one message is dropped
+MAX_BATCH = 200  # ticks per WebSocket message
+WS_TRY_AGAIN_LATER = 1013  # RFC 6455 close codes
+WS_POLICY_VIOLATION = 1008
+
+Symbol = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. TTF-GAS")]
+SYMBOL_PATTERN_RE = re.compile(SYMBOL_PATTERN)
+T = TypeVar("T")
+
+
+class Quote(BaseModel):
+    symbol: str
+    seq: int
+    bid: float
+    ask: float
+    mid: float
+    spread: float
+    event_time: datetime
+
+
+class Candle(BaseModel):
+    bucket: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    ticks: int
+
+
+class RecentTick(BaseModel):
+    symbol: str
+    seq: int
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    event_time: datetime
+    publish_time: datetime | None
+
+
+class Health(BaseModel):
+    status: str  # "ok", or "degraded" (then the reasons below)
+    database: str | None
+    kafka: str | None
+    stream_clients: int
+
+
+class Unavailable(Exception):
+    """A dependency is down: answered with 503 and ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def create_app(settings: Settings | None = None, *, stream_buffer: int = DEFAULT_BUFFER) -> FastAPI:
+    """The API over ``settings``' hot store and clean topic; its live stream starts with the
+    application (and stops with it)."""
+    base = settings or load_settings()
+    # Short waits for the dependencies: a request must not hang while they are down.
+    settings = dataclasses.replace(base, client_timeout_s=DEPENDENCY_TIMEOUT_S)
+    stream = TickStream(settings, buffer=stream_buffer)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stream.start()
+        try:
+            yield
+        finally:
+            stream.close()
+
+    app = FastAPI(
+        title="Orderbook API",
+        description="Quotes and candles from the hot store (PostgreSQL), recent ticks from "
+        "Kafka, and live clean ticks over a WebSocket (`/ws/ticks`).",
+        lifespan=lifespan,
+    )
+    app.state.stream = stream
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": exc.reason}, status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(problems), "errors": exc.errors()}, 422)
+
+    def database(call: Callable[[], T]) -> T:
+        """``call``'s answer, or 503 saying why the hot store cannot give it."""
+        try:
+            return call()
+        except psycopg.errors.UndefinedTable:
+            raise Unavailable(
+                "the hot store has no tables yet: start the store (`python -m orderbook_kit.store`)"
+            ) from None
+        except (DatabaseError, psycopg.Error) as exc:
+            raise Unavailable(
+                f"PostgreSQL at {redacted_url(settings.database_url)} is unavailable "
+                f"({str(exc).splitlines()[0]}); the API answers again once it is back"
+            ) from None
+
+    def known_symbols() -> list[str]:
+        frame = database(lambda: hot.query("SELECT DISTINCT symbol FROM ticks", settings=settings))
+        return sorted(frame["symbol"])
+
+    def require_known(symbol: str) -> None:
+        known = known_symbols()
+        if symbol not in known:
+            raise HTTPException(
+                404, f"no ticks of {symbol!r} in the hot store; known symbols: {', '.join(known)}"
+            )
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> JSONResponse:
+        """Whether PostgreSQL and Kafka answer (503 if either does not)."""
+        try:
+            with connect(settings.database_url, timeout_s=DEPENDENCY_TIMEOUT_S):
+                database_error = None
+        except OrderbookKitError as exc:
+            database_error = str(exc).splitlines()[0]
+        kafka_error = stream.error or (None if stream.ready.is_set() else "connecting to Kafka")
+        body = Health(
+            status="ok" if database_error is None and kafka_error is None else "degraded",
+            database=database_error,
+            kafka=kafka_error,
+            stream_clients=stream.clients,
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+    @app.get("/symbols", tags=["hot store"])
+    def symbols() -> list[str]:
+        """Every symbol with ticks in the hot store."""
+        return known_symbols()
+
+    @app.get("/quotes/latest", response_model=list[Quote], tags=["hot store"])
+    def latest_quotes() -> list[dict[str, Any]]:
+        """The latest quote of every symbol."""
+        return records(database(lambda: hot.latest_quotes(settings)))
+
+    @app.get("/quotes/{symbol}/latest", response_model=Quote, tags=["hot store"])
+    def latest_quote(symbol: Symbol) -> dict[str, Any]:
+        """The latest quote of ``symbol``."""
+        rows = records(database(lambda: hot.latest_quotes(settings)))
+        for row in rows:
+            if row["symbol"] == symbol:
+                return row
+        require_known(symbol)  # raises 404 with the known symbols
+        raise HTTPException(404, f"no quote of {symbol!r}")  # pragma: no cover - raced a delete
+
+    @app.get("/candles/{symbol}", response_model=list[Candle], tags=["hot store"])
+    def candles(
+        symbol: Symbol,
+        interval: Annotated[int, Query(ge=1, le=86_400, description="seconds per candle")] = 60,
+        start: Annotated[datetime | None, Query(description="ISO 8601 with a zone")] = None,
+        end: Annotated[datetime | None, Query(description="default: now")] = None,
+    ) -> list[dict[str, Any]]:
+        """OHLC candles of ``symbol``'s mid from ``start`` (default: ``end`` minus 24 h) to
+        ``end``, at most 10,000 of them."""
+        end = aware(end, "end") or datetime.now(UTC)
+        start = aware(start, "start") or end - timedelta(hours=24)
+        if start >= end:
+            raise HTTPException(422, f"start ({start.isoformat()}) must be before end")
+        count = math.ceil((end - start).total_seconds() / interval)
+        if count > MAX_CANDLES:
+            raise HTTPException(
+                422,
+                f"{count} candles asked for; at most {MAX_CANDLES} a request: shorten the range "
+                "or lengthen the interval",
+            )
+        require_known(symbol)
+        frame = database(
+            lambda: hot.candles(symbol, seconds=interval, start=start, end=end, settings=settings)
+        )
+        return records(frame)
+
+    @app.get("/ticks/{symbol}/recent", response_model=list[RecentTick], tags=["kafka"])
+    def recent_ticks(
+        symbol: Symbol,
+        seconds: Annotated[float, Query(gt=0, le=MAX_RECENT_SECONDS)] = 60,
+        limit: Annotated[int, Query(ge=1, le=MAX_RECENT_TICKS)] = 1000,
+    ) -> list[dict[str, Any]]:
+        """``symbol``'s clean ticks of the last ``seconds``, read from Kafka by time (the
+        newest ``limit`` of them)."""
+        since = datetime.now(UTC) - timedelta(seconds=seconds)
+        try:
+            result = read_ticks(
+                settings.clean_topic,
+                settings=settings,
+                from_time=since,
+                timeout_s=DEPENDENCY_TIMEOUT_S * 2,
+                max_messages=MAX_RECENT_TICKS * 10,  # every symbol's: bounded either way
+            )
+        except (BrokerError, KafkaError) as exc:
+            raise Unavailable(
+                f"Kafka at {settings.bootstrap_servers} is unavailable ({exc}); the API answers "
+                "again once it is back"
+            ) from None
+        if result.outage is not None:
+            raise Unavailable(f"Kafka at {settings.bootstrap_servers} failed: {result.outage}")
+        frame = result.frame
+        if frame.empty:
+            return []
+        frame = frame[frame["symbol"] == symbol].sort_values(["event_time", "seq"])
+        columns = list(RecentTick.model_fields)
+        return records(frame[columns].tail(limit))
+
+    @app.websocket("/ws/ticks")
+    async def live_ticks(
+        websocket: WebSocket, symbol: Annotated[list[str] | None, Query()] = None
+    ) -> None:
+        """Clean ticks as they arrive: JSON arrays of ticks (``?symbol=`` repeated to filter).
+        A client more than the stream's buffer behind is disconnected with code 1013."""
+        wanted = frozenset(symbol) if symbol else None
+        bad = sorted(s for s in wanted or () if not SYMBOL_PATTERN_RE.fullmatch(s))
+        await websocket.accept()
+        if bad:
+            await websocket.close(WS_POLICY_VIOLATION, f"not a symbol: {bad[0][:40]!r}")
+            return
+        if stream.error is not None:
+            await websocket.close(WS_TRY_AGAIN_LATER, f"no live ticks: {stream.error}"[:120])
+            return
+        subscription = stream.subscribe(wanted)
+        try:
+            await forward(websocket, subscription)
+        finally:
+            stream.unsubscribe(subscription)
+
+    return app
+
+
+async def forward(websocket: WebSocket, subscription: Subscription) -> None:
+    """Send ``subscription``'s ticks to ``websocket`` until either side ends it."""
+    dropped = asyncio.ensure_future(subscription.dropped.wait())
+    closed = asyncio.ensure_future(websocket.receive())  # a client's close arrives here
+    try:
+        while True:
+            nxt = asyncio.ensure_future(subscription.queue.get())
+            done, _ = await asyncio.wait(
+                {nxt, dropped, closed}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if closed in done:
+                nxt.cancel()
+                return
+            if dropped in done:
+                nxt.cancel()
+                await websocket.close(
+                    WS_TRY_AGAIN_LATER,
+                    f"too slow: more than {subscription.queue.maxsize} ticks behind; reconnect",
+                )
+                return
+            batch = [nxt.result()]
+            while len(batch) < MAX_BATCH and not subscription.queue.empty():
+                batch.append(subscription.queue.get_nowait())
+            try:
+                await asyncio.wait_for(
+                    websocket.send_text("[" + ",".join(batch) + "]"), SEND_TIMEOUT_S
+                )
+            except TimeoutError:
+                subscription.dropped.set()
+                continue
+            subscription.delivered += len(batch)
+    except (WebSocketDisconnect, RuntimeError):
+        return  # the client went away mid-send
+    finally:
+        dropped.cancel()
+        closed.cancel()
+
+
+def aware(moment: datetime | None, name: str) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    raise HTTPException(
+        422, f"{name} has no time zone; add one, e.g. {moment.isoformat()}Z or +01:00"
+    )
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame``'s rows as plain Python values (no numpy scalars, no NaN: JSON can't hold them)."""
+    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"))

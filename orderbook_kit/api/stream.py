@@ -1,0 +1,178 @@
+"""The live tick stream: one Kafka consumer, any number of WebSocket clients.
+
+A background thread reads the clean topic from its end (no consumer group: every API process
+sees every tick) and hands each tick to every subscriber's queue. Each queue is bounded: a client
+that does not keep up fills its queue and is dropped - told why, and free to reconnect - so one
+slow client never slows the reader, or the others. Broker outages are waited out: the thread
+reconnects by itself, and :attr:`TickStream.error` says what is wrong meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from ..config import Settings
+from ..connection import broker_answers
+from ..consumer import open_consumer
+from ..decoding import DecodeFailure, decode_message
+from ..errors import OrderbookKitError
+
+__all__ = ["DEFAULT_BUFFER", "Subscription", "TickStream"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER = 1000  # ticks a client may be behind before it is dropped
+POLL_MS = 200
+RETRY_S = 1.0  # between attempts to reach the broker again
+METADATA_REFRESH_S = 10.0  # a topic created (or grown) after start is picked up this soon
+# A consumer's poll just returns nothing while the broker is down: after this long without a tick,
+# the stream asks whether the broker answers at all, so that /health can tell quiet from down.
+QUIET_CHECK_S = 3.0
+
+
+@dataclass(eq=False)  # each client is itself: hashed by identity
+class Subscription:
+    """One client's queue of tick JSON texts, filled by the stream's thread."""
+
+    symbols: frozenset[str] | None  # None: every symbol
+    queue: asyncio.Queue[str]
+    loop: asyncio.AbstractEventLoop
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    delivered: int = 0
+
+    def offer(self, texts: list[str]) -> None:
+        """On the client's event loop: queue ``texts``, or drop the client once it is full."""
+        for text in texts:
+            if self.dropped.is_set():
+                return
+            try:
+                self.queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self.dropped.set()
+
+
+class TickStream:
+    """Reads ``settings.clean_topic`` from its end in a thread and fans ticks out to
+    subscribers. :meth:`start` and :meth:`close` bound its life; nothing connects before."""
+
+    def __init__(self, settings: Settings, *, buffer: int = DEFAULT_BUFFER) -> None:
+        self.settings = settings
+        self.buffer = buffer
+        self.error: str | None = None  # why no ticks can flow now, if so
+        self.ready = threading.Event()  # set once it reads the topic
+        self.ticks_seen = 0
+        self._subscriptions: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tick-stream", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def subscribe(self, symbols: frozenset[str] | None) -> Subscription:
+        """A new client's subscription (call it on the client's event loop)."""
+        subscription = Subscription(
+            symbols, asyncio.Queue(maxsize=self.buffer), asyncio.get_running_loop()
+        )
+        with self._lock:
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return len(self._subscriptions)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                consumer = self._open()
+            except (OrderbookKitError, KafkaError) as exc:
+                self.error = f"Kafka at {self.settings.bootstrap_servers} is unreachable ({exc})"
+                self._stop.wait(RETRY_S)
+                continue
+            try:
+                self._read(consumer)
+            except KafkaError as exc:
+                self.error = f"reading {self.settings.clean_topic!r} failed ({exc})"
+                log.warning("the tick stream lost Kafka: %s; reconnecting", exc)
+                self._stop.wait(RETRY_S)
+            finally:
+                consumer.close()
+
+    def _open(self) -> KafkaConsumer:
+        consumer = open_consumer(self.settings, client_id="orderbook-kit-api")
+        return consumer
+
+    def _assign_at_end(self, consumer: KafkaConsumer) -> set[TopicPartition]:
+        topic = self.settings.clean_topic
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = {TopicPartition(topic, p) for p in partitions}
+        if assigned != consumer.assignment():
+            new = assigned - consumer.assignment()
+            consumer.assign(sorted(assigned))
+            consumer.seek_to_end(*sorted(new))  # only what arrives from now on
+        return assigned
+
+    def _read(self, consumer: KafkaConsumer) -> None:
+        refreshed = 0.0
+        last_heard = time.monotonic()  # the last poll with ticks, or the last check
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > METADATA_REFRESH_S or not consumer.assignment():
+                if not self._assign_at_end(consumer):
+                    self.error = f"topic {self.settings.clean_topic!r} does not exist yet"
+                    consumer.poll(timeout_ms=0)  # keeps asking the cluster for metadata
+                    self._stop.wait(RETRY_S)
+                    continue
+                refreshed = time.monotonic()
+            batches = consumer.poll(timeout_ms=POLL_MS)
+            if batches:
+                last_heard = time.monotonic()
+            elif time.monotonic() - last_heard > QUIET_CHECK_S:
+                last_heard = time.monotonic()
+                if not broker_answers(self.settings.bootstrap_servers, timeout_s=QUIET_CHECK_S):
+                    self.error = f"Kafka at {self.settings.bootstrap_servers} does not answer"
+                    continue
+            self.error = None
+            self.ready.set()
+            ticks: list[tuple[str, str]] = []
+            for records in batches.values():
+                for record in records:
+                    decoded = decode_message(record.key, record.value)
+                    if not isinstance(decoded, DecodeFailure):  # a non-tick never reaches a client
+                        ticks.append((decoded.symbol, decoded.model_dump_json()))
+            if ticks:
+                self.ticks_seen += len(ticks)
+                self._publish(ticks)
+
+    def _publish(self, ticks: list[tuple[str, str]]) -> None:
+        """One hand-over per client and poll, not per tick: the event loop stays free."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            wanted = subscription.symbols
+            texts = [text for symbol, text in ticks if wanted is None or symbol in wanted]
+            if not texts:
+                continue
+            try:
+                subscription.loop.call_soon_threadsafe(subscription.offer, texts)
+            except RuntimeError:  # its event loop has closed: the client is gone
+                self.unsubscribe(subscription)
