@@ -106,6 +106,10 @@ SETTINGS: dict[str, SettingSpec] = {
         "ORDERBOOK_API_PORT",
         rules.whole_number(minimum=0, maximum=65535, example=defaults.API_PORT),
     ),
+    "api_stream_buffer": SettingSpec(
+        "ORDERBOOK_API_STREAM_BUFFER",
+        rules.whole_number(minimum=10, maximum=1_000_000, example=defaults.API_STREAM_BUFFER),
+    ),
 }
 
 
@@ -148,6 +152,7 @@ class Settings:
     archive_roll_s: float = defaults.ARCHIVE_ROLL_S
     s3_endpoint_url: str | None = defaults.S3_ENDPOINT_URL  # None: Amazon S3
     api_port: int = defaults.API_PORT  # 0: any free port
+    api_stream_buffer: int = defaults.API_STREAM_BUFFER  # ticks a WebSocket client may lag
 
     def __post_init__(self) -> None:
         for field, spec in SETTINGS.items():

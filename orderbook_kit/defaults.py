@@ -76,3 +76,6 @@ LOCAL_S3_URL = "http://127.0.0.1:9000"  # MinIO's port, the usual one for a loca
 
 # The API (`python -m orderbook_kit.api`): FastAPI's usual port, on 127.0.0.1 only.
 API_PORT = 8000
+# Live ticks a WebSocket client may be behind before the API drops it (it may reconnect): seconds
+# of a busy feed, so only a client that really cannot keep up is dropped.
+API_STREAM_BUFFER = 1000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import socket
 import sys
 from collections.abc import Sequence
@@ -49,7 +50,15 @@ def serve(argv: Sequence[str] | None) -> int:
         default=settings.api_port,
         help=f"port on {HOST} (0: any free port; env ORDERBOOK_API_PORT, default %(default)s)",
     )
+    parser.add_argument(
+        "--stream-buffer",
+        type=int,
+        default=settings.api_stream_buffer,
+        help="live ticks a WebSocket client may be behind before it is dropped (env "
+        "ORDERBOOK_API_STREAM_BUFFER, default %(default)s)",
+    )
     arguments = parser.parse_args(argv)
+    settings = dataclasses.replace(settings, api_stream_buffer=arguments.stream_buffer)
     if not 0 <= arguments.port <= 65535:
         raise SettingsError("api_port", "--port", f"{arguments.port} is not a port; use 1-65535")
     sock = bind(arguments.port)

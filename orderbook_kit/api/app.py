@@ -9,6 +9,7 @@ as they are back, without a restart. Bad input gets a 4xx that says what to chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -33,7 +34,7 @@ from ..errors import BrokerError, DatabaseError, OrderbookKitError
 from ..models import SYMBOL_PATTERN
 from ..store import queries as hot
 from ..validation import redacted_url
-from .stream import DEFAULT_BUFFER, Subscription, TickStream
+from .stream import Subscription, TickStream
 
 __all__ = ["MAX_CANDLES", "create_app"]
 
@@ -96,13 +97,13 @@ class Unavailable(Exception):
         self.reason = reason
 
 
-def create_app(settings: Settings | None = None, *, stream_buffer: int = DEFAULT_BUFFER) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     """The API over ``settings``' hot store and clean topic; its live stream starts with the
     application (and stops with it)."""
     base = settings or load_settings()
     # Short waits for the dependencies: a request must not hang while they are down.
     settings = dataclasses.replace(base, client_timeout_s=DEPENDENCY_TIMEOUT_S)
-    stream = TickStream(settings, buffer=stream_buffer)
+    stream = TickStream(settings, buffer=settings.api_stream_buffer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -290,10 +291,12 @@ async def forward(websocket: WebSocket, subscription: Subscription) -> None:
                 return
             if dropped in done:
                 nxt.cancel()
-                await websocket.close(
-                    WS_TRY_AGAIN_LATER,
-                    f"too slow: more than {subscription.queue.maxsize} ticks behind; reconnect",
-                )
+                reason = f"too slow: more than {subscription.queue.maxsize} ticks behind; reconnect"
+                # The close frame waits behind what the client has not read yet: bounded too.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        websocket.close(WS_TRY_AGAIN_LATER, reason), SEND_TIMEOUT_S
+                    )
                 return
             batch = [nxt.result()]
             while len(batch) < MAX_BATCH and not subscription.queue.empty():

@@ -24,17 +24,17 @@ from ..consumer import open_consumer
 from ..decoding import DecodeFailure, decode_message
 from ..errors import OrderbookKitError
 
-__all__ = ["DEFAULT_BUFFER", "Subscription", "TickStream"]
+__all__ = ["Subscription", "TickStream"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUFFER = 1000  # ticks a client may be behind before it is dropped
 POLL_MS = 200
 RETRY_S = 1.0  # between attempts to reach the broker again
 METADATA_REFRESH_S = 10.0  # a topic created (or grown) after start is picked up this soon
 # A consumer's poll just returns nothing while the broker is down: after this long without a tick,
 # the stream asks whether the broker answers at all, so that /health can tell quiet from down.
 QUIET_CHECK_S = 3.0
+HANDOVER_WAIT_S = 0.5
 
 
 @dataclass(eq=False)  # each client is itself: hashed by identity
@@ -62,7 +62,7 @@ class TickStream:
     """Reads ``settings.clean_topic`` from its end in a thread and fans ticks out to
     subscribers. :meth:`start` and :meth:`close` bound its life; nothing connects before."""
 
-    def __init__(self, settings: Settings, *, buffer: int = DEFAULT_BUFFER) -> None:
+    def __init__(self, settings: Settings, *, buffer: int) -> None:
         self.settings = settings
         self.buffer = buffer
         self.error: str | None = None  # why no ticks can flow now, if so
@@ -139,11 +139,12 @@ class TickStream:
             if time.monotonic() - refreshed > METADATA_REFRESH_S or not consumer.assignment():
                 if not self._assign_at_end(consumer):
                     self.error = f"topic {self.settings.clean_topic!r} does not exist yet"
-                    consumer.poll(timeout_ms=0)  # keeps asking the cluster for metadata
                     self._stop.wait(RETRY_S)
-                    continue
+                    return  # a new consumer asks the cluster afresh for the topic
                 refreshed = time.monotonic()
-            batches = consumer.poll(timeout_ms=POLL_MS)
+            # At most half a client's buffer a poll: one poll's ticks never alone overflow the
+            # queue of a client that keeps up.
+            batches = consumer.poll(timeout_ms=POLL_MS, max_records=max(self.buffer // 2, 1))
             if batches:
                 last_heard = time.monotonic()
             elif time.monotonic() - last_heard > QUIET_CHECK_S:
@@ -164,9 +165,13 @@ class TickStream:
                 self._publish(ticks)
 
     def _publish(self, ticks: list[tuple[str, str]]) -> None:
-        """One hand-over per client and poll, not per tick: the event loop stays free."""
+        """One hand-over per client and poll, not per tick; then wait (briefly) until the
+        clients' event loop has taken them. Without that wait this thread, holding the GIL for
+        milliseconds at a time, could queue a thousand ticks before a client's sender runs once,
+        and drop clients that keep up perfectly well."""
         with self._lock:
             subscriptions = list(self._subscriptions)
+        loops: set[asyncio.AbstractEventLoop] = set()
         for subscription in subscriptions:
             wanted = subscription.symbols
             texts = [text for symbol, text in ticks if wanted is None or symbol in wanted]
@@ -176,3 +181,12 @@ class TickStream:
                 subscription.loop.call_soon_threadsafe(subscription.offer, texts)
             except RuntimeError:  # its event loop has closed: the client is gone
                 self.unsubscribe(subscription)
+                continue
+            loops.add(subscription.loop)
+        for loop in loops:
+            taken = threading.Event()
+            try:
+                loop.call_soon_threadsafe(taken.set)
+            except RuntimeError:
+                continue
+            taken.wait(HANDOVER_WAIT_S)  # bounded: a stuck loop never stops the stream
