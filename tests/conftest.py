@@ -94,3 +94,12 @@ def own_database(free_address: str) -> Iterator[tuple[str, Path]]:
     yield url, state
     server.stop(state)
     shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Keep each phase's report on the test item, so a fixture's teardown can tell whether the
+    test failed (the browser fixture then saves a screenshot)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

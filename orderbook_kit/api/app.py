@@ -17,13 +17,14 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import psycopg
 from fastapi import FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from kafka.errors import KafkaError
 from pydantic import BaseModel
 
@@ -32,6 +33,7 @@ from ..consumer import read_ticks
 from ..database import connect
 from ..errors import BrokerError, DatabaseError, OrderbookKitError
 from ..models import SYMBOL_PATTERN
+from ..quality.dead_letters import read_dead_letters
 from ..store import queries as hot
 from ..validation import redacted_url
 from .stream import Subscription, TickStream
@@ -80,6 +82,12 @@ class RecentTick(BaseModel):
     ask_size: float
     event_time: datetime
     publish_time: datetime | None
+
+
+class DeadLetters(BaseModel):
+    seconds: float
+    total: int
+    by_reason: dict[str, int]
 
 
 class Health(BaseModel):
@@ -145,6 +153,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Unavailable(
                 f"PostgreSQL at {redacted_url(settings.database_url)} is unavailable "
                 f"({str(exc).splitlines()[0]}); the API answers again once it is back"
+            ) from None
+
+    def kafka(call: Callable[[], T]) -> T:
+        """``call``'s answer, or 503 saying why Kafka cannot give it."""
+        try:
+            return call()
+        except (BrokerError, KafkaError) as exc:
+            raise Unavailable(
+                f"Kafka at {settings.bootstrap_servers} is unavailable ({exc}); the API answers "
+                "again once it is back"
             ) from None
 
     def known_symbols() -> list[str]:
@@ -230,19 +248,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """``symbol``'s clean ticks of the last ``seconds``, read from Kafka by time (the
         newest ``limit`` of them)."""
         since = datetime.now(UTC) - timedelta(seconds=seconds)
-        try:
-            result = read_ticks(
+        result = kafka(
+            lambda: read_ticks(
                 settings.clean_topic,
                 settings=settings,
                 from_time=since,
                 timeout_s=DEPENDENCY_TIMEOUT_S * 2,
                 max_messages=MAX_RECENT_TICKS * 10,  # every symbol's: bounded either way
             )
-        except (BrokerError, KafkaError) as exc:
-            raise Unavailable(
-                f"Kafka at {settings.bootstrap_servers} is unavailable ({exc}); the API answers "
-                "again once it is back"
-            ) from None
+        )
         if result.outage is not None:
             raise Unavailable(f"Kafka at {settings.bootstrap_servers} failed: {result.outage}")
         frame = result.frame
@@ -251,6 +265,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         frame = frame[frame["symbol"] == symbol].sort_values(["event_time", "seq"])
         columns = list(RecentTick.model_fields)
         return records(frame[columns].tail(limit))
+
+    @app.get("/dead-letters", response_model=DeadLetters, tags=["kafka"])
+    def dead_letters(
+        seconds: Annotated[float, Query(gt=0, le=MAX_RECENT_SECONDS)] = 300,
+    ) -> DeadLetters:
+        """How many messages the quality gate rejected in the last ``seconds``, by reason (read
+        from the dead-letter topic by time)."""
+        since = datetime.now(UTC) - timedelta(seconds=seconds)
+        frame = kafka(
+            lambda: read_dead_letters(settings, from_time=since, timeout_s=DEPENDENCY_TIMEOUT_S * 2)
+        )
+        counts = frame["reason"].value_counts()
+        return DeadLetters(
+            seconds=seconds,
+            total=int(counts.sum()),
+            by_reason={str(reason): int(n) for reason, n in counts.items()},
+        )
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> HTMLResponse:
+        """The live dashboard: plain HTML and plotly.js, fed by this API."""
+        return HTMLResponse(
+            resources.files(__package__).joinpath("static/dashboard.html").read_text()
+        )
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        """plotly.js from the plotly package itself: the dashboard needs no internet."""
+        bundle = resources.files("plotly").joinpath("package_data/plotly.min.js")
+        return FileResponse(str(bundle), media_type="text/javascript")
 
     @app.websocket("/ws/ticks")
     async def live_ticks(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -50,12 +52,17 @@ def read_dead_letters(
     *,
     topic: str | None = None,
     offsets: dict[int, int] | None = None,
+    from_time: datetime | None = None,
     timeout_s: float = 10.0,
 ) -> pd.DataFrame:
-    """The dead-letter topic (``settings.dlq_topic`` unless ``topic``), from ``offsets`` or the
-    beginning up to its current end, without a consumer group."""
+    """The dead-letter topic (``settings.dlq_topic`` unless ``topic``), from ``offsets``,
+    ``from_time`` or the beginning up to its current end, without a consumer group."""
     settings = settings or load_settings()
     read = read_records(
-        topic or settings.dlq_topic, settings=settings, offsets=offsets, timeout_s=timeout_s
+        topic or settings.dlq_topic,
+        settings=settings,
+        offsets=offsets,
+        from_time=from_time,
+        timeout_s=timeout_s,
     )
     return dead_letters_frame(read.records)

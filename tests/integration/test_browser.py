@@ -1,0 +1,161 @@
+"""What people see, in a real browser: headless Chromium (Debian's `chromium` and
+`chromium-driver`, driven by Selenium) on the live dashboard. Where Chromium is not installed the
+tests say so and skip; CI installs it. A failing test leaves a screenshot and the page's HTML in
+`.browser-screenshots/`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.faults import FaultInjector
+from orderbook_kit.launcher import ServiceProcess, start_service
+from orderbook_kit.producer import TickProducer
+from orderbook_kit.quality.gate import QualityGate
+from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.store.sink import StoreSink
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+SCREENSHOTS = Path(
+    os.environ.get(
+        "ORDERBOOK_SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / ".browser-screenshots"
+    )
+)
+SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
+
+
+def chromium_paths() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.skip(
+            "needs Chromium and its driver: `sudo apt-get install chromium chromium-driver` "
+            "(Debian/Ubuntu); CI installs them"
+        )
+    return browser, driver
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
+    binary, driver = chromium_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    chrome.set_page_load_timeout(60)
+    chrome.set_script_timeout(30)
+    yield chrome
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+        chrome.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+        (SCREENSHOTS / f"{name}.html").write_text(chrome.page_source)
+    chrome.quit()
+
+
+def eventually(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    wait_for(lambda: bool(condition()), timeout_s, what)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings().isolated(f"browser-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[tuple[ServiceProcess, str]]:
+    service = start_service("api", settings, "--port", "0")
+    wait_for(lambda: "API at http://127.0.0.1:" in service.output(), 30, "the API's URL")
+    yield service, service.output().split("API at ")[1].split()[0]
+    service.stop()
+
+
+def test_the_dashboard_updates_live_as_ticks_flow(
+    browser: webdriver.Chrome, settings: Settings, api: tuple[ServiceProcess, str]
+) -> None:
+    _, url = api
+    # A pipeline with a little history: raw ticks with faults through the gate into the store.
+    market = OrderbookSimulator(SYMBOLS, seed=4)
+    with TickProducer(settings) as producer:
+        for message in FaultInjector.uniform(0.01, seed=4).messages(market.ticks(1500)):
+            producer.send_raw(message.key, message.value)
+    QualityGate(settings).run(idle_s=3)
+    StoreSink(settings).run(idle_s=3)
+
+    browser.get(url)
+    status = browser.find_element(By.ID, "status")
+    eventually(lambda: status.text.startswith("live"), 30, "the dashboard to connect")
+
+    def received() -> int:
+        return int(browser.find_element(By.ID, "ticks-received").text)
+
+    def points(chart: str) -> list[int]:
+        return browser.execute_script(
+            f"return document.getElementById('{chart}').data.map((t) => t.x.length);"
+        )
+
+    stop = threading.Event()
+
+    def feed() -> None:  # a live feed of clean ticks, 200 a second, until the test has seen them
+        live = OrderbookSimulator(SYMBOLS, seed=5)
+        with TickProducer(settings, topic=settings.clean_topic) as producer:
+            while not stop.is_set():
+                for tick in live.ticks(20):
+                    producer.send(tick)
+                producer.flush()
+                time.sleep(0.1)
+
+    feeding = threading.Thread(target=feed, daemon=True)
+    feeding.start()
+    try:
+        eventually(lambda: received() >= 300, 60, "300 live ticks on the page")
+        first = received()
+        eventually(lambda: received() > first + 100, 30, "the count to keep growing")
+    finally:
+        stop.set()
+        feeding.join(10)
+    legend = browser.execute_script(
+        "return document.getElementById('mid-chart').data.map((t) => t.name).sort();"
+    )
+    assert legend == sorted(SYMBOLS)
+    assert all(n > 50 for n in points("mid-chart")), points("mid-chart")
+    assert points("spread-chart") == points("mid-chart")
+    # The bars and the table come from the HTTP endpoints: the gate's reasons, the store's rows.
+    eventually(
+        lambda: (
+            browser.execute_script(
+                "return document.getElementById('dead-letters').data[0].x.length;"
+            )
+            > 3
+        ),
+        20,
+        "dead letters by reason",
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "#freshness tbody tr")
+    assert sorted(r.get_attribute("data-symbol") for r in rows) == sorted(SYMBOLS)
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []  # no script error, no failed request
