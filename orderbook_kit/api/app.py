@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 import pandas as pd
 import psycopg
 from fastapi import FastAPI, HTTPException, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from kafka.errors import KafkaError
@@ -139,7 +140,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
         ]
-        return JSONResponse({"detail": "; ".join(problems), "errors": exc.errors()}, 422)
+        # jsonable_encoder: an error's context may hold objects JSON has no form for.
+        return JSONResponse(
+            {"detail": "; ".join(problems), "errors": jsonable_encoder(exc.errors())}, 422
+        )
 
     def database(call: Callable[[], T]) -> T:
         """``call``'s answer, or 503 saying why the hot store cannot give it."""

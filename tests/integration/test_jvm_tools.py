@@ -52,6 +52,8 @@ def path_without_jvm_tools(folder: Path) -> str:
 
 def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(tmp_path: Path) -> None:
     # `make unit` is what a learner without Java runs: the README promises it needs none of them.
+    # In a full `make test` this is where the unit tests run (the root conftest.py leaves them
+    # out of the session), so a failure below lists the failing unit tests.
     path = path_without_jvm_tools(tmp_path / "bin")
     assert shutil.which("java", path=path) is None and shutil.which("mvn", path=path) is None
     environment = {
