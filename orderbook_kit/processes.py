@@ -8,13 +8,29 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["command_line", "exclusive", "is_alive", "read_info", "terminate", "wait_for_exit"]
+from .errors import OrderbookKitError
+
+__all__ = [
+    "command_line",
+    "exclusive",
+    "is_alive",
+    "log_end",
+    "loopback_port",
+    "port_is_free",
+    "read_info",
+    "runs_with",
+    "terminate",
+    "wait_for_exit",
+    "wait_until_serving",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +144,75 @@ def exclusive(lock_file: Path, *, timeout_s: float, doing: str) -> Iterator[None
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the kit's HTTP servers on 127.0.0.1 (Prometheus, the S3 server) ----------------------------
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def loopback_port(url: str, *, variable: str, server: str) -> int:
+    """The port of ``url`` if it is ``http://127.0.0.1:<port>`` (or localhost), else one error
+    naming ``variable``: the kit runs ``server`` on this machine only."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or parsed.hostname not in LOOPBACK_HOSTS or parsed.port is None:
+        raise OrderbookKitError(
+            f"{variable}: the kit runs {server} on this machine only, at "
+            f"http://127.0.0.1:<port>; {url!r} is not such an address."
+        )
+    return parsed.port
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def runs_with(pid: object, marker: str) -> bool:
+    """Is ``pid`` alive with ``marker`` on its command line? A pid file outlives a reboot and pids
+    are reused: never signal a process that does not name the server's own files."""
+    if not isinstance(pid, int) or pid <= 0 or not is_alive(pid):
+        return False
+    command = command_line(pid)
+    return command is not None and marker in command
+
+
+def log_end(log_file: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log yet)"
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes],
+    serving: Callable[[], bool],
+    *,
+    name: str,
+    url: str,
+    timeout_s: float,
+    log_file: Path,
+    give_up: Callable[[], object],
+) -> None:
+    """Wait until ``serving()``; if ``process`` exits first, or ``timeout_s`` passes (then
+    ``give_up()`` stops it), one error quoting the end of ``log_file``."""
+    deadline = time.monotonic() + timeout_s
+    while not serving():
+        if process.poll() is not None:
+            give_up()
+            raise OrderbookKitError(
+                f"{name} exited during start (code {process.returncode}). The end of its log "
+                f"({log_file}):\n{log_end(log_file)}"
+            )
+        if time.monotonic() >= deadline:
+            give_up()
+            raise OrderbookKitError(
+                f"{name} did not answer at {url} within {timeout_s:g} s, so it was stopped. The "
+                f"end of its log ({log_file}):\n{log_end(log_file)}"
+            )
+        time.sleep(0.2)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +24,15 @@ from typing import Any
 
 from ..errors import OrderbookKitError
 from ..paths import workbook_folder
-from ..processes import command_line, is_alive, read_info, terminate
+from ..processes import (
+    LOOPBACK_HOSTS,
+    loopback_port,
+    port_is_free,
+    read_info,
+    runs_with,
+    terminate,
+    wait_until_serving,
+)
 
 __all__ = [
     "PrometheusNotFoundError",
@@ -50,7 +56,6 @@ log = logging.getLogger(__name__)
 DEFAULT_START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 HTTP_TIMEOUT_S = 5.0
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 HOW_TO_INSTALL = (
     "Install it (Debian/Ubuntu: `sudo apt-get install prometheus`; macOS: `brew install "
     "prometheus`), or run it in Docker (`docker compose --profile monitoring up -d`)"
@@ -115,7 +120,8 @@ def find_prometheus() -> Path:
 def start(url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
     """Start Prometheus at ``url`` (``http://127.0.0.1:<port>``) unless it runs already from
     ``state_dir``; its URL once it is ready."""
-    host, port = _loopback_address(url)
+    host = "127.0.0.1"
+    port = loopback_port(url, variable="ORDERBOOK_PROMETHEUS_URL", server="Prometheus")
     state = PrometheusState(state_dir)
     running = status(state_dir)
     if running is not None:
@@ -142,7 +148,15 @@ def start(url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT
         )
     address = f"http://{host}:{port}"
     state.info_file.write_text(json.dumps({"pid": process.pid, "url": address}))
-    _wait_until_ready(process, address, state, timeout_s)
+    wait_until_serving(
+        process,
+        lambda: _ready(address),
+        name="Prometheus",
+        url=address,
+        timeout_s=timeout_s,
+        log_file=state.log_file,
+        give_up=lambda: stop(state.directory, timeout_s=5),
+    )
     return address
 
 
@@ -162,7 +176,7 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     none ran. Its data is kept."""
     state = PrometheusState(state_dir)
     info = read_info(state.info_file)
-    if info is None or not _is_ours(info["pid"], state):
+    if info is None or not runs_with(info["pid"], f"--config.file={state.config_file}"):
         state.info_file.unlink(missing_ok=True)
         return False
     terminate(info["pid"], timeout_s, "prometheus")
@@ -174,7 +188,7 @@ def status(state_dir: Path) -> PrometheusStatus | None:
     """The Prometheus running from ``state_dir``, or None."""
     state = PrometheusState(state_dir)
     info = read_info(state.info_file)
-    if info is None or not _is_ours(info["pid"], state):
+    if info is None or not runs_with(info["pid"], f"--config.file={state.config_file}"):
         return None
     return PrometheusStatus(info["pid"], info["url"], state.log_file, _ready(info["url"]))
 
@@ -247,24 +261,9 @@ def _get_json(address: str, timeout_s: float) -> dict[str, Any]:
         ) from exc
 
 
-def _loopback_address(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme != "http" or parsed.hostname not in LOOPBACK_HOSTS or parsed.port is None:
-        raise OrderbookKitError(
-            f"ORDERBOOK_PROMETHEUS_URL: the kit runs Prometheus on this machine only, at "
-            f"http://127.0.0.1:<port>; {url!r} is not such an address."
-        )
-    return "127.0.0.1", parsed.port
-
-
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            return
-        except OSError:
-            pass
+    if port_is_free(host, port):
+        return
     who = "a Prometheus answers there" if _ready(f"http://{host}:{port}") else "another program"
     raise OrderbookKitError(
         f"Port {port} on {host} is already in use by {who}. Stop it (`ss -ltnp 'sport = :{port}'` "
@@ -291,45 +290,9 @@ def _write_config(state: PrometheusState, self_address: str) -> None:
         (state.directory / name).write_text(text)
 
 
-def _wait_until_ready(
-    process: subprocess.Popen[bytes], url: str, state: PrometheusState, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not _ready(url):
-        if process.poll() is not None:
-            state.info_file.unlink(missing_ok=True)
-            raise OrderbookKitError(
-                f"Prometheus exited during start (code {process.returncode}). The end of its "
-                f"log ({state.log_file}):\n{_log_end(state)}"
-            )
-        if time.monotonic() >= deadline:
-            stop(state.directory, timeout_s=5)
-            raise OrderbookKitError(
-                f"Prometheus did not answer at {url} within {timeout_s:g} s, so it was stopped. "
-                f"The end of its log ({state.log_file}):\n{_log_end(state)}"
-            )
-        time.sleep(0.2)
-
-
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _is_ours(pid: object, state: PrometheusState) -> bool:
-    """Is ``pid`` alive and this folder's Prometheus? (A pid file outlives a reboot; pids are
-    reused: never signal a process that does not name this folder's configuration.)"""
-    if not isinstance(pid, int) or pid <= 0 or not is_alive(pid):
-        return False
-    command = command_line(pid)
-    return command is not None and f"--config.file={state.config_file}" in command
-
-
-def _log_end(state: PrometheusState, lines: int = 20) -> str:
-    try:
-        return "\n".join(state.log_file.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

@@ -12,9 +12,7 @@ it. Clients may sign their requests with any key or none.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,7 +23,15 @@ from ..broker import runtime
 from ..broker.process import default_home
 from ..errors import OrderbookKitError
 from ..paths import workbook_folder
-from ..processes import command_line, is_alive, read_info, terminate
+from ..processes import (
+    log_end,
+    loopback_port,
+    port_is_free,
+    read_info,
+    runs_with,
+    terminate,
+    wait_until_serving,
+)
 
 __all__ = [
     "DEFAULT_BUCKET",
@@ -44,7 +50,6 @@ S3PROXY_VERSION = "4.1.0"  # needs Java 17
 DEFAULT_BUCKET = "orderbook"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 HEAP = "-Xmx256m"  # objects stream to disk; the heap holds requests, not data
 
 
@@ -92,7 +97,8 @@ def start(
 ) -> str:
     """Start the S3 server at ``url`` (``http://127.0.0.1:<port>``) unless it runs already from
     ``state_dir``, with ``buckets`` created; its URL once it answers."""
-    host, port = _loopback_address(url)
+    host = "127.0.0.1"
+    port = loopback_port(url, variable="AWS_ENDPOINT_URL", server="its S3 server")
     state = S3State(state_dir)
     try:
         for bucket in buckets:
@@ -134,7 +140,15 @@ def start(
             cwd=state.directory,
         )
     state.info_file.write_text(json.dumps({"pid": process.pid, "url": address}))
-    _wait_until_answering(process, address, state, timeout_s)
+    wait_until_serving(
+        process,
+        lambda: _answers(address),
+        name="S3Proxy",
+        url=address,
+        timeout_s=timeout_s,
+        log_file=state.log_file,
+        give_up=lambda: stop(state.directory, timeout_s=5),
+    )
     return address
 
 
@@ -154,7 +168,7 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the S3 server of ``state_dir``; False if none ran. Its buckets are kept."""
     state = S3State(state_dir)
     info = read_info(state.info_file)
-    if info is None or not _is_ours(info["pid"], state):
+    if info is None or not runs_with(info["pid"], str(state.config_file)):
         state.info_file.unlink(missing_ok=True)
         return False
     terminate(info["pid"], timeout_s, "s3proxy")
@@ -166,17 +180,13 @@ def status(state_dir: Path) -> S3ServerStatus | None:
     """The S3 server running from ``state_dir``, or None."""
     state = S3State(state_dir)
     info = read_info(state.info_file)
-    if info is None or not _is_ours(info["pid"], state):
+    if info is None or not runs_with(info["pid"], str(state.config_file)):
         return None
     return S3ServerStatus(info["pid"], info["url"], state.data_dir, state.log_file)
 
 
 def tail_log(state_dir: Path, lines: int = 25) -> str:
-    try:
-        text = S3State(state_dir).log_file.read_text(errors="replace")
-    except OSError:
-        return "(no log yet)"
-    return "\n".join(text.splitlines()[-lines:])
+    return log_end(S3State(state_dir).log_file, lines)
 
 
 def _bucket_name(bucket: str) -> str:
@@ -191,49 +201,14 @@ def _bucket_name(bucket: str) -> str:
     return bucket
 
 
-def _loopback_address(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme != "http" or parsed.hostname not in LOOPBACK_HOSTS or parsed.port is None:
-        raise OrderbookKitError(
-            f"AWS_ENDPOINT_URL: the kit runs its S3 server on this machine only, at "
-            f"http://127.0.0.1:<port>; {url!r} is not such an address."
-        )
-    return "127.0.0.1", parsed.port
-
-
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            return
-        except OSError:
-            pass
+    if port_is_free(host, port):
+        return
     raise OrderbookKitError(
         f"Port {port} on {host} is already in use by another program. Stop it (`ss -ltnp "
         f"'sport = :{port}'` shows which), or choose another port: "
         "`export AWS_ENDPOINT_URL=http://127.0.0.1:<free port>`."
     )
-
-
-def _wait_until_answering(
-    process: subprocess.Popen[bytes], url: str, state: S3State, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not _answers(url):
-        if process.poll() is not None:
-            state.info_file.unlink(missing_ok=True)
-            raise OrderbookKitError(
-                f"S3Proxy exited during start (code {process.returncode}). The end of its log "
-                f"({state.log_file}):\n{tail_log(state.directory, 20)}"
-            )
-        if time.monotonic() >= deadline:
-            stop(state.directory, timeout_s=5)
-            raise OrderbookKitError(
-                f"S3Proxy did not answer at {url} within {timeout_s:g} s, so it was stopped. The "
-                f"end of its log ({state.log_file}):\n{tail_log(state.directory, 20)}"
-            )
-        time.sleep(0.2)
 
 
 def _answers(url: str) -> bool:
@@ -246,12 +221,3 @@ def _answers(url: str) -> bool:
         return exc.code < 500
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _is_ours(pid: object, state: S3State) -> bool:
-    """Is ``pid`` alive and this folder's S3Proxy? (Pids are reused: never signal a process that
-    does not name this folder's configuration.)"""
-    if not isinstance(pid, int) or pid <= 0 or not is_alive(pid):
-        return False
-    command = command_line(pid)
-    return command is not None and str(state.config_file) in command
