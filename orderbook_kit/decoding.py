@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pydantic_core
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_DETAIL_CHARS",
     "MAX_MESSAGE_BYTES",
     "DecodeFailure",
+    "Skipped",
     "clip",
     "decode_message",
     "decode_tick",
@@ -77,6 +79,22 @@ def decode_tick(value: bytes | None) -> Tick | DecodeFailure:
         reason = _reason(errors[0])
         symbol, seq = _identity(value) if reason is not Reason.NOT_JSON else (None, None)
         return DecodeFailure(reason, _summarize(errors, exc.error_count()), symbol, seq)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A message a consuming service passed over because it is not a valid tick (the store and
+    the archive on the clean topic): never written, but counted and reported."""
+
+    record: ConsumerRecord
+    failure: DecodeFailure
+
+    def __str__(self) -> str:
+        record, failure = self.record, self.failure
+        return (
+            f"skipped   {record.topic}/{record.partition}@{record.offset} {failure.reason}: "
+            f"{failure.detail}"
+        )
 
 
 def decode_message(key: bytes | str | None, value: bytes | None) -> Tick | DecodeFailure:

@@ -26,7 +26,9 @@ __all__ = [
     "loopback_port",
     "port_is_free",
     "read_info",
+    "running_info",
     "runs_with",
+    "stop_server",
     "terminate",
     "wait_for_exit",
     "wait_until_serving",
@@ -180,6 +182,25 @@ def runs_with(pid: object, marker: str) -> bool:
         return False
     command = command_line(pid)
     return command is not None and marker in command
+
+
+def running_info(info_file: Path, marker: str) -> dict[str, Any] | None:
+    """The info file of a server that still runs (its pid alive, with ``marker`` on its command
+    line), or None."""
+    info = read_info(info_file)
+    if info is None or not runs_with(info.get("pid"), marker):
+        return None
+    return info
+
+
+def stop_server(info_file: Path, marker: str, *, timeout_s: float, name: str) -> bool:
+    """Stop the server ``info_file`` names, if it still runs (SIGTERM, SIGKILL after
+    ``timeout_s``), and forget it; False if none ran."""
+    info = running_info(info_file, marker)
+    if info is not None:
+        terminate(info["pid"], timeout_s, name)
+    info_file.unlink(missing_ok=True)
+    return info is not None
 
 
 def log_end(log_file: Path, lines: int = 20) -> str:

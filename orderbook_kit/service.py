@@ -21,6 +21,7 @@ from typing import Any, NoReturn, Protocol
 from kafka.errors import KafkaError
 
 from .config import SETTINGS, Settings, environment_variables, variable_of
+from .decoding import Skipped
 from .errors import (
     ArchiveWriteError,
     DatabaseLostError,
@@ -42,6 +43,7 @@ __all__ = [
     "flag_type",
     "positive_count",
     "positive_seconds",
+    "print_skipped",
     "run_consumer_service",
     "run_service",
 ]
@@ -202,6 +204,11 @@ class ConsumerService(Protocol):
 
 class Summarised(Protocol):
     def summary(self) -> str: ...
+
+
+def print_skipped(skipped: Skipped) -> None:
+    """A service's line for a message it passed over (unless ``--quiet``)."""
+    print(skipped, flush=True)
 
 
 def run_consumer_service(

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from orderbook_kit.broker import process
+from orderbook_kit.config import Settings
+from orderbook_kit.models import Tick
 from orderbook_kit.postgres import server
+from orderbook_kit.producer import TickProducer
 
 KAFKA_CLIENTS = ["kafka-python", "confluent"]
 
@@ -103,3 +106,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+def produce_clean(
+    settings: Settings, messages: list[Tick | tuple[bytes | None, bytes | None]]
+) -> None:
+    """Write ``messages`` (ticks, or raw key and value) to the clean topic, acknowledged."""
+    with TickProducer(settings, topic=settings.clean_topic) as producer:
+        for message in messages:
+            if isinstance(message, Tick):
+                producer.send(message)
+            else:
+                producer.send_raw(*message)
+        producer.flush()

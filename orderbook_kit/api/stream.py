@@ -104,7 +104,7 @@ class TickStream:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                consumer = self._open()
+                consumer = open_consumer(self.settings, client_id="orderbook-kit-api")
             except (OrderbookKitError, KafkaError) as exc:
                 self.error = f"Kafka at {self.settings.bootstrap_servers} is unreachable ({exc})"
                 self._stop.wait(RETRY_S)
@@ -117,10 +117,6 @@ class TickStream:
                 self._stop.wait(RETRY_S)
             finally:
                 consumer.close()
-
-    def _open(self) -> KafkaConsumer:
-        consumer = open_consumer(self.settings, client_id="orderbook-kit-api")
-        return consumer
 
     def _assign_at_end(self, consumer: KafkaConsumer) -> set[TopicPartition]:
         topic = self.settings.clean_topic

@@ -23,8 +23,8 @@ from ..defaults import LOCAL_S3_URL
 from ..errors import OrderbookKitError
 from ..monitoring.metrics import ArchiveMetrics
 from ..s3 import server
-from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
-from .sink import ArchiveSink, Skipped
+from ..service import ServiceParser, StopSignal, print_skipped, run_consumer_service, run_service
+from .sink import ArchiveSink
 from .storage import archive_location
 
 EXIT_NOT_RUNNING = 3  # `s3 status`, as `broker status` and `db status` say it
@@ -41,15 +41,6 @@ def build_parser() -> ServiceParser:
     parser.add_setting("--roll-ticks", "archive_roll_ticks", "close a file range after N records")
     parser.add_setting("--roll-seconds", "archive_roll_s", "...or after this many seconds")
     return parser
-
-
-def print_skipped(skipped: Skipped) -> None:
-    record, failure = skipped.record, skipped.failure
-    print(
-        f"skipped   {record.topic}/{record.partition}@{record.offset} {failure.reason}: "
-        f"{failure.detail}",
-        flush=True,
-    )
 
 
 def archive(argv: Sequence[str] | None) -> int:

@@ -25,31 +25,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from ..config import Settings, load_settings
-from ..connection import (
-    admin_client,
-    broker_answers,
-    ensure_topic,
-    retry_while_retriable,
-    unreachable_error,
-)
-from ..consumer import open_consumer
-from ..decoding import DecodeFailure, decode_message
+from ..decoding import DecodeFailure, Skipped, decode_message
 from ..errors import ArchiveStorageError, ArchiveWriteError, OrderbookKitError
-from ..polling import (
-    SESSION_TIMEOUT_MS,
-    OutageTolerantPoller,
-    PollingService,
-    offsets_past_the_end,
-)
 from ..reasons import Reason
+from ..resuming import ResumingService
 from .layout import (
-    COMMITS,
     OffsetRange,
     data_file,
     marker_file,
@@ -63,19 +47,11 @@ from .storage import ArchiveStorage, open_storage
 if TYPE_CHECKING:
     from ..monitoring.metrics import ArchiveMetrics
 
-__all__ = ["ArchiveSink", "ArchiveStats", "Skipped", "resume_offsets"]
+__all__ = ["ArchiveSink", "ArchiveStats"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000  # records per poll; a range grows over several polls
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A message on the clean topic that is not a valid tick: passed over, never archived."""
-
-    record: ConsumerRecord
-    failure: DecodeFailure
 
 
 @dataclass
@@ -114,12 +90,7 @@ class _OpenRange:
     rows: list[ArchivedTick] = field(default_factory=list)
 
 
-def resume_offsets(storage: ArchiveStorage, topic: str) -> dict[int, int]:
-    """{partition: the offset after its last committed range} for ``topic`` in ``storage``."""
-    return _resume_points(storage.files(COMMITS), topic)
-
-
-def _resume_points(files: list[str], topic: str) -> dict[int, int]:
+def _after_last_markers(files: list[str], topic: str) -> dict[int, int]:
     resume: dict[int, int] = {}
     for offsets in map(parse_marker_file, files):
         if offsets is not None and offsets.topic == topic:
@@ -132,33 +103,14 @@ def _in_partitions(relative: str, topic: str, partitions: set[int]) -> bool:
     return parsed is not None and parsed[2].topic == topic and parsed[2].partition in partitions
 
 
-class _ResumeFromMarkers(ConsumerRebalanceListener):
-    """On assignment, start each partition where the archive's markers say."""
-
-    def __init__(self, sink: ArchiveSink) -> None:
-        self.sink = sink
-        self.failure: Exception | None = None  # raised by the sink after the poll
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # An open range is not archived yet: the partition's next owner reads it again from
-        # the last marker, so it is simply dropped here.
-        self.sink._drop_open_ranges(revoked)
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        try:
-            self.sink._resume(assigned)
-        except Exception as exc:
-            self.failure = exc
-            raise
-
-
-class ArchiveSink(PollingService[ArchiveStats]):
+class ArchiveSink(ResumingService[ArchiveStats]):
     """Archives ``settings.clean_topic`` into ``settings.archive_url`` as consumer group
     ``settings.archive_group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`: see :class:`PollingService`). A run that ends normally (a limit, or ``stop``)
     closes and commits every open range first."""
 
     service_name = "the archive"
+    client_id = "orderbook-kit-archive"
     on_restart = "a restart resumes after the last committed range"
     max_batch = MAX_BATCH
 
@@ -175,51 +127,20 @@ class ArchiveSink(PollingService[ArchiveStats]):
         self.on_skipped = on_skipped
         self.metrics = metrics
         self._consumer: KafkaConsumer | None = None
-        self._listener = _ResumeFromMarkers(self)
         self._open: dict[int, _OpenRange] = {}  # by partition
-        self._to_check: dict[TopicPartition, int] = {}  # offsets resumed at, checked after poll
 
     def connect(self) -> ArchiveSink:
         """Check the archive's folder or bucket, then join the consumer group."""
         if self._consumer is not None:
             return self
-        settings = self.settings
         self.storage.check()
-        if not broker_answers(settings.bootstrap_servers, settings.client_timeout_s):
-            raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s)
-        self._consumer = retry_while_retriable(
-            self._open_consumer,
-            doing="Starting the archive",
-            bootstrap_servers=settings.bootstrap_servers,
-            timeout_s=settings.delivery_timeout_s,
-            timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
-        )
+        self._join_group(self.settings.archive_group)
         return self
-
-    def _open_consumer(self) -> KafkaConsumer:
-        settings = self.settings
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            ensure_topic(admin, settings.clean_topic, settings.partitions)
-        consumer = open_consumer(
-            settings,
-            group_id=settings.archive_group,
-            client_id="orderbook-kit-archive",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-        )
-        consumer.subscribe([settings.clean_topic], listener=self._listener)
-        return consumer
 
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group. Open ranges are dropped (not archived; read again next time)."""
-        consumer, self._consumer = self._consumer, None
         self._open.clear()
-        if consumer is not None:
-            try:
-                consumer.close(autocommit=False)
-            except KafkaError as exc:
-                log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
+        self._leave_group()
 
     # --- PollingService ---------------------------------------------------------------------
 
@@ -228,16 +149,6 @@ class ArchiveSink(PollingService[ArchiveStats]):
 
     def _handled(self, stats: ArchiveStats) -> int:
         return stats.read
-
-    def _poll(
-        self, poller: OutageTolerantPoller, limit: int
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        try:
-            batches = poller.poll(limit)
-        finally:
-            self._raise_listener_failure()
-        self._check_resumed_offsets()
-        return batches
 
     def _handle(
         self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: ArchiveStats
@@ -309,26 +220,16 @@ class ArchiveSink(PollingService[ArchiveStats]):
         stats.archived += len(open_range.rows)
         stats.files += len(files)
         stats.ranges += 1
-        self._commit_to_kafka(offsets)
+        self._commit_to_kafka({TopicPartition(offsets.topic, partition): offsets.last + 1})
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks([row.tick for row in open_range.rows])
 
-    def _commit_to_kafka(self, offsets: OffsetRange) -> None:
-        """Tell Kafka too, after the marker. Advisory: only lag tools read it."""
-        assert self._consumer is not None
-        tp = TopicPartition(offsets.topic, offsets.partition)
-        try:
-            self._consumer.commit(
-                {tp: OffsetAndMetadata(offsets.last + 1, "", -1)},
-                timeout_ms=int(self.settings.client_timeout_s * 1000),
-            )
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("range archived, but its offsets not committed to Kafka (%s)", exc)
-
     # --- rebalances ----------------------------------------------------------------------------
 
-    def _drop_open_ranges(self, revoked: set[TopicPartition]) -> None:
+    def _revoked(self, revoked: set[TopicPartition]) -> None:
+        # An open range is not archived yet: the partition's next owner reads it again from the
+        # last marker, so it is simply dropped here.
         for tp in revoked:
             dropped = self._open.pop(tp.partition, None)
             if dropped is not None:
@@ -338,13 +239,9 @@ class ArchiveSink(PollingService[ArchiveStats]):
                     dropped.records,
                 )
 
-    def _resume(self, assigned: set[TopicPartition]) -> None:
-        """Delete leftovers of uncommitted ranges of ``assigned``, and seek each partition to
-        the offset after its last committed range (its beginning if none).
-
-        Runs inside a poll (kafka-python calls the listener there): no Kafka request here.
-        """
-        assert self._consumer is not None
+    def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
+        """After the last committed range of each partition - once the files of its
+        uncommitted ranges (left by a crash between files and marker) are deleted."""
         topic = self.settings.clean_topic
         partitions = {tp.partition for tp in assigned if tp.topic == topic}
         everything = self.storage.files()
@@ -353,39 +250,19 @@ class ArchiveSink(PollingService[ArchiveStats]):
         if leftovers:
             log.warning("deleting %d file(s) of uncommitted ranges: %s", len(leftovers), leftovers)
             self.storage.delete(leftovers)
-        resume = _resume_points(everything, topic)
-        for tp in assigned:
-            offset = resume.get(tp.partition)
-            if offset is None:
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, offset)
-                self._to_check[tp] = offset
-        log.info("resuming %s at %s", topic, {p: resume.get(p) for p in sorted(partitions)})
+        return _after_last_markers(everything, topic)
 
-    def _raise_listener_failure(self) -> None:
-        failure, self._listener.failure = self._listener.failure, None
-        if failure is None:
-            return
-        if isinstance(failure, OrderbookKitError):
-            raise failure
-        raise ArchiveWriteError(
+    def _listener_error(self, failure: Exception) -> OrderbookKitError:
+        return ArchiveWriteError(
             f"The archive could not read its commit markers when it was given partitions "
             f"({type(failure).__name__}: {failure}), so it stopped before reading anything. "
             f"Check {self.storage.url} and start it again."
-        ) from failure
+        )
 
-    def _check_resumed_offsets(self) -> None:
-        if not self._to_check:
-            return
-        assert self._consumer is not None
-        sought, self._to_check = self._to_check, {}
-        for tp, (offset, end) in offsets_past_the_end(
-            self._consumer, sought, self.settings
-        ).items():
-            raise OrderbookKitError(
-                f"The archive at {self.storage.url} has {tp.topic} partition {tp.partition} up to "
-                f"offset {offset - 1}, past the partition's end ({end}): the topic was deleted and "
-                "created again, and the archive holds the old one. Archive the new topic "
-                "elsewhere (ORDERBOOK_ARCHIVE_URL), or move the old archive away."
-            )
+    def _past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+        return OrderbookKitError(
+            f"The archive at {self.storage.url} has {tp.topic} partition {tp.partition} up to "
+            f"offset {offset - 1}, past the partition's end ({end}): the topic was deleted and "
+            "created again, and the archive holds the old one. Archive the new topic "
+            "elsewhere (ORDERBOOK_ARCHIVE_URL), or move the old archive away."
+        )

@@ -28,9 +28,8 @@ from ..processes import (
     LOOPBACK_HOSTS,
     loopback_port,
     port_is_free,
-    read_info,
-    runs_with,
-    terminate,
+    running_info,
+    stop_server,
     wait_until_serving,
 )
 
@@ -175,20 +174,19 @@ def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the Prometheus of ``state_dir`` (SIGTERM, SIGKILL after ``timeout_s``); False if
     none ran. Its data is kept."""
     state = PrometheusState(state_dir)
-    info = read_info(state.info_file)
-    if info is None or not runs_with(info["pid"], f"--config.file={state.config_file}"):
-        state.info_file.unlink(missing_ok=True)
-        return False
-    terminate(info["pid"], timeout_s, "prometheus")
-    state.info_file.unlink(missing_ok=True)
-    return True
+    return stop_server(
+        state.info_file,
+        f"--config.file={state.config_file}",
+        timeout_s=timeout_s,
+        name="prometheus",
+    )
 
 
 def status(state_dir: Path) -> PrometheusStatus | None:
     """The Prometheus running from ``state_dir``, or None."""
     state = PrometheusState(state_dir)
-    info = read_info(state.info_file)
-    if info is None or not runs_with(info["pid"], f"--config.file={state.config_file}"):
+    info = running_info(state.info_file, f"--config.file={state.config_file}")
+    if info is None:
         return None
     return PrometheusStatus(info["pid"], info["url"], state.log_file, _ready(info["url"]))
 

@@ -27,9 +27,8 @@ from ..processes import (
     log_end,
     loopback_port,
     port_is_free,
-    read_info,
-    runs_with,
-    terminate,
+    running_info,
+    stop_server,
     wait_until_serving,
 )
 
@@ -167,20 +166,14 @@ def ensure(url: str, state_dir: Path, *, buckets: tuple[str, ...] = (DEFAULT_BUC
 def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the S3 server of ``state_dir``; False if none ran. Its buckets are kept."""
     state = S3State(state_dir)
-    info = read_info(state.info_file)
-    if info is None or not runs_with(info["pid"], str(state.config_file)):
-        state.info_file.unlink(missing_ok=True)
-        return False
-    terminate(info["pid"], timeout_s, "s3proxy")
-    state.info_file.unlink(missing_ok=True)
-    return True
+    return stop_server(state.info_file, str(state.config_file), timeout_s=timeout_s, name="s3proxy")
 
 
 def status(state_dir: Path) -> S3ServerStatus | None:
     """The S3 server running from ``state_dir``, or None."""
     state = S3State(state_dir)
-    info = read_info(state.info_file)
-    if info is None or not runs_with(info["pid"], str(state.config_file)):
+    info = running_info(state.info_file, str(state.config_file))
+    if info is None:
         return None
     return S3ServerStatus(info["pid"], info["url"], state.data_dir, state.log_file)
 

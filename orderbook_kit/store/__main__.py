@@ -22,9 +22,9 @@ from ..errors import OrderbookKitError
 from ..monitoring.metrics import StoreMetrics
 from ..postgres import server
 from ..postgres.runtime import PGSERVER_VERSION
-from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
+from ..service import ServiceParser, StopSignal, print_skipped, run_consumer_service, run_service
 from ..validation import redacted_url
-from .sink import Skipped, StoreSink
+from .sink import StoreSink
 from .tables import drop_schema
 
 EXIT_NOT_RUNNING = 3  # `db status`, as `broker status` and pg_ctl say it
@@ -40,15 +40,6 @@ def build_parser() -> ServiceParser:
     parser.add_setting("--database-url", "database_url", "PostgreSQL to write to")
     parser.add_setting("--schema", "db_schema", "PostgreSQL schema of the store's tables")
     return parser
-
-
-def print_skipped(skipped: Skipped) -> None:
-    record, failure = skipped.record, skipped.failure
-    print(
-        f"skipped   {record.topic}/{record.partition}@{record.offset} {failure.reason}: "
-        f"{failure.detail}",
-        flush=True,
-    )
 
 
 def store(argv: Sequence[str] | None) -> int:

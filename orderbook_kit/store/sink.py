@@ -20,31 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import psycopg
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from ..config import Settings, load_settings
-from ..connection import (
-    admin_client,
-    broker_answers,
-    ensure_topic,
-    retry_while_retriable,
-    unreachable_error,
-)
-from ..consumer import open_consumer
 from ..database import connect, first_line
-from ..decoding import DecodeFailure, decode_message
+from ..decoding import DecodeFailure, Skipped, decode_message
 from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from ..models import Tick
-from ..polling import (
-    SESSION_TIMEOUT_MS,
-    OutageTolerantPoller,
-    PollingService,
-    offsets_past_the_end,
-)
 from ..reasons import Reason
+from ..resuming import ResumingService
 from ..validation import redacted_url
 from .tables import (
     TickRow,
@@ -58,21 +43,13 @@ from .tables import (
 if TYPE_CHECKING:
     from ..monitoring.metrics import StoreMetrics
 
-__all__ = ["MAX_BATCH", "Skipped", "StoreSink", "StoreStats"]
+__all__ = ["MAX_BATCH", "StoreSink", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
 # Records per batch, and so per transaction. Bigger batches amortise the commit (PostgreSQL syncs
 # its log to disk at each one); 2,000 rows are still a transaction of well under a second.
 MAX_BATCH = 2000
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A message on the clean topic that is not a valid tick: skipped, never stored."""
-
-    record: ConsumerRecord
-    failure: DecodeFailure
 
 
 @dataclass
@@ -99,33 +76,14 @@ class StoreStats:
         return text + "."
 
 
-class _SeekToStoredOffsets(ConsumerRebalanceListener):
-    """On assignment, start each partition where the database says, not where Kafka does."""
-
-    def __init__(self, sink: StoreSink) -> None:
-        self.sink = sink
-        self.failure: Exception | None = None  # raised by the sink after the poll
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Nothing to save: every batch is committed to the database before the next poll, and
-        # a rebalance only ever happens inside a poll.
-        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        try:
-            self.sink._seek_to_stored(assigned)
-        except Exception as exc:
-            self.failure = exc
-            raise
-
-
-class StoreSink(PollingService[StoreStats]):
+class StoreSink(ResumingService[StoreStats]):
     """Stores ``settings.clean_topic`` in the tables of ``settings.db_schema`` at
     ``settings.database_url``, as consumer group ``settings.store_group``. Nothing connects until
     :meth:`connect` (or ``with``, or :meth:`run`, which stores until a limit: see
     :class:`PollingService`)."""
 
     service_name = "the store"
+    client_id = "orderbook-kit-store"
     on_restart = "a restart resumes at the last stored offset"
     max_batch = MAX_BATCH
 
@@ -141,8 +99,6 @@ class StoreSink(PollingService[StoreStats]):
         self.metrics = metrics  # counted once per batch, after its transaction
         self._db: psycopg.Connection | None = None
         self._consumer: KafkaConsumer | None = None
-        self._listener = _SeekToStoredOffsets(self)
-        self._to_check: dict[TopicPartition, int] = {}  # offsets sought at the last assignment
 
     def connect(self) -> StoreSink:
         """Open the database (creating the tables if needed), then join the consumer group."""
@@ -158,45 +114,16 @@ class StoreSink(PollingService[StoreStats]):
             )
             apply_schema(self._db, settings.db_schema)
             prepare_session(self._db)
-            if not broker_answers(settings.bootstrap_servers, settings.client_timeout_s):
-                raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s)
-            self._consumer = retry_while_retriable(
-                self._open_consumer,
-                doing="Starting the store",
-                bootstrap_servers=settings.bootstrap_servers,
-                timeout_s=settings.delivery_timeout_s,
-                timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
-            )
+            self._join_group(settings.store_group)
         except BaseException:
             self.close(timeout_s=0)
             raise
         return self
 
-    def _open_consumer(self) -> KafkaConsumer:
-        settings = self.settings
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            ensure_topic(admin, settings.clean_topic, settings.partitions)
-        consumer = open_consumer(
-            settings,
-            group_id=settings.store_group,
-            client_id="orderbook-kit-store",
-            # Only for a partition with no stored offset: the listener seeks to the beginning.
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-        )
-        consumer.subscribe([settings.clean_topic], listener=self._listener)
-        return consumer
-
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group and close the database connection. Safe to call twice."""
-        consumer, db = self._consumer, self._db
-        self._consumer = self._db = None
-        if consumer is not None:
-            try:
-                consumer.close(autocommit=False)
-            except KafkaError as exc:
-                log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
+        self._leave_group()
+        db, self._db = self._db, None
         if db is not None:
             db.close()
 
@@ -212,70 +139,30 @@ class StoreSink(PollingService[StoreStats]):
         self._store(batches, stats)
         stats.batches += 1
 
-    def _poll(
-        self, poller: OutageTolerantPoller, limit: int
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        try:
-            batches = poller.poll(limit)
-        except OrderbookKitError:
-            self._raise_listener_failure()
-            raise
-        self._raise_listener_failure()
-        self._check_sought_offsets()  # before a record of the poll is stored
-        return batches
-
-    def _raise_listener_failure(self) -> None:
-        failure, self._listener.failure = self._listener.failure, None
-        if failure is None:
-            return
-        if isinstance(failure, OrderbookKitError):
-            raise failure
-        raise DatabaseLostError(
+    def _listener_error(self, failure: Exception) -> OrderbookKitError:
+        return DatabaseLostError(
             f"The store could not read its offsets from PostgreSQL when it was given partitions "
             f"({failure}), so it stopped before reading anything. Check the database "
             "(`python -m orderbook_kit.store db status`) and start the store again."
-        ) from failure
+        )
 
-    def _seek_to_stored(self, assigned: set[TopicPartition]) -> None:
-        """Seek each newly assigned partition to its stored offset (or to its beginning).
-
-        Runs on kafka-python's network thread, inside a poll: no blocking Kafka call here. The
-        offsets sought are checked against the partitions' ends after the poll, by the sink.
-        """
-        assert self._db is not None and self._consumer is not None
+    def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
+        """The offsets stored with the rows (in the database's transaction, so exact)."""
+        assert self._db is not None
         try:
-            stored = stored_offsets(self._db, self.settings.store_group, self.settings.clean_topic)
+            return stored_offsets(self._db, self.settings.store_group, self.settings.clean_topic)
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
-        for tp in assigned:
-            offset = stored.get(tp.partition)
-            if offset is None:
-                # Nothing stored yet for it: the whole partition, whatever Kafka's group offset
-                # says (it may be ahead of the database, if the tables were emptied).
-                self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, offset)
-                self._to_check[tp] = offset
-        log.info("resuming at the stored offsets %s", stored)
 
-    def _check_sought_offsets(self) -> None:
-        """A stored offset past its partition's end means the topic was deleted and created
-        again: the rows come from the old topic, and the new one must not be skipped."""
-        if not self._to_check:
-            return
-        assert self._consumer is not None
-        sought, self._to_check = self._to_check, {}
-        for tp, (offset, end) in offsets_past_the_end(
-            self._consumer, sought, self.settings
-        ).items():
-            raise DatabaseError(
-                f"The store's stored offset for {tp.topic} partition {tp.partition} "
-                f"({offset}) is past the end of the partition ({end}): the topic was "
-                "deleted and created again, and the rows in schema "
-                f"{self.settings.db_schema!r} come from the old one. Start afresh with "
-                "`python -m orderbook_kit.store db reset --yes`, or use another schema "
-                "(ORDERBOOK_DB_SCHEMA)."
-            )
+    def _past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+        return DatabaseError(
+            f"The store's stored offset for {tp.topic} partition {tp.partition} "
+            f"({offset}) is past the end of the partition ({end}): the topic was "
+            "deleted and created again, and the rows in schema "
+            f"{self.settings.db_schema!r} come from the old one. Start afresh with "
+            "`python -m orderbook_kit.store db reset --yes`, or use another schema "
+            "(ORDERBOOK_DB_SCHEMA)."
+        )
 
     def _store(
         self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats
@@ -315,7 +202,7 @@ class StoreSink(PollingService[StoreStats]):
         stats.read += sum(len(records) for records in batches.values())
         stats.stored += result.inserted
         stats.duplicates += len(rows) - result.inserted
-        self._commit_to_kafka(next_offsets)
+        self._commit_to_kafka({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks(ticks)
@@ -338,17 +225,3 @@ class StoreSink(PollingService[StoreStats]):
             "(`python -m orderbook_kit.store db status`) and start the store again: it resumes "
             "at the last stored offset, and a tick stored already is not written twice."
         )
-
-    def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:
-        """Tell Kafka too, after the database commit. Advisory: only lag tools read it."""
-        assert self._consumer is not None
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in next_offsets.items()
-        }
-        try:
-            self._consumer.commit(offsets, timeout_ms=int(self.settings.client_timeout_s * 1000))
-        except (CommitFailedError, KafkaError) as exc:
-            # The ticks and offsets are safe in the database; Kafka's copy catches up at the
-            # next batch. The group's lag looks larger until then, nothing more.
-            log.warning("offsets stored, but not committed to Kafka (%s)", exc)

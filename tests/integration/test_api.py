@@ -35,7 +35,7 @@ from orderbook_kit.producer import TickProducer
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store import queries as hot
 from orderbook_kit.store.sink import StoreSink
-from tests.conftest import wait_for
+from tests.conftest import produce_clean, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -83,13 +83,6 @@ def api(settings: Settings) -> Iterator[RunningApi]:
 
 def ticks(count: int, seed: int = 1) -> list[Tick]:
     return list(OrderbookSimulator(SYMBOLS, seed=seed).ticks(count))
-
-
-def produce_clean(settings: Settings, sent: list[Tick]) -> None:
-    with TickProducer(settings, topic=settings.clean_topic) as producer:
-        for tick in sent:
-            producer.send(tick)
-        producer.flush()
 
 
 def produce_paced(settings: Settings, sent: list[Tick], per_second: int) -> None:

@@ -26,13 +26,12 @@ from orderbook_kit.database import connect
 from orderbook_kit.errors import ArchiveStorageError, OrderbookKitError
 from orderbook_kit.launcher import start_service
 from orderbook_kit.models import Tick
-from orderbook_kit.producer import TickProducer
 from orderbook_kit.s3 import server as s3_server
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store import queries as hot
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
-from tests.conftest import free_ports, wait_for
+from tests.conftest import free_ports, produce_clean, wait_for
 
 pytestmark = [pytest.mark.kafka]
 
@@ -59,16 +58,6 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def ticks(count: int, seed: int = 1) -> list[Tick]:
     return list(OrderbookSimulator(SYMBOLS, seed=seed).ticks(count))
-
-
-def produce_clean(settings: Settings, messages: list[Tick | tuple[bytes, bytes]]) -> None:
-    with TickProducer(settings, topic=settings.clean_topic) as producer:
-        for message in messages:
-            if isinstance(message, Tick):
-                producer.send(message)
-            else:
-                producer.send_raw(*message)
-        producer.flush()
 
 
 def archived(settings: Settings) -> pd.DataFrame:

@@ -27,11 +27,10 @@ from orderbook_kit.launcher import start_service
 from orderbook_kit.models import MAX_SEQ, Tick
 from orderbook_kit.offsets import end_offsets, group_lag
 from orderbook_kit.postgres import server
-from orderbook_kit.producer import TickProducer
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema, prepare_session, stored_offsets, write_batch
-from tests.conftest import wait_for
+from tests.conftest import produce_clean, wait_for
 from tests.hostile import hostile_cases
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -50,19 +49,6 @@ def settings() -> Iterator[Settings]:
 
 def ticks(count: int, seed: int = 1) -> list[Tick]:
     return list(OrderbookSimulator(SYMBOLS, seed=seed).ticks(count))
-
-
-def produce_clean(
-    settings: Settings, messages: list[Tick | tuple[bytes | None, bytes | None]]
-) -> None:
-    """Write ``messages`` (ticks, or raw key and value) to the clean topic, acknowledged."""
-    with TickProducer(settings, topic=settings.clean_topic) as producer:
-        for message in messages:
-            if isinstance(message, Tick):
-                producer.send(message)
-            else:
-                producer.send_raw(*message)
-        producer.flush()
 
 
 def stored_keys(settings: Settings) -> list[tuple[str, int]]:
