@@ -259,7 +259,7 @@ def frames(sock: socket.socket, timeout_s: float) -> tuple[int, tuple[int, str] 
 def test_a_slow_client_is_dropped_and_never_slows_the_others(settings: Settings) -> None:
     """The API in a process of its own, as deployed (in the test's process the producer and
     clients would compete with it for one interpreter)."""
-    service, url = started_api(settings, "--stream-buffer", "500")
+    service, url = started_api(settings, "--stream-buffer", "4000")
     try:
         # Started before the topic exists: the stream picks it up once it does.
         produce_clean(settings, ticks(3, seed=8))
@@ -268,17 +268,19 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(settings: Settings)
         slow = silent_client(url)
         with connect(url.replace("http://", "ws://") + "/ws/ticks") as fast:
             wait_for(lambda: health()["stream_clients"] == 2, 10, "both clients subscribed")
-            # 40,000 ticks (10 MB) at 8,000 a second: more than the kernel buffers the silent
-            # client's connection (a few MB), and a pace this test's own client keeps up with.
-            sent = ticks(40_000, seed=3)
-            producing = threading.Thread(target=produce_paced, args=(settings, sent, 8000))
+            # 50,000 ticks (12 MB) at 6,000 a second: far more than the silent client's
+            # connection holds in kernel buffers (about 3 MB here) plus its 4,000-tick queue; and
+            # a buffer of two thirds of a second lets this test's own client keep up even while
+            # the other test worker loads the machine (with 500 ticks, it was dropped once).
+            sent = ticks(50_000, seed=3)
+            producing = threading.Thread(target=produce_paced, args=(settings, sent, 6000))
             producing.start()
             got = received(fast, len(sent))
             producing.join()
         assert len(got) == len(sent)  # every tick, while the slow one sat there
         slow_ticks, close = frames(slow, timeout_s=30)
         slow.close()
-        assert close == (1013, "too slow: more than 500 ticks behind; reconnect")
+        assert close == (1013, "too slow: more than 4000 ticks behind; reconnect")
         assert slow_ticks < len(sent)
         wait_for(lambda: health()["stream_clients"] == 0, 10, "both clients gone")
     finally:
