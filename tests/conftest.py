@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from orderbook_kit.config import Settings
 from orderbook_kit.models import Tick
 from orderbook_kit.postgres import server
 from orderbook_kit.producer import TickProducer
+
+if TYPE_CHECKING:
+    from selenium import webdriver
 
 KAFKA_CLIENTS = ["kafka-python", "confluent"]
 
@@ -97,6 +101,22 @@ def own_database(free_address: str) -> Iterator[tuple[str, Path]]:
     yield url, state
     server.stop(state)
     shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium (the test skips, saying why, where it is not installed); a screenshot
+    and the page's HTML are kept when the test fails."""
+    from tests import browsing  # selenium, only for the tests that use a browser
+
+    chrome = browsing.open_chromium()
+    try:
+        yield chrome
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            browsing.keep_evidence(chrome, request.node.name)
+    finally:
+        chrome.quit()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

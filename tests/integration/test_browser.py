@@ -1,22 +1,15 @@
-"""What people see, in a real browser: headless Chromium (Debian's `chromium` and
-`chromium-driver`, driven by Selenium) on the live dashboard. Where Chromium is not installed the
-tests say so and skip; CI installs it. A failing test leaves a screenshot and the page's HTML in
-`.browser-screenshots/`."""
+"""The live dashboard in a real browser: headless Chromium (the ``browser`` fixture, see
+tests/browsing.py) on the API's page while ticks flow."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from orderbook_kit.config import Settings, load_settings
@@ -30,51 +23,7 @@ from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-SCREENSHOTS = Path(
-    os.environ.get(
-        "ORDERBOOK_SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / ".browser-screenshots"
-    )
-)
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
-
-
-def chromium_paths() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.skip(
-            "needs Chromium and its driver: `sudo apt-get install chromium chromium-driver` "
-            "(Debian/Ubuntu); CI installs them"
-        )
-    return browser, driver
-
-
-@pytest.fixture
-def browser(request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
-    binary, driver = chromium_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1400,1000",
-        "--no-first-run",
-        "--disable-extensions",
-    ):
-        options.add_argument(flag)
-    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    chrome.set_page_load_timeout(60)
-    chrome.set_script_timeout(30)
-    yield chrome
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-        chrome.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-        (SCREENSHOTS / f"{name}.html").write_text(chrome.page_source)
-    chrome.quit()
 
 
 def eventually(condition: Callable[[], object], timeout_s: float, what: str) -> None:
