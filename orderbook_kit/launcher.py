@@ -23,6 +23,7 @@ __all__ = ["ServiceProcess", "start_service"]
 
 STOP_TIMEOUT_S = 30.0
 METRICS_LINE = re.compile(r"^Metrics at (http://\S+)$", re.MULTILINE)  # see monitoring.server
+API_LINE = re.compile(r"^API at (http://\S+)", re.MULTILINE)  # see api.__main__
 
 
 class ServiceProcess:
@@ -84,16 +85,24 @@ class ServiceProcess:
 
     def metrics_url(self, timeout_s: float = 30.0) -> str:
         """The URL of its ``/metrics`` (started with ``--metrics-port``), once it printed it."""
+        return self._printed_url(
+            METRICS_LINE, "its metrics URL (start it with --metrics-port 0)", timeout_s
+        )
+
+    def api_url(self, timeout_s: float = 30.0) -> str:
+        """The API's base URL (``python -m orderbook_kit.api``), once it printed it."""
+        return self._printed_url(API_LINE, "the API's URL", timeout_s)
+
+    def _printed_url(self, line: re.Pattern[str], what: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while True:
-            found = METRICS_LINE.search(self.output())
+            found = line.search(self.output())
             if found:
                 return found.group(1)
             if not self.running() or time.monotonic() > deadline:
                 state = "has stopped" if not self.running() else f"did not, within {timeout_s:g} s"
                 raise OrderbookKitError(
-                    f"{self.name} was to print its metrics URL (start it with --metrics-port 0) "
-                    f"but {state}. Its output:\n{self.output()}"
+                    f"{self.name} was to print {what} but {state}. Its output:\n{self.output()}"
                 )
             time.sleep(0.05)
 

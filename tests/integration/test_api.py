@@ -26,6 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from orderbook_kit.api.__main__ import bind
 from orderbook_kit.api.app import create_app
+from orderbook_kit.api.client import ApiStreamError, live_ticks, websocket_url
 from orderbook_kit.broker import process
 from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.launcher import ServiceProcess, start_service
@@ -199,6 +200,46 @@ def test_the_websocket_streams_live_ticks_in_order_and_filters_by_symbol(
     assert [t["seq"] for t in some if t["symbol"] == "TTF-GAS"] == list(range(300))
 
 
+def test_the_kits_client_reads_live_ticks_bounded_and_says_why_a_stream_ends(
+    api: RunningApi, settings: Settings
+) -> None:
+    produce_clean(settings, ticks(30, seed=9))  # before the client: never sent to it
+    wait_for(api.stream_ready, 30, "the stream to read the topic")
+    sent = ticks(600, seed=3)
+    got: list[Tick] = []
+
+    def read() -> None:
+        for tick in live_ticks(api.url, symbols=["NBP-GAS"], duration_s=30):
+            got.append(tick)
+            if len(got) == 200:
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    wait_for(lambda: api.app.state.stream.clients == 1, 10, "the client subscribed")
+    produce_clean(settings, sent)
+    reader.join(40)
+    # Decoded Ticks, every field as sent; the producer stamped publish_time on the way.
+    assert [t.model_dump(exclude={"publish_time"}) for t in got] == [
+        t.model_dump(exclude={"publish_time"}) for t in sent if t.symbol == "NBP-GAS"
+    ]
+    assert all(t.publish_time is not None for t in got)
+    # A quiet stream ends at its deadline, not later.
+    started = time.monotonic()
+    assert list(live_ticks(api.url, duration_s=1.0)) == []
+    assert time.monotonic() - started < 5
+    with pytest.raises(ApiStreamError, match=r"code 1008: not a symbol: 'x y'"):
+        list(live_ticks(api.url, symbols=["x y"], duration_s=10))
+    nowhere = f"http://127.0.0.1:{process.free_port('127.0.0.1')}"
+    with pytest.raises(ApiStreamError, match=r"could not be opened.*python -m orderbook_kit\.api"):
+        list(live_ticks(nowhere, duration_s=10))
+    with pytest.raises(ApiStreamError, match="not an API URL"):
+        websocket_url("127.0.0.1:8000")
+    assert websocket_url("https://example.org/api/", ["TTF-GAS", "EUA-CO2"]) == (
+        "wss://example.org/api/ws/ticks?symbol=TTF-GAS&symbol=EUA-CO2"
+    )
+
+
 def test_a_bad_symbol_on_the_websocket_is_refused_with_the_reason(api: RunningApi) -> None:
     with api.ws("?symbol=not%20a%20symbol") as client, pytest.raises(ConnectionClosed) as closed:
         client.recv(timeout=10)
@@ -209,8 +250,7 @@ def test_a_bad_symbol_on_the_websocket_is_refused_with_the_reason(api: RunningAp
 def started_api(settings: Settings, *arguments: str) -> tuple[ServiceProcess, str]:
     """``python -m orderbook_kit.api --port 0``, and its URL once it serves."""
     service = start_service("api", settings, "--port", "0", *arguments)
-    wait_for(lambda: "API at http://127.0.0.1:" in service.output(), 30, "the API's URL")
-    return service, service.output().split("API at ")[1].split()[0]
+    return service, service.api_url()
 
 
 def silent_client(url: str) -> socket.socket:

@@ -38,8 +38,7 @@ def settings() -> Settings:
 @pytest.fixture
 def api(settings: Settings) -> Iterator[tuple[ServiceProcess, str]]:
     service = start_service("api", settings, "--port", "0")
-    wait_for(lambda: "API at http://127.0.0.1:" in service.output(), 30, "the API's URL")
-    yield service, service.output().split("API at ")[1].split()[0]
+    yield service, service.api_url()
     service.stop()
 
 
