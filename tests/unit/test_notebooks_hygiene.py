@@ -16,7 +16,20 @@ def code_cells(path: Path) -> list[dict]:
 
 def test_the_numbered_notebooks_exist() -> None:
     names = [path.name[:3] for path in NOTEBOOKS]
-    assert names == ["01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_", "09_", "10_", "11_"]
+    assert names == [
+        "01_",
+        "02_",
+        "03_",
+        "04_",
+        "05_",
+        "06_",
+        "07_",
+        "08_",
+        "09_",
+        "10_",
+        "11_",
+        "12_",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
