@@ -25,7 +25,11 @@ HOST = "127.0.0.1"  # never on the network: the API has no authentication
 
 def bind(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1:``port`` (0: any free port), or one clear error."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    # accepted sockets that say they are TCP, and they inherit this listener's protocol. Without
+    # it every keep-alive request after a connection's first waited for the client's delayed ACK:
+    # about 40 ms on Linux (found by benchmarks/api_load.py; uvicorn issue #3149).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
