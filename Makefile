@@ -8,6 +8,9 @@ NOTEBOOK_TIMEOUT ?= 180
 # so two halve the wall time on two cores (TEST_WORKERS=0 runs everything in one process).
 TEST_WORKERS ?= 2
 JUPYTER_PORT ?= 8888
+# The API's load test in `make bench`: WebSocket clients, and HTTP requests a second.
+API_CLIENTS ?= 50
+API_RATE ?= 60
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 # JupyterLab refuses to run as root (containers, WSL) unless told that it is meant.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -72,10 +75,11 @@ logs: $(INSTALLED) ## the end of the JVM broker's and PostgreSQL's logs
 	$(BIN)/python -m orderbook_kit.broker logs
 	$(BIN)/python -m orderbook_kit.store db logs
 
-bench: $(INSTALLED) ## the kit against bare kafka-python: throughput, ratios, latency, memory
+bench: $(INSTALLED) ## the kit against bare kafka-python (throughput, latency, memory); the API under load
 	$(BIN)/python -m orderbook_kit.broker ensure
 	$(BIN)/python -m orderbook_kit.store db ensure
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/api_load.py --clients $(API_CLIENTS) --rate $(API_RATE) --seconds 30
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -30,8 +30,8 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from ..config import Settings, load_settings
+from ..connections import ReusedConnections
 from ..consumer import read_ticks
-from ..database import connect
 from ..errors import BrokerError, DatabaseError, OrderbookKitError
 from ..models import SYMBOL_PATTERN
 from ..quality.dead_letters import read_dead_letters
@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Short waits for the dependencies: a request must not hang while they are down.
     settings = dataclasses.replace(base, client_timeout_s=DEPENDENCY_TIMEOUT_S)
     stream = TickStream(settings, buffer=settings.api_stream_buffer)
+    # The hot store's connections are kept and reused: opening one costs more than the queries.
+    store = ReusedConnections(
+        settings.database_url, schema=settings.db_schema, timeout_s=DEPENDENCY_TIMEOUT_S
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stream.close()
+            store.close()
 
     app = FastAPI(
         title="Orderbook API",
@@ -170,8 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ) from None
 
     def known_symbols() -> list[str]:
-        frame = database(lambda: hot.query("SELECT DISTINCT symbol FROM ticks", settings=settings))
-        return sorted(frame["symbol"])
+        return database(lambda: store.run(lambda conn: hot.symbols(connection=conn)))
 
     def require_known(symbol: str) -> None:
         known = known_symbols()
@@ -184,9 +188,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> JSONResponse:
         """Whether PostgreSQL and Kafka answer (503 if either does not)."""
         try:
-            with connect(settings.database_url, timeout_s=DEPENDENCY_TIMEOUT_S):
-                database_error = None
-        except OrderbookKitError as exc:
+            store.run(lambda conn: conn.execute("SELECT 1"))
+            database_error = None
+        except (OrderbookKitError, psycopg.Error) as exc:
             database_error = str(exc).splitlines()[0]
         kafka_error = stream.error or (None if stream.ready.is_set() else "connecting to Kafka")
         body = Health(
@@ -205,12 +209,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/quotes/latest", response_model=list[Quote], tags=["hot store"])
     def latest_quotes() -> list[dict[str, Any]]:
         """The latest quote of every symbol."""
-        return records(database(lambda: hot.latest_quotes(settings)))
+        return records(database(lambda: store.run(lambda conn: hot.latest_quotes(connection=conn))))
 
     @app.get("/quotes/{symbol}/latest", response_model=Quote, tags=["hot store"])
     def latest_quote(symbol: Symbol) -> dict[str, Any]:
         """The latest quote of ``symbol``."""
-        rows = records(database(lambda: hot.latest_quotes(settings)))
+        rows = records(database(lambda: store.run(lambda conn: hot.latest_quotes(connection=conn))))
         for row in rows:
             if row["symbol"] == symbol:
                 return row
@@ -239,7 +243,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         require_known(symbol)
         frame = database(
-            lambda: hot.candles(symbol, seconds=interval, start=start, end=end, settings=settings)
+            lambda: store.run(
+                lambda conn: hot.candles(
+                    symbol, seconds=interval, start=start, end=end, connection=conn
+                )
+            )
         )
         return records(frame)
 

@@ -67,3 +67,37 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         assert latency["ticks"] > 0, label
     assert figures["peak_rss_mib"] > 0
     assert "ratio kit send(tick) / bare, same settings" in result.stdout  # the printed table
+
+
+API_LOAD = BENCHMARK.with_name("api_load.py")
+
+
+def test_the_api_load_test_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    """A short run of `make bench`'s load test: every request of the mix (bad ones included) got
+    the status it should, every client received every live tick, memory was sampled."""
+    figures_file = tmp_path / "load.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(API_LOAD),
+            *("--clients", "5", "--rate", "30", "--seconds", "3", "--feed-rate", "100"),
+            *("--json", str(figures_file)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(figures_file.read_text())
+    assert figures["errors"] == []
+    assert figures["requests_sent"] == 90
+    assert figures["ticks_fed"] > 0
+    assert set(figures["ticks_per_client"].values()) == {figures["ticks_fed"]}
+    statuses = figures["statuses"]
+    assert statuses.get("GET /quotes/latest", {}).keys() <= {"200"}
+    for name, answered in statuses.items():
+        if name.startswith("bad: "):
+            assert set(answered) <= {"404", "422"}, (name, answered)
+    assert figures["api_rss_mib"]["peak"] > 0
+    assert "errors: 0" in result.stdout
