@@ -48,7 +48,6 @@ from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
 
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
-HISTORY_TICKS = 6000
 REQUEST_TIMEOUT_S = 10.0
 SETTLE_S = 10.0  # after the feed ends: for the last ticks to reach every client
 MEMORY_SAMPLE_S = 0.5
@@ -174,10 +173,10 @@ class MemoryWatch:
         self._thread.join(5)
 
 
-def fill_pipeline(settings: Settings) -> None:
+def fill_pipeline(settings: Settings, history: int) -> None:
     """A history behind the API: raw ticks with faults through the gate, clean ones stored."""
     market = OrderbookSimulator(SYMBOLS, seed=31)
-    messages = list(FaultInjector.uniform(0.005, seed=31).messages(market.ticks(HISTORY_TICKS)))
+    messages = list(FaultInjector.uniform(0.005, seed=31).messages(market.ticks(history)))
     with TickProducer(settings) as producer:
         for message in messages:
             producer.send_raw(message.key, message.value)
@@ -355,17 +354,20 @@ def main() -> int:
     parser.add_argument(
         "--feed-rate", type=float, default=300, help="live ticks/s (default %(default)s)"
     )
+    parser.add_argument(
+        "--history", type=int, default=6000, help="ticks in the hot store (default %(default)s)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     arguments = parser.parse_args()
-    for name in ("clients", "rate", "seconds", "feed_rate"):
+    for name in ("clients", "rate", "seconds", "feed_rate", "history"):
         if getattr(arguments, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be above 0")
     settings = load_settings().isolated(f"apiload-{uuid.uuid4().hex[:8]}")
     figures = Figures(arguments.clients, arguments.rate, arguments.seconds, arguments.feed_rate)
     api = None
     try:
-        print(f"filling a hot store and topics of the run's own with {HISTORY_TICKS:,} ticks ...")
-        fill_pipeline(settings)
+        print(f"filling a hot store and topics of the run's own with {arguments.history:,} ticks")
+        fill_pipeline(settings, arguments.history)
         api = start_service("api", settings, "--port", "0")
         url = api.api_url()
         print(f"the API at {url}, pid {api.pid}", flush=True)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
@@ -81,4 +81,11 @@ def live_ticks(
                     return
                 said = f"code {exc.rcvd.code}: {exc.rcvd.reason}" if exc.rcvd else "no reason given"
                 raise ApiStreamError(f"the API closed the live stream at {url} ({said})") from None
-            yield from TICK_BATCH.validate_json(text)
+            try:
+                batch = TICK_BATCH.validate_json(text)
+            except ValidationError as exc:
+                raise ApiStreamError(
+                    f"{url} sent something that is not a batch of ticks ({exc.error_count()} "
+                    f"problems, the first: {exc.errors()[0]['msg']}); is it the kit's API?"
+                ) from None
+            yield from batch

@@ -81,6 +81,7 @@ def test_the_api_load_test_runs_and_reports_every_figure(tmp_path: Path) -> None
             sys.executable,
             str(API_LOAD),
             *("--clients", "5", "--rate", "30", "--seconds", "3", "--feed-rate", "100"),
+            *("--history", "600"),
             *("--json", str(figures_file)),
         ],
         capture_output=True,
