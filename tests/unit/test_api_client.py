@@ -11,7 +11,6 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from orderbook_kit.api.client import ApiStreamError, live_ticks
 
-
 Handler = Callable[[ServerConnection], None]
 FakeApi = Callable[[Handler], str]  # starts a server with this handler; its http:// URL
 
