@@ -77,10 +77,26 @@ NO_JVM_RERUN = (
 )
 
 
+# Notebooks that a JupyterLab browser test runs cell by cell in a real kernel, failing on any
+# cell's error - nbmake's check, and more (what it renders). Where that test will run (it is
+# collected, and Chromium is installed), nbmake does not run the notebook a second time.
+RUN_IN_THE_BROWSER = {
+    "tests/integration/test_jupyterlab.py::"
+    "test_notebook_02_runs_in_jupyterlab_and_its_sliders_redraw_the_preview": (
+        "notebooks/02_simulator.ipynb::02_simulator.ipynb"
+    ),
+    "tests/integration/test_jupyterlab.py::"
+    "test_notebook_04_draws_its_plotly_figures_in_jupyterlab": (
+        "notebooks/04_consuming.ipynb::04_consuming.ipynb"
+    ),
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(CLUSTER_ITEMS):
             item.add_marker(CLUSTER_GROUP)
+    _run_each_notebook_once(config, items)
     # When that rerun is part of the session (a full `make test`), it is where the unit tests
     # run - once, in the strictest setting - rather than a second time here. (`make unit`, or
     # any run of tests/unit alone, runs them here as usual.)
@@ -89,6 +105,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if unit:
             config.hook.pytest_deselected(items=unit)
             items[:] = [item for item in items if not item.nodeid.startswith("tests/unit/")]
+
+
+def _run_each_notebook_once(config: pytest.Config, items: list[pytest.Item]) -> None:
+    collected = {item.nodeid for item in items}
+    twice = {
+        notebook
+        for browser_test, notebook in RUN_IN_THE_BROWSER.items()
+        if browser_test in collected and notebook in collected
+    }
+    if not twice:
+        return
+    from tests.browsing import chromium_installed  # selenium: only when it matters
+
+    if chromium_installed():
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in twice])
+        items[:] = [item for item in items if item.nodeid not in twice]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

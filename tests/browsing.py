@@ -37,9 +37,17 @@ PAGE_LOAD_TIMEOUT_S = 60
 SCRIPT_TIMEOUT_S = 30
 
 
+def chromium_installed() -> bool:
+    return _chromium() is not None and shutil.which("chromedriver") is not None
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def chromium_paths() -> tuple[str, str]:
     """Chromium and its driver, or skip the test saying how to install them."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = _chromium()
     driver = shutil.which("chromedriver")
     if browser is None or driver is None:
         pytest.skip(

@@ -48,11 +48,12 @@ def test_the_dashboard_updates_live_as_ticks_flow(
     _, url = api
     # A pipeline with a little history: raw ticks with faults through the gate into the store.
     market = OrderbookSimulator(SYMBOLS, seed=4)
+    messages = list(FaultInjector.uniform(0.01, seed=4).messages(market.ticks(1500)))
     with TickProducer(settings) as producer:
-        for message in FaultInjector.uniform(0.01, seed=4).messages(market.ticks(1500)):
+        for message in messages:
             producer.send_raw(message.key, message.value)
-    QualityGate(settings).run(idle_s=3)
-    StoreSink(settings).run(idle_s=3)
+    QualityGate(settings).run(count=len(messages), duration_s=60)
+    StoreSink(settings).run(count=sum(m.fault is None for m in messages), duration_s=60)
 
     browser.get(url)
     status = browser.find_element(By.ID, "status")
