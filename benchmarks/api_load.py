@@ -41,7 +41,7 @@ from orderbook_kit.connection import delete_pipeline
 from orderbook_kit.database import connect as connect_database
 from orderbook_kit.faults import FaultInjector
 from orderbook_kit.launcher import start_service
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.producer import TickProducer, produce_in_background
 from orderbook_kit.quality.gate import QualityGate
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store.sink import StoreSink
@@ -185,16 +185,6 @@ def fill_pipeline(settings: Settings, history: int) -> None:
     StoreSink(settings).run(count=clean, duration_s=120)
 
 
-def feed(settings: Settings, rate: float, seconds: float, fed: list[int]) -> None:
-    """Live clean ticks at ``rate`` a second for ``seconds``; their count into ``fed``."""
-    simulator = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / rate, seed=32)
-    with TickProducer(settings, topic=settings.clean_topic, linger_ms=0) as producer:
-        for tick in simulator.stream(duration_s=seconds):
-            producer.send(tick)
-        producer.flush()
-        fed.append(producer.delivered)
-
-
 class Client:
     """One WebSocket client that reads every live tick, counting them."""
 
@@ -260,11 +250,10 @@ async def load(url: str, settings: Settings, figures: Figures) -> None:
         print(
             f"{len(clients)} clients connected; the load runs for {figures.seconds:g} s", flush=True
         )
-        fed: list[int] = []
-        feeding = threading.Thread(
-            target=feed, args=(settings, figures.feed_rate, figures.seconds, fed), daemon=True
+        market = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / figures.feed_rate, seed=32)
+        feed = produce_in_background(
+            market.stream(duration_s=figures.seconds), settings, topic=settings.clean_topic
         )
-        feeding.start()
         rand = random.Random(33)
         kinds = rand.choices(
             MIX, weights=[k.weight for k in MIX], k=int(figures.rate * figures.seconds)
@@ -289,8 +278,7 @@ async def load(url: str, settings: Settings, figures: Figures) -> None:
         print("every request answered", flush=True)
         figures.requests_sent = sum(len(answers) for answers in results.values())
         figures.requests_per_s = figures.requests_sent / (time.monotonic() - started)
-        await asyncio.to_thread(feeding.join, 60)
-        figures.ticks_fed = fed[0] if fed else 0
+        figures.ticks_fed = await asyncio.to_thread(feed.join, timeout_s=60)
         settle = time.monotonic() + SETTLE_S
         while any(c.ticks < figures.ticks_fed for c in clients) and time.monotonic() < settle:
             await asyncio.sleep(0.2)

@@ -4,8 +4,8 @@ Opening a connection costs a few milliseconds on both sides (PostgreSQL starts a
 each), more than a small query itself; at a few hundred requests a second that is most of the
 work. So idle connections are kept and handed out again - at most ``keep`` of them.
 
-A kept connection may have died meanwhile (PostgreSQL restarted). A query that fails on one with
-an operational error is retried once on a fresh connection, so the first request after an outage
+A kept connection may have died meanwhile (PostgreSQL restarted). A query that fails because its
+kept connection is lost is retried once on a fresh connection, so the first request after an outage
 gets an answer, or the real reason PostgreSQL gives now - never a stale connection's error.
 """
 
@@ -50,7 +50,11 @@ class ReusedConnections:
         try:
             return self._run_on(kept, work)
         except psycopg.OperationalError:
-            return self._run_on(self._open(), work)  # the kept one may have died meanwhile
+            # Only a connection that died meanwhile earns a second try; a query that failed on
+            # its own (cancelled by the statement timeout, say) would just fail again.
+            if not kept.broken:
+                raise
+            return self._run_on(self._open(), work)
 
     def close(self) -> None:
         """Close every idle connection (the ones in use close when their call ends)."""

@@ -174,8 +174,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "again once it is back"
             ) from None
 
+    def hot_store(question: Callable[[psycopg.Connection], T]) -> T:
+        """``question`` asked on one of the store's kept connections, or 503 saying why not."""
+        return database(lambda: store.run(question))
+
     def known_symbols() -> list[str]:
-        return database(lambda: store.run(lambda conn: hot.symbols(connection=conn)))
+        return hot_store(lambda conn: hot.symbols(connection=conn))
 
     def require_known(symbol: str) -> None:
         known = known_symbols()
@@ -209,12 +213,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/quotes/latest", response_model=list[Quote], tags=["hot store"])
     def latest_quotes() -> list[dict[str, Any]]:
         """The latest quote of every symbol."""
-        return records(database(lambda: store.run(lambda conn: hot.latest_quotes(connection=conn))))
+        return records(hot_store(lambda conn: hot.latest_quotes(connection=conn)))
 
     @app.get("/quotes/{symbol}/latest", response_model=Quote, tags=["hot store"])
     def latest_quote(symbol: Symbol) -> dict[str, Any]:
         """The latest quote of ``symbol``."""
-        rows = records(database(lambda: store.run(lambda conn: hot.latest_quotes(connection=conn))))
+        rows = records(hot_store(lambda conn: hot.latest_quotes(connection=conn)))
         for row in rows:
             if row["symbol"] == symbol:
                 return row
@@ -242,11 +246,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "or lengthen the interval",
             )
         require_known(symbol)
-        frame = database(
-            lambda: store.run(
-                lambda conn: hot.candles(
-                    symbol, seconds=interval, start=start, end=end, connection=conn
-                )
+        frame = hot_store(
+            lambda conn: hot.candles(
+                symbol, seconds=interval, start=start, end=end, connection=conn
             )
         )
         return records(frame)
