@@ -5,10 +5,16 @@ dead-letters them with the reason), so both judge a message the same way. Every 
 a message larger than any tick is refused unread, the JSON parser has a nesting limit, and the
 reason's detail is cut to a fixed size - so no input, however hostile, raises out of here or
 produces a dead letter much larger than itself.
+
+Times are compared by their difference, never by adding a tolerance to one of them: a tick stamped
+in the last second of year 9999 is valid, and ``publish_time + MAX_CLOCK_SKEW`` would overflow.
+Should a rule raise anyway (a bug of the kit), :func:`decode_message` still answers: the message is
+an ``internal_error`` naming the exception, so one message can never stop the services that call it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +36,8 @@ __all__ = [
     "clip",
     "decode_message",
     "decode_tick",
+    "internal_failure",
+    "readable_identity",
 ]
 
 # A tick is about 250 bytes of JSON. Anything this much larger is not a tick, and is refused
@@ -43,6 +51,8 @@ _MAX_PART_CHARS = 120
 # Clocks of the exchange, the feed handler and the gate differ a little; a tick stamped later than
 # its own publication by more than this is from the future, not from a slow clock.
 MAX_CLOCK_SKEW = timedelta(seconds=1)
+
+log = logging.getLogger(__name__)
 
 _PRICE_FIELDS = {"bid", "ask"}
 _SIZE_FIELDS = {"bid_size", "ask_size"}
@@ -100,7 +110,41 @@ class Skipped:
 def decode_message(key: bytes | str | None, value: bytes | None) -> Tick | DecodeFailure:
     """The tick in a Kafka message: :func:`decode_tick`, plus the rules that relate the value to
     its key and to itself - the key must be the symbol, the event must not be after publication.
+
+    Total: whatever the bytes, the answer is a tick or a failure with a reason, never an exception.
     """
+    try:
+        return _decode_message(key, value)
+    except Exception as exc:
+        return internal_failure(exc, "decoding")
+
+
+def internal_failure(exc: Exception, doing: str) -> DecodeFailure:
+    """A message on which the kit's own rule raised ``exc`` while ``doing`` it: rejected as
+    ``internal_error`` with the exception named, so the service goes on with the next message.
+
+    The traceback is logged the first time each kind of exception is seen (an attacker repeating
+    the message cannot flood the log); every such message is still counted by its reason.
+    """
+    kind = type(exc).__name__
+    if kind not in _LOGGED_INTERNAL_ERRORS:
+        _LOGGED_INTERNAL_ERRORS.add(kind)
+        log.error(
+            "a rule raised %s while %s a message; it was set aside", kind, doing, exc_info=exc
+        )
+    return DecodeFailure(
+        Reason.INTERNAL_ERROR,
+        clip(
+            f"{kind} while {doing}: {exc}. This is a bug of orderbook_kit, not of the message's "
+            "sender: please report it with this message's offset"
+        ),
+    )
+
+
+_LOGGED_INTERNAL_ERRORS: set[str] = set()
+
+
+def _decode_message(key: bytes | str | None, value: bytes | None) -> Tick | DecodeFailure:
     decoded = decode_tick(value)
     key_text = _key_text(key)
     if isinstance(decoded, DecodeFailure):
@@ -117,7 +161,8 @@ def decode_message(key: bytes | str | None, value: bytes | None) -> Tick | Decod
             f"{shown}, but the tick is for {tick.symbol}; the key must be the symbol (it "
             "decides the partition, and so the order of the symbol's ticks)",
         )
-    if tick.publish_time is not None and tick.event_time > tick.publish_time + MAX_CLOCK_SKEW:
+    # A difference, not publish_time + MAX_CLOCK_SKEW: that sum overflows in the year 9999.
+    if tick.publish_time is not None and tick.event_time - tick.publish_time > MAX_CLOCK_SKEW:
         ahead = (tick.event_time - tick.publish_time).total_seconds()
         return DecodeFailure(
             Reason.TIME_AHEAD,
@@ -141,6 +186,20 @@ def _key_text(key: bytes | str | None) -> str | None:
         return key.decode()
     except UnicodeDecodeError:
         return None
+
+
+def readable_identity(
+    key: bytes | str | None, value: bytes | None
+) -> tuple[str | None, int | None]:
+    """Symbol and seq of any message, if it carries valid ones and is keyed by that symbol;
+    (None, None) otherwise. Never raises: it is used after a rule failed on the message."""
+    try:
+        if value is None or len(value) > MAX_MESSAGE_BYTES:
+            return None, None
+        symbol, seq = _identity(value)
+        return (symbol, seq) if symbol is not None and symbol == _key_text(key) else (None, None)
+    except Exception:
+        return None, None
 
 
 def _identity(value: bytes) -> tuple[str | None, int | None]:

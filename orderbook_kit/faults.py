@@ -35,8 +35,8 @@ from .reasons import HISTORY_REASONS, Reason
 
 __all__ = ["FAULT_KINDS", "PRICE_JUMP_FACTOR", "FaultInjector", "RawMessage"]
 
-# What the injector can produce: every reason except none.
-FAULT_KINDS: tuple[Reason, ...] = tuple(Reason)
+# What the injector can produce: every reason a feed can cause (an internal error is the kit's).
+FAULT_KINDS: tuple[Reason, ...] = tuple(r for r in Reason if r is not Reason.INTERNAL_ERROR)
 
 # An injected jump moves bid and ask by 25%, far beyond any sensible gate limit (default 5%).
 PRICE_JUMP_FACTOR = 0.25
@@ -195,6 +195,8 @@ def _validated(rates: Mapping[Reason | str, float]) -> dict[Reason, float]:
     for name, rate in rates.items():
         try:
             kind = Reason(name)
+            if kind not in FAULT_KINDS:
+                raise ValueError
         except ValueError:
             known = ", ".join(FAULT_KINDS)
             raise ValueError(f"unknown fault kind {name!r}; use one of: {known}") from None

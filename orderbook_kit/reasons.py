@@ -23,6 +23,9 @@ class Reason(StrEnum):
     NON_POSITIVE_SIZE = "non_positive_size"
     KEY_MISMATCH = "key_mismatch"  # the Kafka key is not the tick's symbol
     TIME_AHEAD = "time_ahead"  # event_time later than when the tick was published
+    # The kit itself failed to judge the message (a bug): it is set aside with the exception's
+    # name, so one message can never stop a service; the ticks after it are judged as usual.
+    INTERNAL_ERROR = "internal_error"
     # The message against the ticks of its symbol before it (needs the gate's memory).
     DUPLICATE = "duplicate"  # same seq as the last accepted one
     OUT_OF_ORDER = "out_of_order"  # a seq older than the last accepted one
@@ -42,6 +45,7 @@ MESSAGE_REASONS = frozenset(
         Reason.NON_POSITIVE_SIZE,
         Reason.KEY_MISMATCH,
         Reason.TIME_AHEAD,
+        Reason.INTERNAL_ERROR,
     }
 )
 HISTORY_REASONS = frozenset(Reason) - MESSAGE_REASONS

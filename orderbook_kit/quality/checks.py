@@ -40,7 +40,13 @@ from datetime import datetime
 from typing import Any
 
 from .. import defaults
-from ..decoding import MAX_CLOCK_SKEW, DecodeFailure, decode_message
+from ..decoding import (
+    MAX_CLOCK_SKEW,
+    DecodeFailure,
+    decode_message,
+    internal_failure,
+    readable_identity,
+)
 from ..models import Tick, utc_now
 from ..reasons import Reason
 
@@ -204,8 +210,18 @@ class QualityChecker:
             self._symbols.popitem(last=False)
 
     def check(self, key: bytes | str | None, value: bytes | None) -> Verdict:
-        """The verdict on one message with Kafka key ``key`` and value ``value``."""
-        verdict, symbol = self._judge(key, value)
+        """The verdict on one message with Kafka key ``key`` and value ``value``.
+
+        Total: a rule that raises (a bug of the kit) gives an ``internal_error`` verdict naming
+        the exception, so one message never stops the gate; the next is judged as usual.
+        """
+        try:
+            verdict, symbol = self._judge(key, value)
+        except Exception as exc:
+            failure = internal_failure(exc, "checking")
+            # Like any rejected message, it explains its seq: the next tick is not a gap.
+            self._explain(*readable_identity(key, value))
+            return Verdict(failure.reason, failure.detail)
         if symbol in self._symbols:
             self._changed.add(symbol)
         return verdict
@@ -248,7 +264,7 @@ class QualityChecker:
         # decode_message compared event_time with the tick's own publish_time; a forged or
         # missing publish_time is caught here, by the gate's own clock.
         now = self._clock()
-        if tick.event_time > now + MAX_CLOCK_SKEW:
+        if tick.event_time - now > MAX_CLOCK_SKEW:  # not now + skew: no overflow near 9999
             ahead = (tick.event_time - now).total_seconds()
             return Verdict(
                 Reason.TIME_AHEAD,
