@@ -254,8 +254,12 @@ def _read_ticks(topic: str | None, **arguments: Any) -> ReadResult:
     columns: dict[str, Any] = {name: [tick[name] for tick in ticks] for name in Tick.model_fields}
     for index, name in enumerate(KAFKA_COLUMNS):
         columns[name] = [row[index] for row in where]
-    # Kafka timestamps are milliseconds since the epoch: converted all at once.
-    columns["kafka_time"] = pd.to_datetime(columns["kafka_time"], unit="ms", utc=True)
+    # Kafka timestamps are milliseconds since the epoch: converted all at once. A producer sets
+    # them, and a broker configured to accept any may hold one beyond what a microsecond column
+    # can carry (year 294,247): that one is NaT, and its tick is still read.
+    columns["kafka_time"] = pd.to_datetime(
+        columns["kafka_time"], unit="ms", utc=True, errors="coerce"
+    )
     frame = columns_frame(columns)
     result = ReadResult(frame, skipped, examples, timed_out=read.timed_out, outage=read.outage)
     if skipped:
@@ -265,9 +269,13 @@ def _read_ticks(topic: str | None, **arguments: Any) -> ReadResult:
     return result
 
 
-def kafka_time(record: ConsumerRecord) -> datetime:
-    """The record's Kafka timestamp (set by the producer: CreateTime) as an aware datetime."""
-    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+def kafka_time(record: ConsumerRecord) -> datetime | None:
+    """The record's Kafka timestamp (set by the producer: CreateTime) as an aware datetime, or
+    None for one no datetime can hold (a broker may be configured to accept any)."""
+    try:
+        return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _seek(

@@ -21,6 +21,7 @@ from . import validation as rules
 from .config import Settings, load_settings
 from .errors import DeliveryError, SettingsError
 from .faults import FAULT_KINDS, FaultInjector
+from .feed_position import last_ticks
 from .models import Tick
 from .monitoring.metrics import IngestMetrics
 from .monitoring.server import metrics_endpoint
@@ -108,6 +109,25 @@ def ingest(argv: Sequence[str] | None) -> int:
         return produce_ticks(settings, arguments, injector, stop, metrics)
 
 
+def continue_feed(settings: Settings, simulator: OrderbookSimulator) -> None:
+    """Start each symbol where its feed stopped in the raw topic, as a feed handler does after a
+    reconnect (see ``feed_position.py``): the quality gate remembers the sequence, so a feed that
+    started again at seq 0 would be rejected as out of order."""
+    topic = settings.raw_topic
+    last = last_ticks(settings, topic, simulator.symbols, timeout_s=settings.delivery_timeout_s)
+    for symbol in simulator.symbols:
+        tick = last.get(symbol)
+        if tick is None:
+            print(f"{symbol}: a new feed in '{topic}', from seq 0", flush=True)
+        else:
+            print(
+                f"{symbol}: continuing the feed in '{topic}' from seq {tick.seq + 1:,} "
+                f"(last tick at {tick.event_time.isoformat()}, mid {tick.mid:g})",
+                flush=True,
+            )
+    simulator.continue_from(last)
+
+
 def produce_ticks(
     settings: Settings,
     arguments: argparse.Namespace,
@@ -125,6 +145,7 @@ def produce_ticks(
     print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
     # The feed is paced by --interval: each tick goes out at once, without linger.
     producer = TickProducer(settings, verbose=not arguments.quiet, linger_ms=PACED_LINGER_MS)
+    continue_feed(settings, simulator)
     metrics.watch(producer)
     with producer:
         stop.running()

@@ -14,7 +14,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -117,6 +117,16 @@ class OrderbookSimulator:
         if not value >= 0:
             raise ValueError(f"volatility must be >= 0 (per sqrt second), got {value}")
         self._volatility = float(value)
+
+    def continue_from(self, last: Mapping[str, Tick]) -> None:
+        """Go on from each symbol's ``last`` tick (a restarted feed): its next tick has the next
+        seq, and the walk starts again from its mid. Symbols not in ``last`` are left as they are.
+        """
+        for book in self._books:
+            tick = last.get(book.instrument.symbol)
+            if tick is not None:
+                book.seq = tick.seq + 1
+                book.log_mid = math.log(tick.mid)
 
     def step(self, event_time: datetime, dt_s: float) -> list[Tick]:
         """Advance every symbol by ``dt_s`` seconds; one tick per symbol, stamped ``event_time``."""

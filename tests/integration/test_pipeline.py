@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from orderbook_kit.config import load_settings
+from orderbook_kit.config import Settings, load_settings
 from orderbook_kit.connection import admin_client, ensure_topic
 from orderbook_kit.consumer import read_ticks
 from orderbook_kit.errors import BrokerUnreachableError
+from orderbook_kit.feed_position import partition_of
 from orderbook_kit.frames import COLUMNS
 from orderbook_kit.offsets import end_offsets
 from orderbook_kit.producer import Delivery, TickProducer, produce_in_background
+from orderbook_kit.quality.gate import QualityGate
 from orderbook_kit.simulator import OrderbookSimulator
 
 # Every test here runs with both clients the kit can produce and read with.
@@ -136,13 +138,54 @@ def test_ingest_count_gives_exactly_n_contiguous_rows(bootstrap_servers: str) ->
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == f"Connecting to Kafka at {bootstrap_servers}"
-    assert lines[1].startswith("Producing ticks for symbol 'TTF-GAS' every 0.01 seconds")
+    assert lines[1] == f"TTF-GAS: a new feed in '{topic}', from seq 0"
+    assert lines[2].startswith("Producing ticks for symbol 'TTF-GAS' every 0.01 seconds")
     assert sum(line.startswith("Sending tick: {") for line in lines) == n
     assert lines[-1] == f"Sent {n} ticks ({n} acknowledged by Kafka)."
     frame = read_ticks(topic).frame
     assert len(frame) == n
     assert frame["seq"].tolist() == list(range(n))
     assert not frame.duplicated(["symbol", "seq"]).any()
+
+
+def run_ingest(settings: Settings, *arguments: str) -> list[str]:
+    environment = {**os.environ, **settings.as_environment()}
+    run = subprocess.run(
+        [sys.executable, "-m", "orderbook_kit.ingest", "--quiet", "--interval", "0.01", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout.splitlines()
+
+
+def test_a_restarted_feed_continues_each_sequence_and_every_tick_stays_clean() -> None:
+    # The case: ingest stopped and started again numbered every symbol from 0, and the
+    # gate, which remembers the sequence, rejected every new tick as out_of_order.
+    settings = load_settings().isolated(f"restart-{uuid.uuid4().hex[:8]}")
+    symbols = ["--symbol", "TTF-GAS", "--symbol", "NBP-GAS", "--symbol", "EUA-CO2"]
+    first = run_ingest(settings, "--count", "60", *symbols)
+    gate = QualityGate(settings)
+    with gate:
+        assert gate.run(count=60, duration_s=60).clean == 60  # the gate now knows the sequences
+        second = run_ingest(settings, "--count", "90", *symbols)
+        stats = gate.run(count=90, duration_s=60)
+
+    assert stats.clean == 90, stats.summary()  # every tick of the restarted feed is clean
+    assert "TTF-GAS: a new feed" in "\n".join(first)
+    raw = read_ticks(settings.raw_topic, settings=settings).frame
+    raw = raw.sort_values(["partition", "offset"])  # each symbol's ticks in the order sent
+    for symbol in ("TTF-GAS", "NBP-GAS", "EUA-CO2"):
+        continued = f"{symbol}: continuing the feed in '{settings.raw_topic}' from seq 20"
+        assert any(line.startswith(continued) for line in second), second
+        assert raw.loc[raw["symbol"] == symbol, "seq"].tolist() == list(range(50))
+        # Ingest looks for a symbol only in the partition its key hashes to, with either client.
+        assert set(raw.loc[raw["symbol"] == symbol, "partition"]) == {partition_of(symbol, 3)}
+    # The price goes on too: the first new mid is within the gate's jump limit of the last one.
+    ttf = raw.loc[raw["symbol"] == "TTF-GAS", "mid"].tolist()
+    assert abs(ttf[20] / ttf[19] - 1) < settings.price_jump_limit
 
 
 @pytest.fixture

@@ -95,3 +95,17 @@ def test_stream_is_paced_and_bounded() -> None:
 def test_bad_settings_are_rejected(bad: dict) -> None:
     with pytest.raises(ValueError, match="must be"):
         OrderbookSimulator(**bad)
+
+
+def test_a_continued_feed_goes_on_from_each_symbols_last_tick() -> None:
+    first = OrderbookSimulator(["TTF-GAS", "NBP-GAS"], seed=3)
+    sent = list(first.ticks(10))
+    last = {tick.symbol: tick for tick in sent}  # the newest of each symbol
+    restarted = OrderbookSimulator(["TTF-GAS", "NBP-GAS", "EUA-CO2"], seed=3)
+    restarted.continue_from(last)
+    following = {tick.symbol: tick for tick in restarted.step(sent[-1].event_time, 1e-6)}
+    assert following["TTF-GAS"].seq == last["TTF-GAS"].seq + 1 == 5
+    assert following["NBP-GAS"].seq == 5
+    assert following["EUA-CO2"].seq == 0  # not in the old feed: a new one
+    for symbol in ("TTF-GAS", "NBP-GAS"):  # a microsecond later, the price is where it was
+        assert abs(following[symbol].mid / last[symbol].mid - 1) < 0.001
