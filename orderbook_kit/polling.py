@@ -117,14 +117,20 @@ class OutageTolerantPoller:
 
 
 class RunLimits:
-    """When a service's run ends: after ``count`` messages, ``duration_s`` seconds, ``idle_s``
-    seconds without a message, or once ``stop`` is set - whichever is first; with none, never.
+    """When a service's run ends: after ``count`` messages, ``duration_s`` seconds, ``stop``, or
+    on idle - whichever is first; with none, never.
 
-    Idle time does not count while the consumer waits for its first partitions (up to
-    ``ASSIGNMENT_GRACE_S``). A service restarted after a crash waits for the group to take the
-    partitions away from its dead predecessor, up to the session timeout: that is not "no more
-    messages", and ``--idle`` must not end the run before it starts. (A member that never gets a
-    partition - more members than partitions - still stops, after the grace and its idle time.)
+    *Idle* means caught up: no message came for ``idle_s`` seconds **and** the consumer has read
+    up to the end offsets of every partition it was assigned. A slow first fetch on a loaded
+    machine is not "no more messages", and must not end a run that has not read what is waiting.
+    Idle time also does not count while the consumer waits for its first partitions (up to
+    ``ASSIGNMENT_GRACE_S``): a service restarted after a crash waits for the group to take the
+    partitions away from its dead predecessor. A member that never gets a partition (more members
+    than partitions) has nothing to catch up with, and stops after the grace and its idle time.
+
+    Whether the consumer caught up is asked of the broker (``settings.client_timeout_s`` a
+    request); if it cannot be told for ``settings.delivery_timeout_s``, the run stops with
+    BrokerUnreachableError rather than wait without end.
     """
 
     def __init__(
@@ -135,10 +141,13 @@ class RunLimits:
         duration_s: float | None = None,
         idle_s: float | None = None,
         stop: threading.Event | None = None,
+        settings: Settings,
     ) -> None:
         self.consumer = consumer
         self.count, self.duration_s, self.idle_s, self.stop = count, duration_s, idle_s, stop
+        self.settings = settings
         self.started = self.last_message_at = time.monotonic()
+        self._unconfirmed_since: float | None = None  # when asking for the end offsets failed
 
     def reached(self, processed: int) -> bool:
         now = time.monotonic()
@@ -148,8 +157,46 @@ class RunLimits:
             (self.stop is not None and self.stop.is_set())
             or (self.count is not None and processed >= self.count)
             or (self.duration_s is not None and now - self.started >= self.duration_s)
-            or (self.idle_s is not None and now - self.last_message_at >= self.idle_s)
+            or (
+                self.idle_s is not None
+                and now - self.last_message_at >= self.idle_s
+                and self.caught_up()
+            )
         )
+
+    def caught_up(self) -> bool:
+        """Has the consumer read up to the end of every partition it is assigned? (True with
+        none assigned.) False while the broker cannot tell, up to the delivery timeout."""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return True
+        timeout_ms = int(self.settings.client_timeout_s * 1000)
+        try:
+            ends = self.consumer.end_offsets(assigned, timeout_ms=timeout_ms)
+            behind = [
+                tp
+                for tp in assigned
+                if tp in ends and self.consumer.position(tp, timeout_ms=timeout_ms) < ends[tp]
+            ]
+        except KafkaError as exc:
+            self._not_confirmed(exc)
+            return False
+        self._unconfirmed_since = None
+        return not behind
+
+    def _not_confirmed(self, exc: KafkaError) -> None:
+        now = time.monotonic()
+        if self._unconfirmed_since is None:
+            self._unconfirmed_since = now
+            log.warning("idle, but the broker cannot say whether all was read (%s)", exc)
+        waited = now - self._unconfirmed_since
+        if waited > self.settings.delivery_timeout_s:
+            raise BrokerUnreachableError(
+                f"The run was idle, but the broker at {self.settings.bootstrap_servers} could "
+                f"not say for {waited:.0f} s whether everything was read ({exc}), so it "
+                "stopped. Every batch it finished is committed. Start the broker "
+                "(`make broker`) or allow a longer wait with KAFKA_DELIVERY_TIMEOUT_S."
+            ) from exc
 
     def batch_size(self, processed: int, largest: int) -> int:
         """How many records the next poll may return: ``largest``, or what is left of ``count``."""
@@ -183,8 +230,9 @@ class PollingService(Connectable, Generic[StatsT]):
         idle_s: float | None = None,
         stop: threading.Event | None = None,
     ) -> StatsT:
-        """Handle messages until ``count`` are done, ``duration_s`` passed, no message came for
-        ``idle_s`` seconds, or ``stop`` is set - whichever is first. With none, runs until stopped.
+        """Handle messages until ``count`` are done, ``duration_s`` passed, it is idle (caught
+        up with the end of its partitions and no message for ``idle_s`` seconds, see
+        :class:`RunLimits`), or ``stop`` is set - whichever is first. With none, runs until stopped.
         Connects first (and closes at the end) if not connected yet.
         """
         if self._consumer is None:
@@ -195,7 +243,14 @@ class PollingService(Connectable, Generic[StatsT]):
             consumer, self.settings, service=self.service_name, on_restart=self.on_restart
         )
         stats = self._new_stats()
-        limits = RunLimits(consumer, count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
+        limits = RunLimits(
+            consumer,
+            count=count,
+            duration_s=duration_s,
+            idle_s=idle_s,
+            stop=stop,
+            settings=self.settings,
+        )
         while not limits.reached(self._handled(stats)):
             batches = self._poll(poller, limits.batch_size(self._handled(stats), self.max_batch))
             if batches:
