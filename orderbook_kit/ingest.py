@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from . import validation as rules
+from .command_line import flag_type
 from .config import Settings, load_settings
 from .errors import DeliveryError, SettingsError
 from .faults import FAULT_KINDS, FaultInjector
@@ -26,7 +27,7 @@ from .models import Tick
 from .monitoring.metrics import IngestMetrics
 from .monitoring.server import metrics_endpoint
 from .producer import PACED_LINGER_MS, TickProducer
-from .service import ServiceParser, StopSignal, flag_type, run_service
+from .service import ServiceParser, StopSignal, run_service
 from .simulator import OrderbookSimulator
 
 # After Ctrl-C (or a failed delivery), how long to wait for Kafka to acknowledge what was sent.

@@ -16,10 +16,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, Protocol
+from typing import Protocol
 
 from kafka.errors import KafkaError
 
+from .command_line import EXIT_BAD_SETTING, CommandParser, flag_type
 from .config import SETTINGS, Settings, environment_variables, variable_of
 from .decoding import Skipped
 from .errors import (
@@ -32,7 +33,7 @@ from .errors import (
 )
 from .monitoring.metrics import ConsumerMetrics
 from .monitoring.server import metrics_endpoint
-from .validation import Rule, seconds, whole_number
+from .validation import seconds, whole_number
 
 __all__ = [
     "EXIT_BAD_SETTING",
@@ -40,7 +41,6 @@ __all__ = [
     "EXIT_NOT_DELIVERED",
     "ServiceParser",
     "StopSignal",
-    "flag_type",
     "positive_count",
     "positive_seconds",
     "print_skipped",
@@ -51,7 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXIT_NOT_DELIVERED = 1  # also: the database went away while a batch was being stored
-EXIT_BAD_SETTING = 2  # also: the broker cannot be reached, or refused what the service needs
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 
 # Rules of the flags every service has (--count, --duration, --idle).
@@ -59,20 +58,7 @@ positive_count = whole_number(minimum=1, example=100)
 positive_seconds = seconds(example=10)
 
 
-def flag_type(rule: Rule) -> Callable[[str], Any]:
-    """An argparse ``type=`` that applies ``rule`` and reports its ``why; fix`` text."""
-
-    def convert(text: str) -> Any:
-        try:
-            return rule(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = getattr(rule, "__name__", "value")
-    return convert
-
-
-class ServiceParser(argparse.ArgumentParser):
+class ServiceParser(CommandParser):
     """argparse with the kit's conventions: setting flags, and one-line errors with exit code 2.
 
     ``defaults`` are the settings from the environment; each setting flag defaults to its value.
@@ -141,10 +127,6 @@ class ServiceParser(argparse.ArgumentParser):
 
     def _name(self, field: str, typed: set[str]) -> str:
         return self._flag_of[field] if field in typed else variable_of(field)
-
-    def error(self, message: str) -> NoReturn:
-        # argparse says "argument --count: <why>"; the kit's form is "error: --count: <why>".
-        self.exit(EXIT_BAD_SETTING, f"error: {message.removeprefix('argument ')}\n")
 
 
 class StopSignal:

@@ -186,6 +186,13 @@ def db_schema(value: Any) -> str:
             f"{text!r} is not a usable schema name; use 1-63 lower-case letters, digits or '_', "
             f"starting with a letter or '_', e.g. {defaults.DB_SCHEMA}"
         )
+    # PostgreSQL refuses to create these: pg_ names are its own, information_schema is the SQL
+    # standard's view of the catalog.
+    if text.startswith("pg_") or text == "information_schema":
+        raise ValueError(
+            f"{text!r} is reserved by PostgreSQL for its own schemas; choose another name, "
+            f"e.g. {defaults.DB_SCHEMA}"
+        )
     return text
 
 

@@ -8,15 +8,15 @@ OpenAPI docs at /docs. Ctrl-C (or SIGTERM) stops it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import socket
 import sys
 from collections.abc import Sequence
 
-from ..config import load_settings
-from ..errors import OrderbookKitError, SettingsError
+from ..command_line import CommandParser, flag_type
+from ..config import SETTINGS, load_settings
+from ..errors import OrderbookKitError
 from ..service import run_service
 from .app import create_app
 
@@ -47,24 +47,22 @@ def serve(argv: Sequence[str] | None) -> int:
     import uvicorn  # the server, only when serving
 
     settings = load_settings()
-    parser = argparse.ArgumentParser(prog="python -m orderbook_kit.api", description=__doc__)
+    parser = CommandParser(prog="python -m orderbook_kit.api", description=__doc__)
     parser.add_argument(
         "--port",
-        type=int,
+        type=flag_type(SETTINGS["api_port"].rule),
         default=settings.api_port,
         help=f"port on {HOST} (0: any free port; env ORDERBOOK_API_PORT, default %(default)s)",
     )
     parser.add_argument(
         "--stream-buffer",
-        type=int,
+        type=flag_type(SETTINGS["api_stream_buffer"].rule),
         default=settings.api_stream_buffer,
         help="live ticks a WebSocket client may be behind before it is dropped (env "
         "ORDERBOOK_API_STREAM_BUFFER, default %(default)s)",
     )
     arguments = parser.parse_args(argv)
     settings = dataclasses.replace(settings, api_stream_buffer=arguments.stream_buffer)
-    if not 0 <= arguments.port <= 65535:
-        raise SettingsError("api_port", "--port", f"{arguments.port} is not a port; use 1-65535")
     sock = bind(arguments.port)
     port = sock.getsockname()[1]
     print(f"API at http://{HOST}:{port} (docs at /docs, dashboard at /)", flush=True)

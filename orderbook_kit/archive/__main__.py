@@ -14,10 +14,10 @@ are read again on the next start.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from ..command_line import CommandParser
 from ..config import load_settings, read_setting
 from ..defaults import LOCAL_S3_URL
 from ..errors import OrderbookKitError
@@ -73,7 +73,7 @@ def s3_url() -> str:
 
 
 def s3(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m orderbook_kit.archive s3",
         description="The kit's own S3-compatible server (S3Proxy, no Docker) on 127.0.0.1, at "
         f"AWS_ENDPOINT_URL (default {LOCAL_S3_URL}).",
@@ -139,7 +139,7 @@ def s3(argv: Sequence[str]) -> int:
 
 def check(argv: Sequence[str]) -> int:
     """Run the expectation suite over the archive of the current settings."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m orderbook_kit.archive check",
         description="Check every committed file of the archive with Great Expectations.",
         epilog="Environment: ORDERBOOK_ARCHIVE_URL, AWS_ENDPOINT_URL, ORDERBOOK_ARCHIVE_DOCS_DIR.",

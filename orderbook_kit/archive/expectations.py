@@ -150,6 +150,7 @@ def check_archive(
     """Run the suite over every committed file by a GX checkpoint, writing Data Docs to
     ``docs_dir`` (default ``.archive-docs``, or ``ORDERBOOK_ARCHIVE_DOCS_DIR``)."""
     storage = storage or open_storage(settings or load_settings())
+    storage.check_readable()
     return check_rows(archive_frame(storage), docs_dir=docs_dir)
 
 

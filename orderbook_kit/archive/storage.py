@@ -39,6 +39,10 @@ class ArchiveStorage(Protocol):
     def check(self) -> None:
         """Raise :class:`ArchiveStorageError` unless the archive can be read and written."""
 
+    def check_readable(self) -> None:
+        """Raise :class:`ArchiveStorageError` unless there is an archive here to read (for the
+        commands that only read it: a wrong location is a settings error, not a failed check)."""
+
     def write(self, relative: str, data: bytes) -> None:
         """Store ``data`` at ``relative``, whole or not at all (replacing any file there)."""
 
@@ -91,6 +95,21 @@ class LocalStorage:
                 f"ORDERBOOK_ARCHIVE_URL: cannot write to {self.root} ({exc.strerror}); point it "
                 "at a folder you can write to, or unset it for the workbook's .archive folder"
             ) from None
+
+    def check_readable(self) -> None:
+        if self.root.is_dir():
+            return
+        if self.root.exists():
+            raise ArchiveStorageError(
+                f"ORDERBOOK_ARCHIVE_URL: {self.root} is a file, not an archive's folder; point it "
+                "at the folder the archive service writes, or unset it for the workbook's "
+                ".archive folder"
+            )
+        raise ArchiveStorageError(
+            f"ORDERBOOK_ARCHIVE_URL: there is no archive at {self.root} yet; run the archive "
+            "service (`python -m orderbook_kit.archive`) first, or point ORDERBOOK_ARCHIVE_URL "
+            "at the folder it writes"
+        )
 
     def write(self, relative: str, data: bytes) -> None:
         target = self.root / relative
@@ -205,6 +224,9 @@ class S3Storage:
             self.filesystem.ls(self.bucket, detail=False)
         except Exception as exc:  # botocore, aiohttp and OS errors alike: all mean "cannot use"
             raise self._failed("listing", exc) from exc
+
+    def check_readable(self) -> None:
+        self.check()  # the bucket is there and answers; an empty prefix is an empty archive
 
     def write(self, relative: str, data: bytes) -> None:
         try:

@@ -22,13 +22,12 @@ import logging
 import os
 import subprocess
 import sys
-from typing import NoReturn
 
 from .. import validation
+from ..command_line import CommandParser, flag_type
 from ..config import read_setting
 from ..connection import broker_answers
 from ..errors import OrderbookKitError, SettingsError
-from ..service import flag_type
 from ..validation import seconds
 from . import cluster, process
 from .runtime import KAFKA_VERSION
@@ -169,15 +168,8 @@ def cmd_tool(name: str, arguments: list[str], bootstrap: str) -> int:
         return 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with the kit's one-line errors: ``error: --flag: why`` and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message.removeprefix('argument ')}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(
+    parser = CommandParser(
         prog="python -m orderbook_kit.broker",
         description=f"Run Apache Kafka {KAFKA_VERSION} on the JVM (no Docker) and its tools.",
         epilog=__doc__.split("Environment:")[1].join(["Environment:", ""]),

@@ -9,10 +9,10 @@ Environment: ORDERBOOK_PROMETHEUS_URL (default http://127.0.0.1:9090), ORDERBOOK
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from ..command_line import CommandParser
 from ..config import read_setting
 from ..errors import OrderbookKitError
 from . import prometheus
@@ -21,7 +21,7 @@ EXIT_NOT_RUNNING = 3  # `status`, as the broker's and the database's commands sa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m orderbook_kit.monitoring", description=__doc__.splitlines()[0]
     )
     tools = parser.add_subparsers(dest="tool", required=True)

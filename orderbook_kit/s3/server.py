@@ -110,6 +110,14 @@ def start(
         ) from None
     running = status(state_dir)
     if running is not None:
+        if running.url != f"http://{host}:{port}":
+            # As the broker and the database do: "started" at the wrong address would send the
+            # archive to a port where nothing listens.
+            raise OrderbookKitError(
+                f"AWS_ENDPOINT_URL: the kit's S3 server of {state_dir} already runs at "
+                f"{running.url}, not at {url}. Point AWS_ENDPOINT_URL at {running.url}, or stop "
+                "it first: `python -m orderbook_kit.archive s3 stop`."
+            )
         return running.url
     java = runtime.find_java()
     jar = runtime.maven_jar(

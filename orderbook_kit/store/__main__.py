@@ -12,10 +12,10 @@ the next start.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from ..command_line import CommandParser
 from ..config import load_settings, read_setting
 from ..database import connect
 from ..errors import OrderbookKitError
@@ -123,7 +123,7 @@ def db_reset(confirmed: bool) -> int:
 
 
 def db(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m orderbook_kit.store db",
         description="The kit's own PostgreSQL 16 (no Docker), at DATABASE_URL's port on 127.0.0.1.",
         epilog="Environment: DATABASE_URL, ORDERBOOK_DB_DIR (its data, default ./.postgres), "

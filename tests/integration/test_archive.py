@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,6 +282,33 @@ def test_the_s3_server_keeps_its_buckets_across_a_restart(tmp_path: Path) -> Non
     finally:
         s3_server.stop(state)
     shutil.rmtree(state)
+
+
+def test_s3_start_at_another_address_while_the_server_runs_is_one_error_line(
+    tmp_path: Path,
+) -> None:
+    # It printed "S3 server at <the other address>" and exited 0, as if it had started there.
+    state = tmp_path / "s3"
+    here, elsewhere = (f"http://127.0.0.1:{port}" for port in free_ports(2))
+    s3_server.start(here, state)
+    try:
+        env = {**os.environ, "ORDERBOOK_S3_DIR": str(state), "AWS_ENDPOINT_URL": elsewhere}
+        run = subprocess.run(
+            [sys.executable, "-m", "orderbook_kit.archive", "s3", "start"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert run.stderr.strip().splitlines() == [
+            f"error: AWS_ENDPOINT_URL: the kit's S3 server of {state} already runs at {here}, "
+            f"not at {elsewhere}. Point AWS_ENDPOINT_URL at {here}, or stop it first: "
+            "`python -m orderbook_kit.archive s3 stop`."
+        ]
+        assert s3_server.status(state) is not None  # the running one is left alone
+    finally:
+        s3_server.stop(state)
 
 
 def test_the_s3_server_on_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:

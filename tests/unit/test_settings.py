@@ -413,3 +413,54 @@ def test_s3_commands_need_only_their_own_settings_and_run_the_server_here_only(
     assert_one_error_line(remote, "AWS_ENDPOINT_URL: the kit runs its S3 server on this machine")
     bad = run("orderbook_kit.archive", "s3", "start", AWS_ENDPOINT_URL="9000", **state)
     assert_one_error_line(bad, "AWS_ENDPOINT_URL: '9000' is not an S3 endpoint")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "expected"),
+    [
+        (["--schema", "pg_x"], {}, "--schema: 'pg_x' is reserved by PostgreSQL"),
+        ([], {"ORDERBOOK_DB_SCHEMA": "information_schema"}, "ORDERBOOK_DB_SCHEMA: 'information_"),
+    ],
+)
+def test_a_schema_postgresql_reserves_is_a_settings_error(
+    arguments: list[str],
+    environment: dict[str, str],
+    expected: str,
+    run_in_process: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    # It was a 35-line traceback from PostgreSQL ("unacceptable schema name").
+    assert_one_error_line(
+        run_in_process("orderbook_kit.store", *arguments, **environment), expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "arguments", "expected"),
+    [
+        ("orderbook_kit.api", ["--bogus"], "unrecognized arguments: --bogus"),
+        ("orderbook_kit.api", ["--port", "x"], "--port: 'x' is not a whole number"),
+        ("orderbook_kit.api", ["--port", "70000"], "--port: must be at most 65535"),
+        ("orderbook_kit.api", ["--stream-buffer", "1"], "--stream-buffer: must be at least 10"),
+        ("orderbook_kit.store", ["db"], "the following arguments are required: command"),
+        ("orderbook_kit.store", ["db", "bogus"], "command: invalid choice: 'bogus'"),
+        ("orderbook_kit.store", ["db", "logs", "-n", "x"], "-n/--lines: invalid int value"),
+        ("orderbook_kit.archive", ["s3", "bogus"], "command: invalid choice: 'bogus'"),
+        ("orderbook_kit.archive", ["check", "--bogus"], "unrecognized arguments: --bogus"),
+        ("orderbook_kit.monitoring", ["bogus"], "tool: invalid choice: 'bogus'"),
+        ("orderbook_kit.broker", [], "the following arguments are required: command"),
+        ("orderbook_kit.broker", ["start", "--nodes", "x"], "--nodes: invalid int value"),
+        ("orderbook_kit.quality", ["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_every_commands_argument_errors_are_one_line_without_the_usage(
+    module: str, arguments: list[str], expected: str
+) -> None:
+    assert_one_error_line(run(module, *arguments), expected)
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/nonexistent/archive"])
+def test_archive_check_of_a_place_with_no_archive_is_a_settings_error(where: str) -> None:
+    # It reported a failed data check, as if the archive's data were bad.
+    result = run("orderbook_kit.archive", "check", ORDERBOOK_ARCHIVE_URL=where)
+    assert_one_error_line(result, "ORDERBOOK_ARCHIVE_URL: ")
+    assert where in result.stderr
