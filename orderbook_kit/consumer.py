@@ -29,7 +29,7 @@ from .config import Settings, load_settings
 from .confluent.reader import read_records_confluent
 from .connection import client_timeouts, unreachable_error
 from .decoding import DecodeFailure, decode_message
-from .errors import OrderbookKitError
+from .errors import OrderbookKitError, TopicNotFoundError
 from .frames import KAFKA_COLUMNS, columns_frame
 from .models import Tick
 from .records import RecordsRead
@@ -142,7 +142,7 @@ def read_records(
     try:
         existing = consumer.partitions_for_topic(topic)
         if not existing:
-            raise OrderbookKitError(
+            raise TopicNotFoundError(
                 f"Topic {topic!r} does not exist at {settings.bootstrap_servers}. Produce to it "
                 "first (the kit's producer creates it), or check the topic name."
             )

@@ -27,6 +27,7 @@ __all__ = [
     "PostgresNotAvailableError",
     "SameTopicError",
     "SettingsError",
+    "TopicNotFoundError",
 ]
 
 
@@ -64,6 +65,10 @@ class BrokerStartTimeoutError(BrokerError):
 
 class BrokerUnreachableError(BrokerError):
     """A client (producer, consumer, admin) could not reach any broker in time."""
+
+
+class TopicNotFoundError(OrderbookKitError):
+    """A read of a topic that does not exist (yet): nothing was ever produced to it."""
 
 
 class DatabaseError(OrderbookKitError):

@@ -46,6 +46,8 @@ def bind(port: int) -> socket.socket:
 def serve(argv: Sequence[str] | None) -> int:
     import uvicorn  # the server, only when serving
 
+    from .protocol import BoundedH11Protocol
+
     settings = load_settings()
     parser = CommandParser(prog="python -m orderbook_kit.api", description=__doc__)
     parser.add_argument(
@@ -66,7 +68,12 @@ def serve(argv: Sequence[str] | None) -> int:
     sock = bind(arguments.port)
     port = sock.getsockname()[1]
     print(f"API at http://{HOST}:{port} (docs at /docs, dashboard at /)", flush=True)
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="warning",
+        access_log=False,
+        http=BoundedH11Protocol,  # a half-sent request is answered 408 and closed, not kept
+    )
     # uvicorn shuts down cleanly on Ctrl-C (or SIGTERM), then passes the signal on.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])

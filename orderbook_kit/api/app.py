@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import math
 import re
 from collections.abc import AsyncIterator, Callable
@@ -27,14 +26,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from kafka.errors import KafkaError
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from ..config import Settings, load_settings
 from ..connections import ReusedConnections
-from ..consumer import read_ticks
-from ..errors import BrokerError, DatabaseError, OrderbookKitError
+from ..consumer import ReadResult, read_ticks
+from ..errors import DatabaseError, OrderbookKitError, TopicNotFoundError
+from ..frames import empty_frame
 from ..models import SYMBOL_PATTERN
-from ..quality.dead_letters import read_dead_letters
+from ..quality.dead_letters import dead_letters_frame, read_dead_letters
 from ..store import queries as hot
 from ..validation import redacted_url
 from .stream import Subscription, TickStream
@@ -42,9 +42,11 @@ from .stream import Subscription, TickStream
 __all__ = ["MAX_CANDLES", "create_app"]
 
 MAX_CANDLES = 10_000  # per request: a longer range needs a longer interval
+DEFAULT_RANGE = timedelta(hours=24)  # of candles, when no start is given
 MAX_RECENT_SECONDS = 3600
 MAX_RECENT_TICKS = 10_000
 DEPENDENCY_TIMEOUT_S = 3.0  # an unreachable PostgreSQL or Kafka answers 503 within seconds
+READ_TIMEOUT_S = 2 * DEPENDENCY_TIMEOUT_S  # a read of recent ticks or dead letters from Kafka
 SEND_TIMEOUT_S = 5.0  # a WebSocket client that takes longer to accept one message is dropped
 MAX_BATCH = 200  # ticks per WebSocket message
 WS_TRY_AGAIN_LATER = 1013  # RFC 6455 close codes
@@ -53,6 +55,51 @@ WS_POLICY_VIOLATION = 1008
 Symbol = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. TTF-GAS")]
 SYMBOL_PATTERN_RE = re.compile(SYMBOL_PATTERN)
 T = TypeVar("T")
+# RFC 3339 (ISO 8601 with a zone): 2026-01-01T12:00:00Z, 2026-01-01T13:00:00.5+01:00. A plain
+# number is not a time here, though pydantic would read it as seconds since 1970.
+ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})", re.ASCII
+)
+FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
+
+
+def _iso_time_only(value: object) -> object:
+    if isinstance(value, str) and not ISO_TIME.fullmatch(value):
+        raise ValueError(
+            f"{value[:40]!r} is not an ISO 8601 time with a zone; use e.g. "
+            "2026-01-01T12:00:00Z or 2026-01-01T13:00:00+01:00"
+        )
+    return value
+
+
+# AwareDatetime: a time without a zone is refused (422), as is anything but ISO 8601.
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time_only)]
+
+
+class Problem(BaseModel):
+    """Every error the API answers: what went wrong and what to do (and, for a 422, pydantic's
+    own list of the problems, each with where it is)."""
+
+    detail: str = Field(description="what went wrong, and what to change")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="422 only: each problem of the request, with its location"
+    )
+
+
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "The request is not valid: `detail` says why"}
+}
+UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No ticks of this symbol in the hot store"}
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Problem,
+        "description": "PostgreSQL or Kafka is unavailable: `detail` says which and why; try "
+        "again after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    }
+}
 
 
 class Quote(BaseModel):
@@ -91,10 +138,15 @@ class DeadLetters(BaseModel):
     by_reason: dict[str, int]
 
 
+class Dependency(BaseModel):
+    ok: bool
+    detail: str = Field(description="'answers', or why it does not")
+
+
 class Health(BaseModel):
-    status: str  # "ok", or "degraded" (then the reasons below)
-    database: str | None
-    kafka: str | None
+    status: str = Field(description="'ok', or 'degraded' when a dependency does not answer")
+    database: Dependency
+    kafka: Dependency
     stream_clients: int
 
 
@@ -164,11 +216,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 f"({str(exc).splitlines()[0]}); the API answers again once it is back"
             ) from None
 
-    def kafka(call: Callable[[], T]) -> T:
-        """``call``'s answer, or 503 saying why Kafka cannot give it."""
+    def kafka(call: Callable[[], T], *, no_topic: Callable[[], T]) -> T:
+        """``call``'s answer; ``no_topic()`` if the topic was never created (nothing was ever
+        written to it: an answer, not an outage); or 503 saying why Kafka cannot give it."""
         try:
             return call()
-        except (BrokerError, KafkaError) as exc:
+        except TopicNotFoundError:
+            return no_topic()
+        except (OrderbookKitError, KafkaError) as exc:
             raise Unavailable(
                 f"Kafka at {settings.bootstrap_servers} is unavailable ({exc}); the API answers "
                 "again once it is back"
@@ -188,34 +243,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 404, f"no ticks of {symbol!r} in the hot store; known symbols: {', '.join(known)}"
             )
 
-    @app.get("/health", response_model=Health, tags=["service"])
+    @app.get(
+        "/health",
+        response_model=Health,
+        tags=["service"],
+        responses={503: {"model": Health, "description": "PostgreSQL or Kafka does not answer"}},
+    )
     def health() -> JSONResponse:
-        """Whether PostgreSQL and Kafka answer (503 if either does not)."""
+        """Whether PostgreSQL and Kafka answer (503 if either does not), each with the reason."""
         try:
             store.run(lambda conn: conn.execute("SELECT 1"))
-            database_error = None
+            database = Dependency(ok=True, detail="answers")
         except (OrderbookKitError, psycopg.Error) as exc:
-            database_error = str(exc).splitlines()[0]
+            database = Dependency(ok=False, detail=str(exc).splitlines()[0])
         kafka_error = stream.error or (None if stream.ready.is_set() else "connecting to Kafka")
+        kafka = Dependency(ok=kafka_error is None, detail=kafka_error or "answers")
         body = Health(
-            status="ok" if database_error is None and kafka_error is None else "degraded",
-            database=database_error,
-            kafka=kafka_error,
+            status="ok" if database.ok and kafka.ok else "degraded",
+            database=database,
+            kafka=kafka,
             stream_clients=stream.clients,
         )
         return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
-    @app.get("/symbols", tags=["hot store"])
+    @app.get("/symbols", tags=["hot store"], responses=UNAVAILABLE)
     def symbols() -> list[str]:
         """Every symbol with ticks in the hot store."""
         return known_symbols()
 
-    @app.get("/quotes/latest", response_model=list[Quote], tags=["hot store"])
+    @app.get(
+        "/quotes/latest", response_model=list[Quote], tags=["hot store"], responses=UNAVAILABLE
+    )
     def latest_quotes() -> list[dict[str, Any]]:
         """The latest quote of every symbol."""
         return records(hot_store(lambda conn: hot.latest_quotes(connection=conn)))
 
-    @app.get("/quotes/{symbol}/latest", response_model=Quote, tags=["hot store"])
+    @app.get(
+        "/quotes/{symbol}/latest",
+        response_model=Quote,
+        tags=["hot store"],
+        responses={**INVALID, **UNKNOWN, **UNAVAILABLE},
+    )
     def latest_quote(symbol: Symbol) -> dict[str, Any]:
         """The latest quote of ``symbol``."""
         rows = records(hot_store(lambda conn: hot.latest_quotes(connection=conn)))
@@ -225,17 +293,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         require_known(symbol)  # raises 404 with the known symbols
         raise HTTPException(404, f"no quote of {symbol!r}")  # pragma: no cover - raced a delete
 
-    @app.get("/candles/{symbol}", response_model=list[Candle], tags=["hot store"])
+    @app.get(
+        "/candles/{symbol}",
+        response_model=list[Candle],
+        tags=["hot store"],
+        responses={**INVALID, **UNKNOWN, **UNAVAILABLE},
+    )
     def candles(
         symbol: Symbol,
         interval: Annotated[int, Query(ge=1, le=86_400, description="seconds per candle")] = 60,
-        start: Annotated[datetime | None, Query(description="ISO 8601 with a zone")] = None,
-        end: Annotated[datetime | None, Query(description="default: now")] = None,
+        start: Annotated[
+            IsoTime | None, Query(description="ISO 8601 with a zone; default: end minus 24 h")
+        ] = None,
+        end: Annotated[
+            IsoTime | None, Query(description="ISO 8601 with a zone; default: now")
+        ] = None,
     ) -> list[dict[str, Any]]:
         """OHLC candles of ``symbol``'s mid from ``start`` (default: ``end`` minus 24 h) to
         ``end``, at most 10,000 of them."""
-        end = aware(end, "end") or datetime.now(UTC)
-        start = aware(start, "start") or end - timedelta(hours=24)
+        end = in_utc(end, "end") or datetime.now(UTC)
+        # Not end - 24 h when that is before year 1 (an early end): the first moment instead.
+        start = in_utc(start, "start") or max(end, FIRST_MOMENT + DEFAULT_RANGE) - DEFAULT_RANGE
         if start >= end:
             raise HTTPException(422, f"start ({start.isoformat()}) must be before end")
         count = math.ceil((end - start).total_seconds() / interval)
@@ -253,7 +331,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return records(frame)
 
-    @app.get("/ticks/{symbol}/recent", response_model=list[RecentTick], tags=["kafka"])
+    @app.get(
+        "/ticks/{symbol}/recent",
+        response_model=list[RecentTick],
+        tags=["kafka"],
+        responses={**INVALID, **UNAVAILABLE},
+    )
     def recent_ticks(
         symbol: Symbol,
         seconds: Annotated[float, Query(gt=0, le=MAX_RECENT_SECONDS)] = 60,
@@ -267,9 +350,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.clean_topic,
                 settings=settings,
                 from_time=since,
-                timeout_s=DEPENDENCY_TIMEOUT_S * 2,
+                timeout_s=READ_TIMEOUT_S,
                 max_messages=MAX_RECENT_TICKS * 10,  # every symbol's: bounded either way
-            )
+            ),
+            no_topic=lambda: ReadResult(empty_frame()),
         )
         if result.outage is not None:
             raise Unavailable(f"Kafka at {settings.bootstrap_servers} failed: {result.outage}")
@@ -280,7 +364,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         columns = list(RecentTick.model_fields)
         return records(frame[columns].tail(limit))
 
-    @app.get("/dead-letters", response_model=DeadLetters, tags=["kafka"])
+    @app.get(
+        "/dead-letters",
+        response_model=DeadLetters,
+        tags=["kafka"],
+        responses={**INVALID, **UNAVAILABLE},
+    )
     def dead_letters(
         seconds: Annotated[float, Query(gt=0, le=MAX_RECENT_SECONDS)] = 300,
     ) -> DeadLetters:
@@ -288,7 +377,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from the dead-letter topic by time)."""
         since = datetime.now(UTC) - timedelta(seconds=seconds)
         frame = kafka(
-            lambda: read_dead_letters(settings, from_time=since, timeout_s=DEPENDENCY_TIMEOUT_S * 2)
+            lambda: read_dead_letters(settings, from_time=since, timeout_s=READ_TIMEOUT_S),
+            no_topic=lambda: dead_letters_frame([]),
         )
         counts = frame["reason"].value_counts()
         return DeadLetters(
@@ -374,14 +464,34 @@ async def forward(websocket: WebSocket, subscription: Subscription) -> None:
         closed.cancel()
 
 
-def aware(moment: datetime | None, name: str) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    raise HTTPException(
-        422, f"{name} has no time zone; add one, e.g. {moment.isoformat()}Z or +01:00"
-    )
+def in_utc(moment: datetime | None, name: str) -> datetime | None:
+    """``moment`` (aware: the parameter's type saw to that) in UTC, or 422 if UTC cannot hold
+    it (0001-01-01T00:00:00+01:00 is before year 1 there)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(
+            422, f"{name} is outside the years 1-9999 once converted to UTC; use a time inside"
+        ) from None
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """``frame``'s rows as plain Python values (no numpy scalars, no NaN: JSON can't hold them)."""
-    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"))
+    """``frame``'s rows as plain Python values: numbers exactly as stored (pandas' own JSON writer
+    rounds to 10 digits, and so wrote the largest float as null), times as aware datetimes, and
+    None for a missing value. The response model then writes them out."""
+    return [
+        {name: _plain(value) for name, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..connection import unreachable_error
-from ..errors import OrderbookKitError
+from ..errors import OrderbookKitError, TopicNotFoundError
 from ..records import RecordsRead
 from .loading import LIBRDKAFKA_LOG, confluent_kafka
 
@@ -190,7 +190,7 @@ class _Reader:
             ) from exc
         found = metadata.topics.get(self.topic)
         if found is None or found.error is not None or not found.partitions:
-            raise OrderbookKitError(
+            raise TopicNotFoundError(
                 f"Topic {self.topic!r} does not exist at {self.settings.bootstrap_servers}. "
                 "Produce to it first (the kit's producer creates it), or check the topic name."
             )

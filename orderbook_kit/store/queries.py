@@ -65,8 +65,11 @@ ORDER BY q.symbol
 # OHLC candles of the mid: date_bin puts each tick in its time bucket; the open and close are the
 # first and last mid of the bucket in seq order.
 CANDLES = """
-SELECT date_bin(make_interval(secs => %(seconds)s), event_time, TIMESTAMPTZ '2000-01-01')
-           AS bucket,
+SELECT -- GREATEST: a tick in the first seconds of year 1 would fall in a bucket before it, which
+       -- no client's datetime can hold.
+       GREATEST(date_bin(make_interval(secs => %(seconds)s), event_time,
+                         TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+                TIMESTAMPTZ '0001-01-01 00:00:00+00') AS bucket,
        (array_agg(bid / 2 + ask / 2 ORDER BY seq))[1] AS open,
        max(bid / 2 + ask / 2) AS high,
        min(bid / 2 + ask / 2) AS low,
