@@ -160,6 +160,9 @@ class LiveChart:
         self.received = 0  # ticks shown (of this symbol)
         self.redraws = 0
         self.error: BaseException | None = None
+        self._labels: list[widgets.Label] = []  # the status lines of controls(), kept current
+        self._draw_lock = threading.Lock()
+        self._pending: threading.Timer | None = None  # a redraw the throttle put off
 
     def start(self) -> LiveChart:
         """Start streaming in the background (again, after a stop); returns at once."""
@@ -182,16 +185,25 @@ class LiveChart:
         """Start and Stop buttons with a status line, above the chart."""
         start = widgets.Button(description="Start", icon="play")
         stop = widgets.Button(description="Stop", icon="stop")
-        status = widgets.Label()
-
-        def refresh(*_: object) -> None:
-            state = "running" if self.running else "stopped"
-            status.value = f"{state}; {self.received} ticks shown"
-
-        start.on_click(lambda _: (self.start(), refresh()))
-        stop.on_click(lambda _: (self.stop(), refresh()))
-        refresh()
+        status = widgets.Label(value=self.status)
+        self._labels.append(status)
+        start.on_click(lambda _: (self.start(), self._show_status()))
+        stop.on_click(lambda _: (self.stop(), self._show_status()))
         return widgets.VBox([widgets.HBox([start, stop, status]), self.figure])
+
+    @property
+    def status(self) -> str:
+        """"running; 120 ticks shown", "stopped; ...", or "failed: <error>; ..."."""
+        if self.error is not None:
+            state = f"failed: {type(self.error).__name__}: {self.error}"
+        else:
+            state = "running" if self.running and not self._stop.is_set() else "stopped"
+        return f"{state}; {self.received} ticks shown"
+
+    def _show_status(self) -> None:
+        text = self.status
+        for label in self._labels:
+            label.value = text
 
     def _run(self) -> None:
         last_redraw = 0.0
@@ -207,16 +219,28 @@ class LiveChart:
                 if now - last_redraw >= self.min_redraw_gap_s:
                     self._redraw()
                     last_redraw = now
+                elif self._pending is None:
+                    # Drawn a moment later even if no tick follows (a feed that pauses).
+                    self._pending = threading.Timer(self.min_redraw_gap_s, self._redraw)
+                    self._pending.daemon = True
+                    self._pending.start()
         except Exception as exc:  # shown to the learner via .error instead of dying silently
             self.error = exc
         finally:
             self._redraw()  # the last ticks, whatever the throttle held back
+            self._stop.set()  # so the status says "stopped" before the thread has quite ended
+            self._show_status()
 
     def _redraw(self) -> None:
-        points = list(self._points)
-        times = [t.event_time for t in points]
-        columns = ([t.bid for t in points], [t.ask for t in points], [t.mid for t in points])
-        with self.figure.batch_update():
-            for trace, values in zip(self.figure.data, columns, strict=True):
-                trace.x, trace.y = times, values
-        self.redraws += 1
+        with self._draw_lock:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            points = list(self._points)
+            times = [t.event_time for t in points]
+            columns = ([t.bid for t in points], [t.ask for t in points], [t.mid for t in points])
+            with self.figure.batch_update():
+                for trace, values in zip(self.figure.data, columns, strict=True):
+                    trace.x, trace.y = times, values
+            self.redraws += 1
+            self._show_status()  # as often as the chart: the count under it stays true

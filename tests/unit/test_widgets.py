@@ -103,3 +103,36 @@ def test_each_symbol_gets_its_own_price_axis(symbols: list[str]) -> None:
     assert len(axes) == len(symbols)
     for symbol in symbols:
         assert len({t.yaxis for t in figure.data if t.name.startswith(symbol)}) == 1
+
+
+def test_the_status_line_follows_the_chart_while_it_runs_and_after() -> None:
+    # It once said "running; 1 ticks shown" under a chart of 100 ticks, for good.
+    release = Event()
+
+    def paced(stop: Event) -> Iterator[Tick]:
+        ticks = list(fast_ticks(100))
+        yield from ticks[:60]
+        release.wait(10)  # hold the stream here while the test reads the status
+        yield from ticks[60:]
+
+    chart = LiveChart(paced, max_redraws_per_s=1000)
+    box = chart.controls()
+    status = box.children[0].children[2]
+    chart.start()
+    wait_for(lambda: chart.received == 60, 10, "the first 60 ticks")
+    wait_for(lambda: status.value == "running; 60 ticks shown", 10, "the status to follow")
+    release.set()
+    wait_for(lambda: not chart.running, 10, "the stream to end")
+    assert status.value == chart.status == "stopped; 100 ticks shown"
+
+
+def test_the_status_line_says_why_a_chart_failed() -> None:
+    def broken(stop: Event) -> Iterator[Tick]:
+        yield from fast_ticks(3)
+        raise RuntimeError("feed went away")
+
+    chart = LiveChart(broken)
+    status = chart.controls().children[0].children[2]
+    chart.start()
+    wait_for(lambda: not chart.running, 10, "the chart to stop")
+    assert status.value == "failed: RuntimeError: feed went away; 3 ticks shown"
