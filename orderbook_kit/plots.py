@@ -193,7 +193,7 @@ class LiveChart:
 
     @property
     def status(self) -> str:
-        """"running; 120 ticks shown", "stopped; ...", or "failed: <error>; ..."."""
+        """The status line: "running; 120 ticks shown", "stopped; ..." or "failed: <error>; ..."."""
         if self.error is not None:
             state = f"failed: {type(self.error).__name__}: {self.error}"
         else:
