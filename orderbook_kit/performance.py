@@ -34,6 +34,7 @@ __all__ = [
     "percentiles",
     "profile_table",
     "scratch_settings",
+    "spread_of_runs",
     "time_producing",
     "time_reading",
     "tuning_grid",
@@ -89,20 +90,40 @@ def tuning_grid(
     *,
     lingers_ms: Iterable[int],
     batch_sizes: Iterable[int],
+    repeats: int = 1,
 ) -> pd.DataFrame:
-    """Producing throughput for each ``linger_ms`` and ``batch_size``: one row per pair."""
+    """Producing throughput for each ``linger_ms`` and ``batch_size``, ``repeats`` times: one row
+    per run (``run`` numbers them). The pairs take turns, round after round, so a moment when
+    the machine is busy falls on every pair alike; all runs write to one scratch topic."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    pairs = [(linger, size) for linger in lingers_ms for size in batch_sizes]
+    scratch = scratch_settings(settings, "grid")
     rows = []
-    for linger_ms in lingers_ms:
-        for batch_size in batch_sizes:
-            scratch = scratch_settings(settings, "grid")
-            try:
-                run = time_producing(ticks, scratch, linger_ms=linger_ms, batch_size=batch_size)
-            finally:
-                delete_pipeline(scratch)
-            rows.append(
-                {"linger_ms": linger_ms, "batch_size": batch_size, "ticks_per_s": run.per_second}
-            )
+    try:
+        for run in range(repeats):
+            for linger_ms, batch_size in pairs:
+                result = time_producing(ticks, scratch, linger_ms=linger_ms, batch_size=batch_size)
+                rows.append(
+                    {
+                        "linger_ms": linger_ms,
+                        "batch_size": batch_size,
+                        "run": run,
+                        "ticks_per_s": result.per_second,
+                    }
+                )
+    finally:
+        delete_pipeline(scratch)
     return pd.DataFrame(rows)
+
+
+def spread_of_runs(runs: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Per group of ``by``: the median of ``value`` over its runs, and the spread around it
+    (the lowest and highest run, and how far each is from the median, for error bars)."""
+    summary = runs.groupby(by)[value].agg(median="median", low="min", high="max").reset_index()
+    summary["below"] = summary["median"] - summary["low"]
+    summary["above"] = summary["high"] - summary["median"]
+    return summary
 
 
 def paced_latency_ms(
