@@ -111,15 +111,19 @@ def retry_while_retriable(
 
 
 @contextmanager
-def quiet_kafka_logs() -> Iterator[None]:
-    """Silence kafka-python's connection errors while a failure is expected and handled."""
-    kafka_logger = logging.getLogger("kafka")
-    previous = kafka_logger.level
-    kafka_logger.setLevel(logging.CRITICAL)
+def quiet_kafka_logs(*more_loggers: str) -> Iterator[None]:
+    """Silence kafka-python's connection errors (and the loggers named in ``more_loggers``, such
+    as ``orderbook_kit.producer``'s report of a failed delivery) while a failure is expected and
+    handled - so a notebook shows the explanation, not a log line in red before it."""
+    loggers = [logging.getLogger(name) for name in ("kafka", *more_loggers)]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        kafka_logger.setLevel(previous)
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.setLevel(level)
 
 
 def broker_answers(bootstrap_servers: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
