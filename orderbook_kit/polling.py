@@ -26,6 +26,7 @@ __all__ = [
     "OUTAGE_RETRY_S",
     "POLL_MS",
     "SESSION_TIMEOUT_MS",
+    "OutageClock",
     "OutageTolerantPoller",
     "PollingService",
     "RunLimits",
@@ -69,6 +70,26 @@ def offsets_past_the_end(
     }
 
 
+class OutageClock:
+    """How long something has kept failing: :meth:`failed` starts the clock (logging ``what`` once)
+    and returns the seconds since; :meth:`recovered` stops it. The callers raise once that passes
+    ``settings.delivery_timeout_s``, so no outage is waited out without end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "the broker is unreachable", for the log
+        self._since: float | None = None
+
+    def failed(self, exc: Exception) -> float:
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+            log.warning("%s (%s); waiting", self.what, exc)
+        return now - self._since
+
+    def recovered(self) -> None:
+        self._since = None
+
+
 class OutageTolerantPoller:
     """``poll(limit)`` on ``consumer``, riding out outages up to ``settings.delivery_timeout_s``.
 
@@ -83,7 +104,7 @@ class OutageTolerantPoller:
         self.settings = settings
         self.service = service
         self.on_restart = on_restart
-        self._unreachable_since: float | None = None  # when polling started to fail
+        self._outage = OutageClock("the broker is unreachable")
 
     def poll(self, limit: int) -> Batches:
         """One poll of at most ``limit`` records; empty while the broker is unreachable."""
@@ -97,15 +118,11 @@ class OutageTolerantPoller:
                 ) from exc
             self._wait_out(exc)
             return {}
-        self._unreachable_since = None
+        self._outage.recovered()
         return batches
 
     def _wait_out(self, exc: KafkaError) -> None:
-        now = time.monotonic()
-        if self._unreachable_since is None:
-            self._unreachable_since = now
-            log.warning("the broker is unreachable (%s); waiting for it", exc)
-        waited = now - self._unreachable_since
+        waited = self._outage.failed(exc)
         if waited > self.settings.delivery_timeout_s:
             raise BrokerUnreachableError(
                 f"The broker at {self.settings.bootstrap_servers} was unreachable for "
@@ -147,7 +164,7 @@ class RunLimits:
         self.count, self.duration_s, self.idle_s, self.stop = count, duration_s, idle_s, stop
         self.settings = settings
         self.started = self.last_message_at = time.monotonic()
-        self._unconfirmed_since: float | None = None  # when asking for the end offsets failed
+        self._unconfirmed = OutageClock("idle, but the broker cannot say whether all was read")
 
     def reached(self, processed: int) -> bool:
         now = time.monotonic()
@@ -181,15 +198,11 @@ class RunLimits:
         except KafkaError as exc:
             self._not_confirmed(exc)
             return False
-        self._unconfirmed_since = None
+        self._unconfirmed.recovered()
         return not behind
 
     def _not_confirmed(self, exc: KafkaError) -> None:
-        now = time.monotonic()
-        if self._unconfirmed_since is None:
-            self._unconfirmed_since = now
-            log.warning("idle, but the broker cannot say whether all was read (%s)", exc)
-        waited = now - self._unconfirmed_since
+        waited = self._unconfirmed.failed(exc)
         if waited > self.settings.delivery_timeout_s:
             raise BrokerUnreachableError(
                 f"The run was idle, but the broker at {self.settings.bootstrap_servers} could "

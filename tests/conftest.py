@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,3 +141,18 @@ def produce_clean(
             else:
                 producer.send_raw(*message)
         producer.flush()
+
+
+@pytest.fixture
+def pipeline_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Topics, consumer groups, a database schema and an archive folder of the test's own (the
+    schema dropped afterwards), labelled by the test module: ``orderbook.raw.<module>-<id>``."""
+    from orderbook_kit.config import load_settings
+    from orderbook_kit.database import connect
+    from orderbook_kit.store.tables import drop_schema
+
+    label = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    own = load_settings().isolated(f"{label}-{uuid.uuid4().hex[:10]}")
+    yield dataclasses.replace(own, archive_url=str(tmp_path / "archive"))
+    with connect(own.database_url, timeout_s=10) as conn:
+        drop_schema(conn, own.db_schema)

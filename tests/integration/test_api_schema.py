@@ -21,20 +21,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.database import connect
+from orderbook_kit.config import Settings
 from orderbook_kit.launcher import start_service
 from orderbook_kit.models import Tick
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store.sink import StoreSink
-from orderbook_kit.store.tables import drop_schema
 from tests.conftest import produce_clean
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -44,11 +40,8 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "20261205")
 
 
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    own = load_settings().isolated(f"schema-{uuid.uuid4().hex[:10]}")
-    yield own
-    with connect(own.database_url, timeout_s=10) as conn:
-        drop_schema(conn, own.db_schema)
+def settings(pipeline_settings: Settings) -> Settings:
+    return pipeline_settings
 
 
 def edge_ticks() -> list[Tick]:

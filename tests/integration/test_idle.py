@@ -8,21 +8,14 @@ certain here, on a quiet machine too.
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from orderbook_kit.archive.sink import ArchiveSink
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.database import connect
+from orderbook_kit.config import Settings
 from orderbook_kit.producer import TickProducer
 from orderbook_kit.quality.gate import QualityGate
 from orderbook_kit.simulator import OrderbookSimulator
 from orderbook_kit.store.sink import StoreSink
-from orderbook_kit.store.tables import drop_schema
 from tests.conftest import produce_clean
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -32,11 +25,8 @@ IDLE_S = 0.01  # far shorter than a fetch takes
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    own = load_settings().isolated(f"idle-{uuid.uuid4().hex[:10]}")
-    yield dataclasses.replace(own, archive_url=str(tmp_path / "archive"))
-    with connect(own.database_url, timeout_s=10) as conn:
-        drop_schema(conn, own.db_schema)
+def settings(pipeline_settings: Settings) -> Settings:
+    return pipeline_settings
 
 
 def ticks() -> list:

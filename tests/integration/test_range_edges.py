@@ -10,19 +10,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orderbook_kit.archive.queries import Archive
 from orderbook_kit.archive.sink import ArchiveSink
-from orderbook_kit.config import Settings, load_settings
+from orderbook_kit.config import Settings
 from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.database import connect
 from orderbook_kit.models import MAX_SEQ, Tick
@@ -32,7 +28,6 @@ from orderbook_kit.quality.checks import QualityChecker, Verdict
 from orderbook_kit.quality.gate import HEADER_DETAIL, HEADER_REASON, QualityGate, header
 from orderbook_kit.reasons import Reason
 from orderbook_kit.store.sink import StoreSink
-from orderbook_kit.store.tables import drop_schema
 from tests.conftest import produce_clean
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -42,11 +37,8 @@ POISON_BID = 13.0  # the broken rule below raises on exactly this bid
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    own = load_settings().isolated(f"edges-{uuid.uuid4().hex[:10]}")
-    yield dataclasses.replace(own, archive_url=str(tmp_path / "archive"))
-    with connect(own.database_url, timeout_s=10) as conn:
-        drop_schema(conn, own.db_schema)
+def settings(pipeline_settings: Settings) -> Settings:
+    return pipeline_settings
 
 
 def live_tick(seq: int, bid: float = 30.0) -> Tick:
