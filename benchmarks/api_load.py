@@ -107,7 +107,7 @@ MIX = [
         2,
         lambda r: "/candles/TTF-GAS?start=2026-01-05T08:00:00",
         422,
-        "no time zone",
+        "is not an ISO 8601 time with a zone",
     ),
     Request("bad: not a symbol", 2, lambda r: "/quotes/ttf%20gas/latest", 422, "symbol"),
     Request(

@@ -453,14 +453,19 @@ def test_a_schema_postgresql_reserves_is_a_settings_error(
     ],
 )
 def test_every_commands_argument_errors_are_one_line_without_the_usage(
-    module: str, arguments: list[str], expected: str
+    module: str,
+    arguments: list[str],
+    expected: str,
+    run_in_process: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    assert_one_error_line(run(module, *arguments), expected)
+    assert_one_error_line(run_in_process(module, *arguments), expected)
 
 
 @pytest.mark.parametrize("where", ["/etc/passwd", "/nonexistent/archive"])
-def test_archive_check_of_a_place_with_no_archive_is_a_settings_error(where: str) -> None:
+def test_archive_check_of_a_place_with_no_archive_is_a_settings_error(
+    where: str, run_in_process: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     # It reported a failed data check, as if the archive's data were bad.
-    result = run("orderbook_kit.archive", "check", ORDERBOOK_ARCHIVE_URL=where)
+    result = run_in_process("orderbook_kit.archive", "check", ORDERBOOK_ARCHIVE_URL=where)
     assert_one_error_line(result, "ORDERBOOK_ARCHIVE_URL: ")
     assert where in result.stderr
