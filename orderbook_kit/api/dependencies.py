@@ -13,8 +13,8 @@ from typing import Annotated, Any, TypeVar
 import pandas as pd
 import psycopg
 from fastapi import Depends, HTTPException
+from fastapi.requests import HTTPConnection
 from kafka.errors import KafkaError
-from starlette.requests import HTTPConnection
 
 from ..config import Settings
 from ..connections import ReusedConnections
