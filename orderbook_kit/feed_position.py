@@ -19,30 +19,25 @@ valid tick with a huge seq); restricting who writes to it is the job of Kafka's 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from .config import Settings
-from .consumer import open_consumer
+from .consumer import read_records
 from .decoding import decode_message
 from .errors import OrderbookKitError
 from .models import MAX_SEQ, Tick
+from .offsets import end_offsets
 
 __all__ = ["FIRST_WINDOW", "FeedPositionError", "last_ticks", "partition_of"]
-
-log = logging.getLogger(__name__)
 
 # Records read from a partition's end at first; each further window back is four times larger,
 # so a symbol that ticks often is found in one small read and a rare one in a few.
 FIRST_WINDOW = 2_000
 _GROWTH = 4
-_POLL_MS = 200
 
 
 class FeedPositionError(OrderbookKitError):
@@ -64,27 +59,16 @@ def last_ticks(
     FeedPositionError if the reads take longer than ``timeout_s`` in all, or a symbol's last seq
     is the largest a seq can be (its feed cannot go on).
     """
-    wanted = sorted(set(symbols))
     deadline = time.monotonic() + timeout_s
-    consumer = open_consumer(settings, client_id="orderbook-kit-feed-position")
-    try:
-        count = len(consumer.partitions_for_topic(topic) or ())
-        if count == 0:  # no such topic yet: every feed starts at seq 0
-            return {}
-        by_partition: dict[int, set[str]] = defaultdict(set)
-        for symbol in wanted:
-            by_partition[partition_of(symbol, count)].add(symbol)
-        found: dict[str, Tick] = {}
-        for partition, names in sorted(by_partition.items()):
-            tp = TopicPartition(topic, partition)
-            found |= _scan_backwards(consumer, tp, names, deadline, timeout_s)
-    except KafkaError as exc:
-        raise FeedPositionError(
-            f"Could not read where the feed stopped in {topic!r} ({exc}). Check the broker "
-            "(`make status`) and start again."
-        ) from exc
-    finally:
-        consumer.close()
+    ends = end_offsets(topic, settings)
+    if not ends:  # no such topic yet: every feed starts at seq 0
+        return {}
+    by_partition: dict[int, set[str]] = defaultdict(set)
+    for symbol in set(symbols):
+        by_partition[partition_of(symbol, len(ends))].add(symbol)
+    found: dict[str, Tick] = {}
+    for partition, names in sorted(by_partition.items()):
+        found |= _scan_backwards(settings, topic, partition, ends[partition], names, deadline)
     for symbol, tick in found.items():
         if tick.seq >= MAX_SEQ:
             raise FeedPositionError(
@@ -96,58 +80,40 @@ def last_ticks(
 
 
 def _scan_backwards(
-    consumer: KafkaConsumer, tp: TopicPartition, symbols: set[str], deadline: float, budget: float
+    settings: Settings, topic: str, partition: int, end: int, symbols: set[str], deadline: float
 ) -> dict[str, Tick]:
-    consumer.assign([tp])
-    request_ms = _left_ms(deadline, budget, tp)
-    begin = consumer.beginning_offsets([tp], timeout_ms=request_ms)[tp]
-    stop = consumer.end_offsets([tp], timeout_ms=request_ms)[tp]
+    """The newest tick of each of ``symbols`` in ``partition``, read window by window from
+    ``end`` back to the partition's first record."""
     found: dict[str, Tick] = {}
-    window = FIRST_WINDOW
-    while stop > begin and not symbols <= found.keys():
-        start = max(begin, stop - window)
-        newest = _newest_in(consumer, tp, start, stop, symbols - found.keys(), deadline, budget)
-        found |= newest
-        stop, window = start, window * _GROWTH
-    return found
-
-
-def _newest_in(
-    consumer: KafkaConsumer,
-    tp: TopicPartition,
-    start: int,
-    stop: int,
-    symbols: set[str],
-    deadline: float,
-    budget: float,
-) -> dict[str, Tick]:
-    """The highest-seq valid tick of each of ``symbols`` in offsets [start, stop) of ``tp``."""
-    consumer.seek(tp, start)
-    newest: dict[str, Tick] = {}
-    position = start
-    while position < stop:
-        left_ms = _left_ms(deadline, budget, tp)
-        batches = consumer.poll(timeout_ms=min(_POLL_MS, left_ms))
-        for record in batches.get(tp, ()):
-            position = record.offset + 1
-            if record.offset >= stop:
-                break
+    stop, window = end, FIRST_WINDOW
+    while stop > 0 and not symbols <= found.keys():
+        start = max(0, stop - window)
+        left = deadline - time.monotonic()
+        read = read_records(
+            topic,
+            settings=settings,
+            partitions=[partition],
+            offsets={partition: start},  # below the log's start (retention): from its start
+            max_messages=stop - start,
+            timeout_s=max(left, 0.001),
+        )
+        if read.timed_out:
+            raise FeedPositionError(
+                f"Could not read where the feed stopped in {topic!r} partition {partition} "
+                f"within the time allowed ({read.outage or 'the broker answered too slowly'}). "
+                "Check the broker (`make status`), or allow a longer wait with "
+                "KAFKA_DELIVERY_TIMEOUT_S."
+            )
+        records = [r for r in read.records if r.offset < stop]
+        wanted, newest = symbols - found.keys(), dict[str, Tick]()  # not found further on
+        for record in records:
             tick = decode_message(record.key, record.value)
-            if isinstance(tick, Tick) and tick.symbol in symbols:
+            if isinstance(tick, Tick) and tick.symbol in wanted:
                 kept = newest.get(tick.symbol)
                 if kept is None or tick.seq > kept.seq:
                     newest[tick.symbol] = tick
-        # A partition whose end is an aborted transaction's marker has no record at stop - 1.
-        position = max(position, consumer.position(tp, timeout_ms=left_ms) or position)
-    return newest
-
-
-def _left_ms(deadline: float, budget: float, tp: TopicPartition) -> int:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise FeedPositionError(
-            f"Could not read where the feed stopped in {tp.topic!r} partition {tp.partition} "
-            f"within {budget:g} s. Check the broker (`make status`), or allow a longer wait "
-            "with KAFKA_DELIVERY_TIMEOUT_S."
-        )
-    return max(1, int(left * 1000))
+        found |= newest
+        if not records or records[0].offset > start:
+            break  # this window reached the first record the partition still holds
+        stop, window = start, window * _GROWTH
+    return found
