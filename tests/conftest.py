@@ -18,6 +18,7 @@ import pytest
 
 from orderbook_kit.broker import process
 from orderbook_kit.config import Settings
+from orderbook_kit.launcher import ServiceProcess
 from orderbook_kit.models import Tick
 from orderbook_kit.postgres import server
 from orderbook_kit.producer import TickProducer
@@ -76,12 +77,21 @@ def own_broker(tmp_path: Path, free_address: str) -> Iterator[tuple[str, Path]]:
     process.stop(state)
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Wait until ``condition()`` holds; fail the test after ``timeout_s``."""
+def wait_for(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    service: ServiceProcess | None = None,
+) -> None:
+    """Wait until ``condition()`` holds; fail the test after ``timeout_s``. With ``service``, fail
+    as soon as that service has exited, and show what it printed either way."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        stopped = service is not None and not service.running()
+        if stopped or time.monotonic() > deadline:
+            reason = "the service exited" if stopped else f"timed out after {timeout_s} s"
+            printed = f"\n{service!r} printed:\n{service.output()}" if service else ""
+            pytest.fail(f"{reason} waiting for {what}{printed}")
         time.sleep(0.2)
 
 

@@ -134,7 +134,9 @@ def test_sigkill_at_any_moment_and_restarts_archive_each_tick_exactly_once(
         before = len(storage.files(COMMITS))
         archive = start_service("archive", settings, *flags)
         try:
-            wait_for(lambda b=before: len(storage.files(COMMITS)) >= b + 4, 60, "new ranges")
+            wait_for(
+                lambda b=before: len(storage.files(COMMITS)) >= b + 4, 60, "new ranges", archive
+            )
         finally:
             archive.kill()  # SIGKILL: most likely between two files, or a file and its marker
         assert 0 < Archive(settings).count() < len(sent), f"kill {kills}"
