@@ -41,8 +41,8 @@ $(INSTALLED): requirements.txt pyproject.toml .jupyter/overrides.json
 install: $(INSTALLED) ## create .venv and install the pinned requirements
 
 lab: $(INSTALLED) ## use (or start) Kafka and PostgreSQL, then open JupyterLab on notebooks/ (Ctrl-C stops it)
-	$(BIN)/python -m orderbook_kit.broker ensure
-	$(BIN)/python -m orderbook_kit.store db ensure
+	$(BIN)/python -m orderbook_kit.lab.broker ensure
+	$(BIN)/python -m orderbook_kit.lab.postgres ensure
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=notebooks $(LAB_FLAGS)
 
 test: $(INSTALLED) ## unit + integration tests and every notebook, against a throwaway broker and database
@@ -53,31 +53,31 @@ unit: $(INSTALLED) ## only the unit tests (no Java, no Maven, no broker)
 	$(BIN)/python -m pytest tests/unit
 
 broker: $(INSTALLED) ## start the JVM broker at KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)
-	$(BIN)/python -m orderbook_kit.broker start
+	$(BIN)/python -m orderbook_kit.lab.broker start
 
 cluster: $(INSTALLED) ## start the three-node cluster at KAFKA_CLUSTER_SERVERS (default 127.0.0.1:9192-9194)
-	$(BIN)/python -m orderbook_kit.broker start --nodes 3
+	$(BIN)/python -m orderbook_kit.lab.broker start --nodes 3
 
 db: $(INSTALLED) ## start the kit's PostgreSQL at DATABASE_URL (default 127.0.0.1:5433)
-	$(BIN)/python -m orderbook_kit.store db start
+	$(BIN)/python -m orderbook_kit.lab.postgres start
 
 stop: $(INSTALLED) ## stop the JVM broker, the cluster, the kit's PostgreSQL and S3 server (data is kept)
-	$(BIN)/python -m orderbook_kit.broker stop
-	$(BIN)/python -m orderbook_kit.store db stop
-	$(BIN)/python -m orderbook_kit.archive s3 stop
+	$(BIN)/python -m orderbook_kit.lab.broker stop
+	$(BIN)/python -m orderbook_kit.lab.postgres stop
+	$(BIN)/python -m orderbook_kit.lab.s3 stop
 
 status: $(INSTALLED) ## are the JVM broker, the kit's PostgreSQL and S3 server running?
-	@$(BIN)/python -m orderbook_kit.broker status || true
-	@$(BIN)/python -m orderbook_kit.store db status || true
-	@$(BIN)/python -m orderbook_kit.archive s3 status || true
+	@$(BIN)/python -m orderbook_kit.lab.broker status || true
+	@$(BIN)/python -m orderbook_kit.lab.postgres status || true
+	@$(BIN)/python -m orderbook_kit.lab.s3 status || true
 
 logs: $(INSTALLED) ## the end of the JVM broker's and PostgreSQL's logs
-	$(BIN)/python -m orderbook_kit.broker logs
-	$(BIN)/python -m orderbook_kit.store db logs
+	$(BIN)/python -m orderbook_kit.lab.broker logs
+	$(BIN)/python -m orderbook_kit.lab.postgres logs
 
 bench: $(INSTALLED) ## the kit against bare kafka-python (throughput, latency, memory); the API under load
-	$(BIN)/python -m orderbook_kit.broker ensure
-	$(BIN)/python -m orderbook_kit.store db ensure
+	$(BIN)/python -m orderbook_kit.lab.broker ensure
+	$(BIN)/python -m orderbook_kit.lab.postgres ensure
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/api_load.py --clients $(API_CLIENTS) --rate $(API_RATE) --seconds 30
 

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import cluster, process
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.monitoring import prometheus
-from orderbook_kit.postgres import server
-from orderbook_kit.s3 import server as s3_server
+from orderbook_kit.lab import ports as lab_ports
+from orderbook_kit.lab.broker import cluster
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.lab.postgres import server
+from orderbook_kit.lab.prometheus import server as prometheus
+from orderbook_kit.lab.s3 import server as s3_server
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2", "PERF_TICKS": "5000"}
@@ -64,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and "ORDERBOOK_FREE_PORTS" not in os.environ:
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-        ports = process.LISTEN_PORTS
+        ports = lab_ports.LISTEN_PORTS
         size = len(ports) // max(workers, 1)
         low = ports.start + int(worker[2:]) * size
         os.environ["ORDERBOOK_FREE_PORTS"] = f"{low}-{low + size - 1}"
@@ -135,7 +137,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def _start_database(session: pytest.Session) -> None:
     global _database_dir
     _database_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-postgres-"))
-    url = f"postgresql://orderbook@{LOOPBACK}:{process.free_port(LOOPBACK)}/orderbook"
+    url = f"postgresql://orderbook@{LOOPBACK}:{lab_ports.free_port(LOOPBACK)}/orderbook"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"Starting the test session's PostgreSQL at {url} ...")
@@ -155,7 +157,7 @@ def _start_broker(session: pytest.Session) -> None:
     for name, value in SHORT_RUN_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     _broker_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-broker-"))
-    bootstrap = f"{LOOPBACK}:{process.free_port(LOOPBACK)}"
+    bootstrap = f"{LOOPBACK}:{lab_ports.free_port(LOOPBACK)}"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"Starting the test session's Kafka broker at {bootstrap} ...")
@@ -171,13 +173,13 @@ def _start_broker(session: pytest.Session) -> None:
     global _cluster_dir
     _cluster_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-cluster-"))
     os.environ["ORDERBOOK_CLUSTER_DIR"] = str(_cluster_dir)
-    nodes = process.free_ports(LOOPBACK, 3)
+    nodes = lab_ports.free_ports(LOOPBACK, 3)
     os.environ["KAFKA_CLUSTER_SERVERS"] = ",".join(f"{LOOPBACK}:{port}" for port in nodes)
     # Notebook 10 starts the kit's Prometheus (where one is installed): here, never the user's.
     global _prometheus_dir
     _prometheus_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-prometheus-"))
     os.environ["ORDERBOOK_PROMETHEUS_DIR"] = str(_prometheus_dir)
-    os.environ["ORDERBOOK_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
+    os.environ["ORDERBOOK_PROMETHEUS_URL"] = f"http://{LOOPBACK}:{lab_ports.free_port(LOOPBACK)}"
     # Notebook 11 archives into a folder and starts the kit's S3 server: the session's own.
     global _s3_dir, _archive_dir
     _s3_dir = Path(tempfile.mkdtemp(prefix="orderbook-test-s3-"))
@@ -185,7 +187,7 @@ def _start_broker(session: pytest.Session) -> None:
     os.environ["ORDERBOOK_S3_DIR"] = str(_s3_dir)
     os.environ["ORDERBOOK_ARCHIVE_DIR"] = str(_archive_dir)
     os.environ["ORDERBOOK_ARCHIVE_DOCS_DIR"] = str(_archive_dir / "docs")
-    os.environ["AWS_ENDPOINT_URL"] = f"http://{LOOPBACK}:{process.free_port(LOOPBACK)}"
+    os.environ["AWS_ENDPOINT_URL"] = f"http://{LOOPBACK}:{lab_ports.free_port(LOOPBACK)}"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -36,14 +36,14 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import delete_pipeline
-from orderbook_kit.database import connect as connect_database
-from orderbook_kit.faults import FaultInjector
-from orderbook_kit.launcher import start_service
-from orderbook_kit.producer import TickProducer, produce_in_background
+from orderbook_kit.database.client import connect as connect_database
+from orderbook_kit.kafka.admin import delete_pipeline
+from orderbook_kit.kafka.producer import TickProducer, produce_in_background
+from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
 

@@ -32,17 +32,17 @@ import pyarrow.parquet as pq
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orderbook_kit.archive.sink import ArchiveSink
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, broker_answers, delete_pipeline, ensure_topic
-from orderbook_kit.consumer import read_ticks
-from orderbook_kit.database import connect, database_answers
-from orderbook_kit.faults import FaultInjector
-from orderbook_kit.models import Tick
-from orderbook_kit.offsets import end_offsets
-from orderbook_kit.producer import PRODUCER_TUNING, TickProducer, produce_in_background
-from orderbook_kit.quality.checks import QualityChecker
+from orderbook_kit.database.client import connect, database_answers
+from orderbook_kit.kafka.admin import admin_client, broker_answers, delete_pipeline, ensure_topic
+from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.producer import PRODUCER_TUNING, TickProducer, produce_in_background
+from orderbook_kit.kafka.reader import read_ticks
+from orderbook_kit.market.checks import QualityChecker
+from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
 from orderbook_kit.quality.gate import QualityGate
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import MAX_BATCH, StoreSink
 from orderbook_kit.store.tables import (
     apply_schema,

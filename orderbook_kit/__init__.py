@@ -1,6 +1,7 @@
 """orderbook_kit: the code behind the realtime orderbook workbook.
 
-Import what you need from its modules (``orderbook_kit.models``, ``orderbook_kit.simulator``, ...);
+Import what you need from its modules (``orderbook_kit.market.tick``,
+``orderbook_kit.market.simulator``, ...);
 importing the package itself does nothing but define the version.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Self
 
-from .errors import OrderbookKitError
+from orderbook_kit.errors import OrderbookKitError
 
 __all__ = ["Connectable"]
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import OrderbookKitError
+from orderbook_kit.errors import OrderbookKitError
 
 __all__ = ["poll_until"]
 

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orderbook_kit.broker import process
-from orderbook_kit.config import Settings
-from orderbook_kit.launcher import ServiceProcess
-from orderbook_kit.models import Tick
-from orderbook_kit.postgres import server
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.lab import ports as lab_ports
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.lab.postgres import server
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.launcher import ServiceProcess
+from orderbook_kit.settings.environment import Settings
 
 if TYPE_CHECKING:
     from selenium import webdriver
@@ -45,12 +46,12 @@ def bootstrap_servers() -> str:
 
 def free_ports(count: int) -> list[int]:
     """``count`` different free ports on 127.0.0.1, outside the ephemeral range."""
-    return process.free_ports("127.0.0.1", count)
+    return lab_ports.free_ports("127.0.0.1", count)
 
 
 @pytest.fixture
 def free_address() -> str:
-    return f"127.0.0.1:{process.free_port('127.0.0.1')}"
+    return f"127.0.0.1:{lab_ports.free_port('127.0.0.1')}"
 
 
 @pytest.fixture
@@ -157,8 +158,8 @@ def produce_clean(
 def pipeline_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Topics, consumer groups, a database schema and an archive folder of the test's own (the
     schema dropped afterwards), labelled by the test module: ``orderbook.raw.<module>-<id>``."""
-    from orderbook_kit.config import load_settings
-    from orderbook_kit.database import connect
+    from orderbook_kit.database.client import connect
+    from orderbook_kit.settings.environment import load_settings
     from orderbook_kit.store.tables import drop_schema
 
     label = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")

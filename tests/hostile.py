@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from orderbook_kit.models import Tick
-from orderbook_kit.reasons import Reason
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import Tick
 
 SYMBOL = "TTF-GAS"
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,11 +14,11 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from ..command_line import CommandParser, flag_type
-from ..config import SETTINGS, load_settings
-from ..errors import OrderbookKitError
-from ..service import run_service
-from .app import create_app
+from orderbook_kit.api.app import create_app
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.runtime.command_line import CommandParser, flag_type
+from orderbook_kit.runtime.service import run_service
+from orderbook_kit.settings.environment import SETTINGS, load_settings
 
 HOST = "127.0.0.1"  # never on the network: the API has no authentication
 
@@ -46,7 +46,7 @@ def bind(port: int) -> socket.socket:
 def serve(argv: Sequence[str] | None) -> int:
     import uvicorn  # the server, only when serving
 
-    from .protocol import BoundedH11Protocol
+    from orderbook_kit.api.protocol import BoundedH11Protocol
 
     settings = load_settings()
     parser = CommandParser(prog="python -m orderbook_kit.api", description=__doc__)

@@ -20,12 +20,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ..config import Settings, load_settings
-from ..connections import ReusedConnections
-from .dependencies import DEPENDENCY_TIMEOUT_S, Backends, Unavailable
-from .routes import candles, dashboard, health, live, quotes, ticks
-from .routes.candles import MAX_CANDLES
-from .stream import TickStream
+from orderbook_kit.api.dependencies import DEPENDENCY_TIMEOUT_S, Backends, Unavailable
+from orderbook_kit.api.routes import candles, dashboard, health, live, quotes, ticks
+from orderbook_kit.api.routes.candles import MAX_CANDLES
+from orderbook_kit.api.stream import TickStream
+from orderbook_kit.database.pool import ReusedConnections
+from orderbook_kit.settings.environment import Settings, load_settings
 
 __all__ = ["DEPENDENCY_TIMEOUT_S", "MAX_CANDLES", "create_app"]
 

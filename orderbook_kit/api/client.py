@@ -1,8 +1,8 @@
 """Reading the API's live ticks from Python: the WebSocket ``/ws/ticks``, with every wait bounded.
 
 A bare client is a few lines (notebook 12 shows them); this adds what a real reader needs: a
-deadline, ticks decoded into :class:`~orderbook_kit.models.Tick`, and a clear error when the API
-cannot be reached or closes the stream (a reader too slow, a bad symbol, Kafka down).
+deadline, ticks decoded into :class:`~orderbook_kit.market.tick.Tick`, and a clear error when
+the API cannot be reached or closes the stream (a reader too slow, a bad symbol, Kafka down).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from ..errors import OrderbookKitError
-from ..models import Tick
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.market.tick import Tick
 
 __all__ = ["ApiStreamError", "live_ticks", "websocket_url"]
 

@@ -16,12 +16,12 @@ from fastapi import Depends, HTTPException
 from fastapi.requests import HTTPConnection
 from kafka.errors import KafkaError
 
-from ..config import Settings
-from ..connections import ReusedConnections
-from ..errors import DatabaseError, OrderbookKitError, TopicNotFoundError
-from ..store import queries as hot
-from ..validation import redacted_url
-from .stream import TickStream
+from orderbook_kit.api.stream import TickStream
+from orderbook_kit.database.pool import ReusedConnections
+from orderbook_kit.errors import DatabaseError, OrderbookKitError, TopicNotFoundError
+from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.rules import redacted_url
+from orderbook_kit.store import queries as hot
 
 __all__ = ["DEPENDENCY_TIMEOUT_S", "Api", "Backends", "Unavailable", "in_utc", "records"]
 

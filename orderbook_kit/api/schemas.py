@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
-from ..models import SYMBOL_PATTERN
+from orderbook_kit.market.tick import SYMBOL_PATTERN
 
 __all__ = [
     "INVALID",

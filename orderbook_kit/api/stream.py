@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from ..config import Settings
-from ..connection import broker_answers
-from ..consumer import open_consumer
-from ..decoding import DecodeFailure, decode_message
-from ..errors import OrderbookKitError
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import broker_answers
+from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.market.decoding import DecodeFailure, decode_message
+from orderbook_kit.settings.environment import Settings
 
 __all__ = ["Subscription", "TickStream"]
 

@@ -2,5 +2,5 @@
 
 ``python -m orderbook_kit.archive`` runs the archive service; :mod:`.queries` asks the archive
 questions with DuckDB; :mod:`.expectations` checks it with Great Expectations;
-``python -m orderbook_kit.archive s3 start`` runs an S3-compatible server on this machine.
+``python -m orderbook_kit.lab.s3 start`` runs an S3-compatible server on this machine.
 """

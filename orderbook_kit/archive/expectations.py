@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..config import Settings, load_settings
-from ..paths import workbook_folder
-from .layout import parse_data_file
-from .queries import committed_files
-from .storage import ArchiveStorage, open_storage
+from orderbook_kit.archive.layout import parse_data_file
+from orderbook_kit.archive.queries import committed_files
+from orderbook_kit.archive.storage import ArchiveStorage, open_storage
+from orderbook_kit.paths import workbook_folder
+from orderbook_kit.settings.environment import Settings, load_settings
 
 if TYPE_CHECKING:
     import great_expectations as gx

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..models import Tick
+from orderbook_kit.market.tick import Tick
 
 __all__ = ["SCHEMA", "ArchivedTick", "encode"]
 

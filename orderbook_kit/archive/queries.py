@@ -21,10 +21,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from ..config import Settings, load_settings
-from .layout import COMMITS, parse_marker_file, split_data_files
-from .parquet import SCHEMA
-from .storage import ArchiveStorage, open_storage
+from orderbook_kit.archive.layout import COMMITS, parse_marker_file, split_data_files
+from orderbook_kit.archive.parquet import SCHEMA
+from orderbook_kit.archive.storage import ArchiveStorage, open_storage
+from orderbook_kit.settings.environment import Settings, load_settings
 
 __all__ = ["CANDLES", "SPREAD_STATS", "TICKS_PER_DAY", "Archive", "committed_files"]
 

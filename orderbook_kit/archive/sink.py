@@ -28,12 +28,7 @@ from typing import TYPE_CHECKING
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from ..config import Settings, load_settings
-from ..decoding import DecodeFailure, Skipped, decode_message
-from ..errors import ArchiveStorageError, ArchiveWriteError, OrderbookKitError
-from ..reasons import Reason
-from ..resuming import ResumingService
-from .layout import (
+from orderbook_kit.archive.layout import (
     OffsetRange,
     data_file,
     marker_file,
@@ -41,11 +36,16 @@ from .layout import (
     parse_marker_file,
     split_data_files,
 )
-from .parquet import ArchivedTick, encode
-from .storage import ArchiveStorage, open_storage
+from orderbook_kit.archive.parquet import ArchivedTick, encode
+from orderbook_kit.archive.storage import ArchiveStorage, open_storage
+from orderbook_kit.errors import ArchiveStorageError, ArchiveWriteError, OrderbookKitError
+from orderbook_kit.market.decoding import DecodeFailure, Skipped, decode_message
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.runtime.resuming import ResumingService
+from orderbook_kit.settings.environment import Settings, load_settings
 
 if TYPE_CHECKING:
-    from ..monitoring.metrics import ArchiveMetrics
+    from orderbook_kit.archive.metrics import ArchiveMetrics
 
 __all__ = ["ArchiveSink", "ArchiveStats"]
 

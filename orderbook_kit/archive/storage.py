@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..config import Settings
-from ..errors import ArchiveStorageError
-from ..paths import workbook_folder
+from orderbook_kit.errors import ArchiveStorageError
+from orderbook_kit.paths import workbook_folder
+from orderbook_kit.settings.environment import Settings
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -205,7 +205,7 @@ class S3Storage:
         if isinstance(exc, FileNotFoundError) and "bucket" in str(exc).lower():
             return ArchiveStorageError(
                 f"ORDERBOOK_ARCHIVE_URL: bucket {self.bucket!r} does not exist on {where}. "
-                "Create it (the kit's S3 server: `python -m orderbook_kit.archive s3 start "
+                "Create it (the kit's S3 server: `python -m orderbook_kit.lab.s3 start "
                 f"--bucket {self.bucket}`), or use another bucket."
             )
         if isinstance(exc, PermissionError):
@@ -215,7 +215,7 @@ class S3Storage:
             )
         return ArchiveStorageError(
             f"Could not reach {where} while {doing} in {self.url} ({type(exc).__name__}: {exc}). "
-            "Is it running (the kit's: `python -m orderbook_kit.archive s3 status`)? Is "
+            "Is it running (the kit's: `python -m orderbook_kit.lab.s3 status`)? Is "
             "AWS_ENDPOINT_URL right?"
         )
 

@@ -28,8 +28,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..config import Settings
-from ..connection import client_timeouts
+from orderbook_kit.kafka.admin import client_timeouts
+from orderbook_kit.settings.environment import Settings
 
 __all__ = ["LAG_REFRESH_S", "LAG_STALE_S", "LAG_TIMEOUT_S", "GroupLagCollector"]
 

@@ -1,4 +1,6 @@
-"""The metrics each service exports, in a Prometheus registry of its own.
+"""What every service's metrics are built from, in a Prometheus registry of its own: the
+freshness of its ticks, a consumer's latency and lag, and counters read from running totals. Each
+stage's own metrics live with the stage (``quality/metrics.py``, ...); this module knows none.
 
 Names follow Prometheus conventions: the ``orderbook_`` prefix, the unit in the name
 (``_seconds``, ``_messages``), ``_total`` on counters. Every label comes from a small fixed set -
@@ -16,32 +18,20 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..config import Settings
-from ..models import Tick
-from ..reasons import MESSAGE_REASONS, Reason
-from .lag import GroupLagCollector
-
-if TYPE_CHECKING:
-    from ..archive.sink import ArchiveStats
-    from ..producer import TickProducer
-    from ..quality.gate import GateStats
-    from ..store.sink import StoreStats
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.monitoring.lag import GroupLagCollector
+from orderbook_kit.settings.environment import Settings
 
 __all__ = [
     "LATENCY_BUCKETS_S",
     "MAX_SYMBOLS",
-    "ArchiveMetrics",
     "ConsumerMetrics",
-    "GateMetrics",
-    "IngestMetrics",
     "ServiceMetrics",
-    "StoreMetrics",
     "TickFreshness",
     "Totals",
 ]
@@ -175,129 +165,3 @@ class Totals(Collector):
         for labels, value in self._latest.items():
             family.add_metric(list(labels), value)
         yield family
-
-
-class IngestMetrics(ServiceMetrics):
-    """The ingest service: messages sent, acknowledged and failed, read off its producer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._counts = _ProducerCounts()
-        self.registry.register(self._counts)
-
-    def watch(self, producer: TickProducer) -> None:
-        self._counts.producer = producer
-
-    def sent(self, ticks: Iterable[Tick]) -> Iterator[Tick]:
-        """``ticks``, noting each one's freshness as it goes by (wrap the feed with it)."""
-        for tick in ticks:
-            self.freshness.observe((tick,))
-            yield tick
-
-
-# The producer's counters (TickProducer attributes) and the counters they are exported as.
-PRODUCER_COUNTS = {
-    "sent": ("orderbook_ingest_messages_sent", "Messages handed to the Kafka client"),
-    "delivered": (
-        "orderbook_ingest_messages_acknowledged",
-        "Messages Kafka acknowledged (acks=all: in every in-sync replica)",
-    ),
-    "failed": (
-        "orderbook_ingest_messages_failed",
-        "Messages Kafka refused or did not acknowledge within the delivery timeout",
-    ),
-}
-
-
-class _ProducerCounts(Collector):
-    """The producer's own counters, read at each scrape (nothing is counted twice)."""
-
-    def __init__(self) -> None:
-        self.producer: TickProducer | None = None
-
-    def describe(self) -> Iterator[Metric]:
-        for name, documentation in PRODUCER_COUNTS.values():
-            yield CounterMetricFamily(name, documentation)
-
-    def collect(self) -> Iterator[Metric]:
-        producer = self.producer
-        for attribute, (name, documentation) in PRODUCER_COUNTS.items():
-            value = 0 if producer is None else getattr(producer, attribute)
-            yield CounterMetricFamily(name, documentation, value=value)
-
-
-class GateMetrics(ConsumerMetrics):
-    """The quality gate: messages routed, by route and reason."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routed = Totals(
-            self.registry,
-            "orderbook_gate_messages",
-            "Raw messages the gate routed: to the clean topic (reason empty) or the dead-letter "
-            "topic, with the reason",
-            ["route", "reason"],
-            [("clean", ""), *(("dead_letter", reason.value) for reason in Reason)],
-        )
-
-    def count(self, stats: GateStats) -> None:
-        """Export ``stats``, the running totals of a gate's run."""
-        routed = {("dead_letter", reason.value): n for reason, n in stats.rejected.items()}
-        self.routed.set({("clean", ""): stats.clean, **routed})
-
-
-class StoreMetrics(ConsumerMetrics):
-    """The store: rows written, duplicates, and messages skipped as not a tick."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows = Totals(
-            self.registry, "orderbook_store_rows_written", "Ticks written to PostgreSQL as new rows"
-        )
-        self.duplicates = Totals(
-            self.registry,
-            "orderbook_store_duplicate_ticks",
-            "Valid ticks already in the table (delivered twice), not written again",
-        )
-        self.skipped = Totals(
-            self.registry,
-            "orderbook_store_skipped_messages",
-            "Messages on the clean topic that are not a valid tick, by reason",
-            ["reason"],
-            [(reason.value,) for reason in sorted(MESSAGE_REASONS)],
-        )
-
-    def count(self, stats: StoreStats) -> None:
-        """Export ``stats``, the running totals of a store's run."""
-        self.rows.set({(): stats.stored})
-        self.duplicates.set({(): stats.duplicates})
-        self.skipped.set({(reason.value,): n for reason, n in stats.skipped.items()})
-
-
-class ArchiveMetrics(ConsumerMetrics):
-    """The archive: ticks and files committed to it, and messages skipped as not a tick. Counted
-    when a range is committed, so the figures never include a range that could still be lost."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ticks = Totals(
-            self.registry,
-            "orderbook_archive_ticks",
-            "Ticks in offset ranges committed to the archive (files written, then the marker)",
-        )
-        self.files = Totals(
-            self.registry, "orderbook_archive_files", "Parquet files of committed offset ranges"
-        )
-        self.skipped = Totals(
-            self.registry,
-            "orderbook_archive_skipped_messages",
-            "Messages on the clean topic that are not a valid tick, by reason",
-            ["reason"],
-            [(reason.value,) for reason in sorted(MESSAGE_REASONS)],
-        )
-
-    def count(self, stats: ArchiveStats) -> None:
-        """Export ``stats``, the running totals of an archive's run."""
-        self.ticks.set({(): stats.archived})
-        self.files.set({(): stats.files})
-        self.skipped.set({(reason.value,): n for reason, n in stats.skipped.items()})

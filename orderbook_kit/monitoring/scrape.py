@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..errors import OrderbookKitError
+from orderbook_kit.errors import OrderbookKitError
 
 __all__ = ["Sample", "Scrape", "scrape"]
 

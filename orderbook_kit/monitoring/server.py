@@ -11,7 +11,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from ..errors import OrderbookKitError, SettingsError
+from orderbook_kit.errors import OrderbookKitError, SettingsError
 
 __all__ = ["LOOPBACK", "MetricsServer", "metrics_endpoint", "serve_metrics"]
 

@@ -13,10 +13,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..config import load_settings
-from ..monitoring.metrics import GateMetrics
-from ..service import ServiceParser, StopSignal, run_consumer_service, run_service
-from .gate import QualityGate, Routed
+from orderbook_kit.quality.gate import QualityGate, Routed
+from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.runtime.service import (
+    ServiceParser,
+    StopSignal,
+    run_consumer_service,
+    run_service,
+)
+from orderbook_kit.settings.environment import load_settings
 
 
 def build_parser() -> ServiceParser:

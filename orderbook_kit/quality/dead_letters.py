@@ -7,9 +7,9 @@ from datetime import datetime
 import pandas as pd
 from kafka.consumer.fetcher import ConsumerRecord
 
-from ..config import Settings, load_settings
-from ..consumer import kafka_time, read_records
-from .gate import HEADER_DETAIL, HEADER_REASON, header, source_of
+from orderbook_kit.kafka.reader import kafka_time, read_records
+from orderbook_kit.quality.gate import HEADER_DETAIL, HEADER_REASON, header, source_of
+from orderbook_kit.settings.environment import Settings, load_settings
 
 __all__ = ["DEAD_LETTER_COLUMNS", "dead_letters_frame", "read_dead_letters"]
 

@@ -32,8 +32,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from ..config import Settings, load_settings
-from ..connection import (
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import (
     admin_client,
     broker_answers,
     ensure_topic,
@@ -43,17 +43,17 @@ from ..connection import (
     topic_identity,
     unreachable_error,
 )
-from ..consumer import open_consumer, read_records
-from ..errors import OrderbookKitError
-from ..models import Tick
-from ..polling import SESSION_TIMEOUT_MS, PollingService
-from ..producer import TickProducer
-from ..reasons import Reason
-from .checks import QualityChecker, Verdict
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import open_consumer, read_records
+from orderbook_kit.market.checks import QualityChecker, Verdict
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.polling import SESSION_TIMEOUT_MS, PollingService
+from orderbook_kit.settings.environment import Settings, load_settings
 
 if TYPE_CHECKING:
-    from ..monitoring.metrics import GateMetrics
-from .memory import (
+    from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.market.checker_memory import (
     STATE_TOPIC_CONFIGS,
     MemoryScope,
     PartitionMemory,

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from ..config import Settings, load_settings
-from ..consumer import read_records
-from .gate import source_of
+from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.quality.gate import source_of
+from orderbook_kit.settings.environment import Settings, load_settings
 
 __all__ = ["copies_by_source", "read_outputs"]
 

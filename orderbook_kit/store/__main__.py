@@ -2,8 +2,9 @@
 
 python -m orderbook_kit.store                   # run until Ctrl-C (or SIGTERM)
 python -m orderbook_kit.store --idle 5 -q       # or once no message came for 5 seconds
-python -m orderbook_kit.store db start          # the kit's own PostgreSQL (also: stop, status,
-                                                #   ensure, url, logs, reset --yes)
+python -m orderbook_kit.store reset --yes       # delete its tables (ORDERBOOK_DB_SCHEMA)
+
+The kit's own PostgreSQL is a lab server: ``python -m orderbook_kit.lab.postgres start``.
 
 Ctrl-C (or SIGTERM) finishes the current batch (one transaction) and prints a summary; a second
 Ctrl-C, or kill -9, stops at once: the batch in flight is then not stored, and is read again on
@@ -15,19 +16,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..command_line import CommandParser
-from ..config import load_settings, read_setting
-from ..database import connect
-from ..errors import OrderbookKitError
-from ..monitoring.metrics import StoreMetrics
-from ..postgres import server
-from ..postgres.runtime import PGSERVER_VERSION
-from ..service import ServiceParser, StopSignal, print_skipped, run_consumer_service, run_service
-from ..validation import redacted_url
-from .sink import StoreSink
-from .tables import drop_schema
-
-EXIT_NOT_RUNNING = 3  # `db status`, as `broker status` and pg_ctl say it
+from orderbook_kit.database.client import connect
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.runtime.command_line import CommandParser
+from orderbook_kit.runtime.service import (
+    ServiceParser,
+    StopSignal,
+    print_skipped,
+    run_consumer_service,
+    run_service,
+)
+from orderbook_kit.settings.environment import load_settings
+from orderbook_kit.settings.rules import redacted_url
+from orderbook_kit.store.metrics import StoreMetrics
+from orderbook_kit.store.sink import StoreSink
+from orderbook_kit.store.tables import drop_schema
 
 
 def build_parser() -> ServiceParser:
@@ -64,50 +67,16 @@ def store(argv: Sequence[str] | None) -> int:
     return run_consumer_service(sink, stop, arguments, metrics, parser)
 
 
-# --- db: the kit's own PostgreSQL ---------------------------------------------------------------
+# --- reset: delete the store's tables ----------------------------------------------------------
 
 
-def database_url() -> str:
-    """Only the one setting the db commands need: a bad TICK_COUNT must not stop `db stop`."""
-    return str(read_setting("database_url"))
-
-
-def db_start() -> int:
-    url = database_url()
-    print(f"Starting PostgreSQL 16 (from pgserver {PGSERVER_VERSION}) at {redacted_url(url)} ...")
-    started = server.start(url, server.default_state_dir())
-    print(f"PostgreSQL is up at {redacted_url(url)} (pid {started.pid}).")
-    print(f"Data and log: {server.default_state_dir()}. Stop it with `make stop`.")
-    return 0
-
-
-def db_ensure() -> int:
-    url = database_url()
-    if server.ensure(url, server.default_state_dir()):
-        print(f"PostgreSQL started at {redacted_url(url)}.")
-    else:
-        print(f"Using the PostgreSQL that answers at {redacted_url(url)}.")
-    return 0
-
-
-def db_stop() -> int:
-    if server.stop(server.default_state_dir()):
-        print("PostgreSQL stopped. Its data is kept; `db start` brings every row back.")
-    else:
-        print(f"No kit PostgreSQL is running from {server.default_state_dir()}.")
-    return 0
-
-
-def db_status() -> int:
-    running = server.status(server.default_state_dir())
-    if running is None:
-        print(f"No kit PostgreSQL is running from {server.default_state_dir()}.")
-        return EXIT_NOT_RUNNING
-    print(f"PostgreSQL pid {running.pid} on 127.0.0.1:{running.port}. Log: {running.log_file}")
-    return 0
-
-
-def db_reset(confirmed: bool) -> int:
+def reset(argv: Sequence[str]) -> int:
+    parser = CommandParser(
+        prog="python -m orderbook_kit.store reset",
+        description="Delete the store's tables (ORDERBOOK_DB_SCHEMA at DATABASE_URL).",
+    )
+    parser.add_argument("--yes", action="store_true", help="yes, delete them")
+    confirmed = parser.parse_args(argv).yes
     settings = load_settings()
     if not confirmed:
         print(
@@ -116,57 +85,20 @@ def db_reset(confirmed: bool) -> int:
             file=sys.stderr,
         )
         return 2
-    with connect(settings.database_url, timeout_s=settings.client_timeout_s) as conn:
-        drop_schema(conn, settings.db_schema)
+    try:
+        with connect(settings.database_url, timeout_s=settings.client_timeout_s) as conn:
+            drop_schema(conn, settings.db_schema)
+    except OrderbookKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Schema '{settings.db_schema}' deleted; the store creates it again when it starts.")
     return 0
 
 
-def db(argv: Sequence[str]) -> int:
-    parser = CommandParser(
-        prog="python -m orderbook_kit.store db",
-        description="The kit's own PostgreSQL 16 (no Docker), at DATABASE_URL's port on 127.0.0.1.",
-        epilog="Environment: DATABASE_URL, ORDERBOOK_DB_DIR (its data, default ./.postgres), "
-        "ORDERBOOK_DB_SCHEMA (reset).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("start", help="start it (creating it the first time); wait until ready")
-    commands.add_parser(
-        "ensure", help="use the PostgreSQL that answers at DATABASE_URL, else start"
-    )
-    commands.add_parser("stop", help="stop it (its data is kept)")
-    commands.add_parser("status", help="is it running?")
-    commands.add_parser("url", help="print DATABASE_URL (for psql, pandas, your tools)")
-    logs = commands.add_parser("logs", help="print the end of its log")
-    logs.add_argument("-n", "--lines", type=int, default=25)
-    reset = commands.add_parser("reset", help="delete the store's tables (ORDERBOOK_DB_SCHEMA)")
-    reset.add_argument("--yes", action="store_true", help="yes, delete them")
-    arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "start":
-            return db_start()
-        if arguments.command == "ensure":
-            return db_ensure()
-        if arguments.command == "stop":
-            return db_stop()
-        if arguments.command == "status":
-            return db_status()
-        if arguments.command == "url":
-            print(database_url())
-            return 0
-        if arguments.command == "logs":
-            print(server.tail_log(server.default_state_dir(), arguments.lines))
-            return 0
-        return db_reset(arguments.yes)
-    except OrderbookKitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == ["db"]:
-        return db(arguments[1:])
+    if arguments[:1] == ["reset"]:
+        return reset(arguments[1:])
     return run_service(lambda: store(argv))
 
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
-from ..config import Settings, load_settings
-from ..database import connect
+from orderbook_kit.database.client import connect
+from orderbook_kit.settings.environment import Settings, load_settings
 
 __all__ = [
     "CANDLES",

@@ -23,15 +23,15 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from ..config import Settings, load_settings
-from ..database import connect, first_line
-from ..decoding import DecodeFailure, Skipped, decode_message
-from ..errors import DatabaseError, DatabaseLostError, OrderbookKitError
-from ..models import Tick
-from ..reasons import Reason
-from ..resuming import ResumingService
-from ..validation import redacted_url
-from .tables import (
+from orderbook_kit.database.client import connect, first_line
+from orderbook_kit.errors import DatabaseError, DatabaseLostError, OrderbookKitError
+from orderbook_kit.market.decoding import DecodeFailure, Skipped, decode_message
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.resuming import ResumingService
+from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.settings.rules import redacted_url
+from orderbook_kit.store.tables import (
     TickRow,
     apply_schema,
     prepare_session,
@@ -41,7 +41,7 @@ from .tables import (
 )
 
 if TYPE_CHECKING:
-    from ..monitoring.metrics import StoreMetrics
+    from orderbook_kit.store.metrics import StoreMetrics
 
 __all__ = ["MAX_BATCH", "StoreSink", "StoreStats"]
 
@@ -143,7 +143,7 @@ class StoreSink(ResumingService[StoreStats]):
         return DatabaseLostError(
             f"The store could not read its offsets from PostgreSQL when it was given partitions "
             f"({failure}), so it stopped before reading anything. Check the database "
-            "(`python -m orderbook_kit.store db status`) and start the store again."
+            "(`python -m orderbook_kit.lab.postgres status`) and start the store again."
         )
 
     def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
@@ -160,7 +160,7 @@ class StoreSink(ResumingService[StoreStats]):
             f"({offset}) is past the end of the partition ({end}): the topic was "
             "deleted and created again, and the rows in schema "
             f"{self.settings.db_schema!r} come from the old one. Start afresh with "
-            "`python -m orderbook_kit.store db reset --yes`, or use another schema "
+            "`python -m orderbook_kit.store reset --yes`, or use another schema "
             "(ORDERBOOK_DB_SCHEMA)."
         )
 
@@ -217,11 +217,11 @@ class StoreSink(ResumingService[StoreStats]):
                 f"PostgreSQL refused the store's statement while it was {doing} "
                 f"({type(exc).__name__}: {reason}), so the store stopped. {safe}. Check the "
                 f"tables in schema {self.settings.db_schema!r} (were they changed by hand?); "
-                "`python -m orderbook_kit.store db reset --yes` recreates them empty."
+                "`python -m orderbook_kit.store reset --yes` recreates them empty."
             )
         return DatabaseLostError(
             f"PostgreSQL failed while the store was {doing} ({reason}), so the store stopped. "
             f"{safe}. Make sure PostgreSQL runs at {redacted_url(self.settings.database_url)} "
-            "(`python -m orderbook_kit.store db status`) and start the store again: it resumes "
+            "(`python -m orderbook_kit.lab.postgres status`) and start the store again: it resumes "
             "at the last stored offset, and a tick stored already is not written twice."
         )

@@ -17,7 +17,7 @@ import psycopg
 from kafka.consumer.fetcher import ConsumerRecord
 from psycopg import sql
 
-from ..models import Tick
+from orderbook_kit.market.tick import Tick
 
 __all__ = [
     "SCHEMA_FILE",

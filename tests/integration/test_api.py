@@ -27,13 +27,14 @@ from websockets.sync.client import ClientConnection, connect
 from orderbook_kit.api.__main__ import bind
 from orderbook_kit.api.app import create_app
 from orderbook_kit.api.client import ApiStreamError, live_ticks, websocket_url
-from orderbook_kit.broker import process
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.launcher import ServiceProcess, start_service
-from orderbook_kit.models import Tick
-from orderbook_kit.postgres import server
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.lab import ports as lab_ports
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.lab.postgres import server
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.launcher import ServiceProcess, start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store import queries as hot
 from orderbook_kit.store.sink import StoreSink
 from tests.conftest import produce_clean, wait_for
@@ -233,7 +234,7 @@ def test_the_kits_client_reads_live_ticks_bounded_and_says_why_a_stream_ends(
     assert time.monotonic() - started < 5
     with pytest.raises(ApiStreamError, match=r"code 1008: not a symbol: 'x y'"):
         list(live_ticks(api.url, symbols=["x y"], duration_s=10))
-    nowhere = f"http://127.0.0.1:{process.free_port('127.0.0.1')}"
+    nowhere = f"http://127.0.0.1:{lab_ports.free_port('127.0.0.1')}"
     with pytest.raises(ApiStreamError, match=r"could not be opened.*python -m orderbook_kit\.api"):
         list(live_ticks(nowhere, duration_s=10))
     with pytest.raises(ApiStreamError, match="not an API URL"):

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.config import Settings
-from orderbook_kit.launcher import start_service
-from orderbook_kit.models import Tick
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings
 from orderbook_kit.store.sink import StoreSink
 from tests.conftest import produce_clean
 

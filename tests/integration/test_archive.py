@@ -24,13 +24,13 @@ from orderbook_kit.archive.layout import COMMITS, OffsetRange, data_file, parse_
 from orderbook_kit.archive.queries import Archive, committed_files
 from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.archive.storage import open_storage
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.database import connect
+from orderbook_kit.database.client import connect
 from orderbook_kit.errors import ArchiveStorageError, OrderbookKitError
-from orderbook_kit.launcher import start_service
-from orderbook_kit.models import Tick
-from orderbook_kit.s3 import server as s3_server
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.lab.s3 import server as s3_server
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store import queries as hot
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
@@ -296,7 +296,7 @@ def test_s3_start_at_another_address_while_the_server_runs_is_one_error_line(
     try:
         env = {**os.environ, "ORDERBOOK_S3_DIR": str(state), "AWS_ENDPOINT_URL": elsewhere}
         run = subprocess.run(
-            [sys.executable, "-m", "orderbook_kit.archive", "s3", "start"],
+            [sys.executable, "-m", "orderbook_kit.lab.s3", "start"],
             env=env,
             capture_output=True,
             text=True,
@@ -306,7 +306,7 @@ def test_s3_start_at_another_address_while_the_server_runs_is_one_error_line(
         assert run.stderr.strip().splitlines() == [
             f"error: AWS_ENDPOINT_URL: the kit's S3 server of {state} already runs at {here}, "
             f"not at {elsewhere}. Point AWS_ENDPOINT_URL at {here}, or stop it first: "
-            "`python -m orderbook_kit.archive s3 stop`."
+            "`python -m orderbook_kit.lab.s3 stop`."
         ]
         assert s3_server.status(state) is not None  # the running one is left alone
     finally:

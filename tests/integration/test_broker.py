@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from orderbook_kit.broker import process, runtime
-from orderbook_kit.connection import admin_client, ensure_topic
 from orderbook_kit.errors import BrokerExitedError, BrokerStartTimeoutError, PortInUseError
+from orderbook_kit.kafka.admin import admin_client, ensure_topic
+from orderbook_kit.lab import jvm as runtime
+from orderbook_kit.lab.broker import server as process
 
 pytestmark = pytest.mark.kafka
 
@@ -117,7 +118,7 @@ def test_cli_status_topics_and_tools(bootstrap_servers: str) -> None:
     with admin_client(bootstrap_servers, 10) as admin:
         ensure_topic(admin, "cli.check", partitions=1)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
-    run = [sys.executable, "-m", "orderbook_kit.broker"]
+    run = [sys.executable, "-m", "orderbook_kit.lab.broker"]
     status = subprocess.run([*run, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "answers" in status.stdout
     topics = subprocess.run(

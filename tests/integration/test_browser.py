@@ -12,12 +12,12 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.faults import FaultInjector
-from orderbook_kit.launcher import ServiceProcess, start_service
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.runtime.launcher import ServiceProcess, start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import StoreSink
 from tests.conftest import wait_for
 

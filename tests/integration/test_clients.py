@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import delete_pipeline
-from orderbook_kit.consumer import read_records
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.admin import delete_pipeline
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings, load_settings
 
 pytestmark = pytest.mark.kafka
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from kafka.partitioner.default import murmur2
 
-from orderbook_kit.broker import cluster
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, ensure_topic, topic_config
-from orderbook_kit.consumer import read_ticks
 from orderbook_kit.errors import DeliveryError
-from orderbook_kit.launcher import start_service
-from orderbook_kit.offsets import end_offsets
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.replication import partition_replicas
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.admin import admin_client, ensure_topic, topic_config
+from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import read_ticks
+from orderbook_kit.kafka.replication import partition_replicas
+from orderbook_kit.lab.broker import cluster
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import free_ports, wait_for
 
 pytestmark = pytest.mark.kafka

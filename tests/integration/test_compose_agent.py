@@ -9,7 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from orderbook_kit.broker import process, runtime
+from orderbook_kit.lab import jvm as runtime
+from orderbook_kit.lab.broker import server as process
 
 SCRIPT = (
     Path(__file__).resolve().parents[2]

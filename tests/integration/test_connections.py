@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orderbook_kit.connections import ReusedConnections
+from orderbook_kit.database.pool import ReusedConnections
 from orderbook_kit.errors import DatabaseUnreachableError
-from orderbook_kit.postgres import server
+from orderbook_kit.lab.postgres import server
 
 pytestmark = pytest.mark.postgres
 

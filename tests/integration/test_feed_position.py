@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from orderbook_kit import feed_position
-from orderbook_kit.config import load_settings
-from orderbook_kit.feed_position import last_ticks, partition_of
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.ingest import feed_position
+from orderbook_kit.ingest.feed_position import last_ticks, partition_of
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import load_settings
 
 pytestmark = pytest.mark.kafka
 

@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client
-from orderbook_kit.consumer import read_records, read_ticks
-from orderbook_kit.groups import wait_for_members
-from orderbook_kit.launcher import start_service
-from orderbook_kit.models import Tick
-from orderbook_kit.offsets import end_offsets, group_lag, set_group_offsets
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.admin import admin_client
+from orderbook_kit.kafka.groups import wait_for_members
+from orderbook_kit.kafka.offsets import end_offsets, group_lag, set_group_offsets
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import read_records, read_ticks
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
 from orderbook_kit.quality.gate import HEADER_DETAIL, HEADER_REASON, QualityGate, header
 from orderbook_kit.quality.outputs import copies_by_source, read_outputs
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
-from orderbook_kit.config import load_settings
-from orderbook_kit.connection import admin_client, delete_pipeline
-from orderbook_kit.groups import GroupMember, wait_until_balanced
-from orderbook_kit.offsets import group_lag
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.admin import admin_client, delete_pipeline
+from orderbook_kit.kafka.groups import GroupMember, wait_until_balanced
+from orderbook_kit.kafka.offsets import group_lag
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import load_settings
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka

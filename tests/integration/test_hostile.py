@@ -15,12 +15,12 @@ from collections import Counter
 import pytest
 from kafka import KafkaProducer
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, ensure_topic, message_size_limit
-from orderbook_kit.consumer import read_records, read_ticks
-from orderbook_kit.decoding import MAX_DETAIL_CHARS
+from orderbook_kit.kafka.admin import admin_client, ensure_topic, message_size_limit
+from orderbook_kit.kafka.reader import read_records, read_ticks
+from orderbook_kit.market.decoding import MAX_DETAIL_CHARS
+from orderbook_kit.market.reasons import Reason
 from orderbook_kit.quality.gate import HEADER_DETAIL, HEADER_REASON, QualityGate, header, source_of
-from orderbook_kit.reasons import Reason
+from orderbook_kit.settings.environment import Settings, load_settings
 from tests.hostile import SYMBOL, Hostile, good_tick, hostile_cases
 
 pytestmark = pytest.mark.kafka

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from orderbook_kit.archive.sink import ArchiveSink
-from orderbook_kit.config import Settings
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings
 from orderbook_kit.store.sink import StoreSink
 from tests.conftest import produce_clean
 

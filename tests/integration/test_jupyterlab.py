@@ -29,7 +29,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
-from orderbook_kit.broker import process
+from orderbook_kit.lab import ports as lab_ports
 from tests.conftest import wait_for
 
 # Notebook 04 reads the session's broker (its kernel inherits KAFKA_BOOTSTRAP_SERVERS).
@@ -101,7 +101,7 @@ def get(url: str) -> dict:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab") / "notebooks"
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    port = process.free_port("127.0.0.1")
+    port = lab_ports.free_port("127.0.0.1")
     command = [
         f"--ServerApp.root_dir={root}" if argument.startswith("--ServerApp.root_dir=") else argument
         for argument in lab_command(port)

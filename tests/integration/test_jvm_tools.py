@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import runtime
 from orderbook_kit.errors import MavenResolveError
+from orderbook_kit.lab import jvm as runtime
 
 REPO = Path(__file__).resolve().parents[2]
 JVM_TOOLS = {"java", "javac", "jshell", "mvn", "mvnw", "mvnDebug"}
@@ -85,7 +85,7 @@ def test_two_processes_resolving_at_once_download_once_and_both_get_every_jar(
     # Two test workers (or two notebooks) starting a broker on a fresh clone: the second must
     # neither download into the first's folder nor delete it while the first's broker uses it.
     code = (
-        "import sys; from pathlib import Path; from orderbook_kit.broker import runtime; "
+        "import sys; from pathlib import Path; from orderbook_kit.lab.broker import runtime; "
         "folder = runtime.resolve_jars(Path(sys.argv[1])); "
         "print(len(list(folder.glob('*.jar'))))"
     )

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaError
 
-from orderbook_kit.broker import process
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import delete_pipeline
-from orderbook_kit.database import connect
-from orderbook_kit.faults import FaultInjector, RawMessage
-from orderbook_kit.launcher import start_service
-from orderbook_kit.monitoring.metrics import GateMetrics
+from orderbook_kit.database.client import connect
+from orderbook_kit.kafka.admin import delete_pipeline
+from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.market.faults import FaultInjector, RawMessage
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.monitoring.scrape import scrape
-from orderbook_kit.offsets import end_offsets
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.tables import drop_schema
 from tests.conftest import wait_for
 

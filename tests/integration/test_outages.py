@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit import processes
-from orderbook_kit.broker import process
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.consumer import ReadResult, read_records, read_ticks
-from orderbook_kit.offsets import end_offsets, group_lag
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import ReadResult, read_records, read_ticks
+from orderbook_kit.lab import processes
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
 from orderbook_kit.quality.outputs import copies_by_source, read_outputs
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import interrupt, wait_for
 
 pytestmark = pytest.mark.kafka

@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, ensure_topic
-from orderbook_kit.consumer import read_ticks
 from orderbook_kit.errors import BrokerUnreachableError
-from orderbook_kit.feed_position import partition_of
-from orderbook_kit.frames import COLUMNS
-from orderbook_kit.offsets import end_offsets
-from orderbook_kit.producer import Delivery, TickProducer, produce_in_background
+from orderbook_kit.ingest.feed_position import partition_of
+from orderbook_kit.kafka.admin import admin_client, ensure_topic
+from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.producer import Delivery, TickProducer, produce_in_background
+from orderbook_kit.kafka.reader import read_ticks
+from orderbook_kit.market.frames import COLUMNS
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings, load_settings
 
 # Every test here runs with both clients the kit can produce and read with.
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("kafka_client")]

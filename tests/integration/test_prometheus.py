@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker.process import free_port
-from orderbook_kit.config import load_settings
-from orderbook_kit.connection import delete_pipeline
-from orderbook_kit.faults import FaultInjector
-from orderbook_kit.launcher import start_service
-from orderbook_kit.monitoring import prometheus
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.admin import delete_pipeline
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.lab.ports import free_port
+from orderbook_kit.lab.prometheus import server as prometheus
+from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import load_settings
 from tests.conftest import wait_for
 
 pytestmark = [

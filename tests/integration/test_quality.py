@@ -14,17 +14,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka.errors import KafkaError
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, delete_pipeline
-from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.faults import FAULT_KINDS, FaultInjector, RawMessage
-from orderbook_kit.offsets import end_offsets, group_lag
-from orderbook_kit.producer import TickProducer
+from orderbook_kit.kafka.admin import admin_client, delete_pipeline
+from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import read_records, read_ticks
+from orderbook_kit.market.faults import FAULT_KINDS, FaultInjector, RawMessage
+from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.dead_letters import read_dead_letters
 from orderbook_kit.quality.gate import HEADER_REASON, QualityGate, header, source_of
 from orderbook_kit.quality.outputs import copies_by_source, read_outputs
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import wait_for
 
 # Every test here runs with both clients under the gate's producers (ORDERBOOK_KAFKA_CLIENT).

@@ -18,15 +18,15 @@ import pytest
 
 from orderbook_kit.archive.queries import Archive
 from orderbook_kit.archive.sink import ArchiveSink
-from orderbook_kit.config import Settings
-from orderbook_kit.consumer import read_records, read_ticks
-from orderbook_kit.database import connect
-from orderbook_kit.models import MAX_SEQ, Tick
-from orderbook_kit.monitoring.metrics import GateMetrics
-from orderbook_kit.producer import TickProducer
-from orderbook_kit.quality.checks import QualityChecker, Verdict
+from orderbook_kit.database.client import connect
+from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.kafka.reader import read_records, read_ticks
+from orderbook_kit.market.checks import QualityChecker, Verdict
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import MAX_SEQ, Tick
 from orderbook_kit.quality.gate import HEADER_DETAIL, HEADER_REASON, QualityGate, header
-from orderbook_kit.reasons import Reason
+from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.settings.environment import Settings
 from orderbook_kit.store.sink import StoreSink
 from tests.conftest import produce_clean
 

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.config import Settings, load_settings
-from orderbook_kit.connection import admin_client, delete_pipeline, ensure_topic
-from orderbook_kit.database import connect
-from orderbook_kit.decoding import DecodeFailure, decode_message
+from orderbook_kit.database.client import connect
 from orderbook_kit.errors import DatabaseError
-from orderbook_kit.launcher import start_service
-from orderbook_kit.models import MAX_SEQ, Tick
-from orderbook_kit.offsets import end_offsets, group_lag
-from orderbook_kit.postgres import server
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.admin import admin_client, delete_pipeline, ensure_topic
+from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.lab.postgres import server
+from orderbook_kit.market.decoding import DecodeFailure, decode_message
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import MAX_SEQ, Tick
+from orderbook_kit.runtime.launcher import start_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema, prepare_session, stored_offsets, write_batch
 from tests.conftest import produce_clean, wait_for
@@ -266,7 +266,7 @@ def test_no_database_at_database_url_is_one_error_line_naming_the_fix(
     assert stderr.count("\n") == 1 and stderr.startswith(
         f"error: No PostgreSQL accepted us at {url}"
     )
-    assert "python -m orderbook_kit.store db start" in stderr and "DATABASE_URL" in stderr
+    assert "python -m orderbook_kit.lab.postgres start" in stderr and "DATABASE_URL" in stderr
     assert took < 3 + 10  # the client timeout, plus Python's start-up
 
 
@@ -283,7 +283,7 @@ def test_a_database_url_with_a_wrong_user_or_password_names_the_user(settings: S
 def cli(state: Path, url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ORDERBOOK_DB_DIR": str(state), "DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "orderbook_kit.store", "db", *arguments],
+        [sys.executable, "-m", "orderbook_kit.lab.postgres", *arguments],
         capture_output=True,
         text=True,
         env=env,

@@ -27,10 +27,10 @@ from orderbook_kit.archive.layout import (
 from orderbook_kit.archive.parquet import SCHEMA, ArchivedTick, encode
 from orderbook_kit.archive.queries import Archive, committed_files
 from orderbook_kit.archive.storage import LocalStorage, open_storage
-from orderbook_kit.config import Settings
 from orderbook_kit.errors import SettingsError
-from orderbook_kit.models import Tick
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
+from orderbook_kit.settings.environment import Settings
 
 TOPIC = "orderbook.clean"
 

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import process, runtime
-from orderbook_kit.errors import (
-    BrokerError,
-    JavaNotFoundError,
-    MavenNotFoundError,
-    PortInUseError,
-)
+from orderbook_kit.errors import BrokerError, JavaNotFoundError, MavenNotFoundError, PortInUseError
+from orderbook_kit.lab import jvm as runtime
+from orderbook_kit.lab.broker import server as process
 from tests.conftest import write_executable
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.broker import cluster, process
-from orderbook_kit.broker.process import BrokerState
 from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError, SettingsError
-from orderbook_kit.processes import command_line, wait_for_exit
+from orderbook_kit.lab import ports as lab_ports
+from orderbook_kit.lab.broker import cluster
+from orderbook_kit.lab.broker import server as process
+from orderbook_kit.lab.broker.server import BrokerState
+from orderbook_kit.lab.processes import command_line, wait_for_exit
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
 # child exits it stays a zombie - as the test session's broker does when a notebook kernel (not
@@ -140,10 +142,10 @@ def test_a_cluster_replicates_three_times_and_needs_two_in_sync_replicas() -> No
 
 def test_free_ports_come_from_the_configured_range(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERBOOK_FREE_PORTS", "26000-26099")
-    ports = process.free_ports("127.0.0.1", 5)
+    ports = lab_ports.free_ports("127.0.0.1", 5)
     assert len(set(ports)) == 5 and all(26000 <= port <= 26099 for port in ports)
     monkeypatch.delenv("ORDERBOOK_FREE_PORTS")
-    assert process.listen_ports() == process.LISTEN_PORTS
+    assert lab_ports.listen_ports() == lab_ports.LISTEN_PORTS
 
 
 @pytest.mark.parametrize("value", ["abc", "30000-20000", "80-90", "20000-70000", "20000"])
@@ -152,4 +154,4 @@ def test_a_bad_free_port_range_names_the_variable(
 ) -> None:
     monkeypatch.setenv("ORDERBOOK_FREE_PORTS", value)
     with pytest.raises(SettingsError, match=r"^ORDERBOOK_FREE_PORTS: .* is not a port range"):
-        process.free_port("127.0.0.1")
+        lab_ports.free_port("127.0.0.1")

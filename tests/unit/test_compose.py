@@ -16,11 +16,11 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from orderbook_kit import defaults
-from orderbook_kit.broker.cluster import CLUSTER_PROPERTIES
-from orderbook_kit.broker.properties import SHARED_PROPERTIES
-from orderbook_kit.broker.runtime import JMX_EXPORTER_VERSION, KAFKA_VERSION
-from orderbook_kit.s3 import server as s3_server
+from orderbook_kit.lab.broker.cluster import CLUSTER_PROPERTIES
+from orderbook_kit.lab.broker.properties import SHARED_PROPERTIES
+from orderbook_kit.lab.jvm import JMX_EXPORTER_VERSION, KAFKA_VERSION
+from orderbook_kit.lab.s3 import server as s3_server
+from orderbook_kit.settings import defaults
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from orderbook_kit.config import load_settings
-from orderbook_kit.confluent import loading
-from orderbook_kit.confluent.producer import SAME_PARTITIONS_AS_JAVA, producer_config
 from orderbook_kit.errors import OrderbookKitError, SettingsError
-from orderbook_kit.producer import PRODUCER_TUNING
+from orderbook_kit.kafka.confluent import loading
+from orderbook_kit.kafka.confluent.producer import SAME_PARTITIONS_AS_JAVA, producer_config
+from orderbook_kit.kafka.producer import PRODUCER_TUNING
+from orderbook_kit.settings.environment import load_settings
 
 
 def test_the_kits_producer_settings_mean_the_same_to_librdkafka() -> None:

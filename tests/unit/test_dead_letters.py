@@ -6,7 +6,7 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.plots import rejections_figure
+from orderbook_kit.lessons.plots import rejections_figure
 from orderbook_kit.quality.dead_letters import DEAD_LETTER_COLUMNS, dead_letters_frame
 
 

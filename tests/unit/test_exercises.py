@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orderbook_kit.exercises import SHOW_VARIABLE, Solutions
+from orderbook_kit.lessons.exercises import SHOW_VARIABLE, Solutions
 
 
 def test_a_solution_runs_and_holds_its_answer_back_until_shown(

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderbook_kit.errors import SettingsError
-from orderbook_kit.faults import FAULT_KINDS, FaultInjector
-from orderbook_kit.ingest import build_parser, fault_injector
-from orderbook_kit.models import Tick
-from orderbook_kit.quality.checks import QualityChecker
-from orderbook_kit.reasons import Reason
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.ingest.__main__ import build_parser, fault_injector
+from orderbook_kit.market.checks import QualityChecker
+from orderbook_kit.market.faults import FAULT_KINDS, FaultInjector
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from orderbook_kit.faults import FaultInjector
-from orderbook_kit.quality.checks import SEQ_WINDOW, QualityChecker
-from orderbook_kit.quality.memory import (
+from orderbook_kit.market.checker_memory import (
     MemoryScope,
     PartitionMemory,
     restore_memory,
     state_records,
 )
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.market.checks import SEQ_WINDOW, QualityChecker
+from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.simulator import OrderbookSimulator
 
 SCOPE = MemoryScope("orderbook-quality", "orderbook.raw", "topic-id-1")
 BATCH = 7

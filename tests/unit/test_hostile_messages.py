@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from orderbook_kit.decoding import MAX_DETAIL_CHARS, MAX_MESSAGE_BYTES, decode_message
-from orderbook_kit.models import Tick
-from orderbook_kit.quality.checks import QualityChecker
-from orderbook_kit.reasons import Reason
+from orderbook_kit.market.checks import QualityChecker
+from orderbook_kit.market.decoding import MAX_DETAIL_CHARS, MAX_MESSAGE_BYTES, decode_message
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import Tick
 from tests.hostile import SYMBOL, Hostile, body, encoded, good_tick, hostile_cases
 
 CASES = hostile_cases(next_seq=3)

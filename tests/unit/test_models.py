@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orderbook_kit.models import Tick
+from orderbook_kit.market.tick import Tick
 
 VALID = {
     "symbol": "TTF-GAS",

@@ -16,24 +16,21 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from orderbook_kit.archive.metrics import ArchiveMetrics
 from orderbook_kit.archive.sink import ArchiveStats
-from orderbook_kit.config import load_settings
 from orderbook_kit.errors import OrderbookKitError, SettingsError
-from orderbook_kit.models import Tick
+from orderbook_kit.ingest.metrics import IngestMetrics
+from orderbook_kit.lessons.watch import rates
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import Tick
 from orderbook_kit.monitoring.lag import LAG_TIMEOUT_S
-from orderbook_kit.monitoring.metrics import (
-    MAX_SYMBOLS,
-    ArchiveMetrics,
-    GateMetrics,
-    IngestMetrics,
-    ServiceMetrics,
-    StoreMetrics,
-)
+from orderbook_kit.monitoring.metrics import MAX_SYMBOLS, ServiceMetrics
 from orderbook_kit.monitoring.scrape import scrape
 from orderbook_kit.monitoring.server import serve_metrics
-from orderbook_kit.monitoring.watch import rates
 from orderbook_kit.quality.gate import GateStats
-from orderbook_kit.reasons import Reason
+from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.settings.environment import load_settings
+from orderbook_kit.store.metrics import StoreMetrics
 from orderbook_kit.store.sink import StoreStats
 
 UNITS = ("_seconds", "_messages", "_total", "_info")

@@ -67,7 +67,7 @@ def test_ends_with_exercises_whose_solutions_run(path: Path) -> None:
         assert cell["cell_type"] == "code"
         assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, "collapsed"
         # The first line, all a collapsed cell shows, names the solution and not its approach;
-        # its answer is held back on Run All until asked for (orderbook_kit.exercises).
+        # its answer is held back on Run All until asked for (orderbook_kit.lessons.exercises).
         first, second = "".join(cell["source"]).splitlines()[:2]
         assert first == f"# Solution {number} (open the cell to read it)", first
         assert second == f"with solutions.hidden({number}):", second

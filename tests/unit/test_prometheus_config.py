@@ -15,11 +15,13 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orderbook_kit.config import load_settings
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.monitoring import prometheus
+from orderbook_kit.ingest.metrics import IngestMetrics
+from orderbook_kit.lab.prometheus import server as prometheus
 from orderbook_kit.monitoring.lag import GroupLagCollector
-from orderbook_kit.monitoring.metrics import GateMetrics, IngestMetrics, StoreMetrics
+from orderbook_kit.quality.metrics import GateMetrics
+from orderbook_kit.settings.environment import load_settings
+from orderbook_kit.store.metrics import StoreMetrics
 
 CONFIG = Path(str(resources.files("orderbook_kit.monitoring") / "config"))
 RULE_TESTS = Path(__file__).parents[1] / "prometheus" / "rules_test.yml"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderbook_kit.quality.checks import QualityChecker, Verdict
-from orderbook_kit.reasons import Reason
+from orderbook_kit.market.checks import QualityChecker, Verdict
+from orderbook_kit.market.reasons import Reason
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

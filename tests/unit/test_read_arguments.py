@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orderbook_kit.config import load_settings
-from orderbook_kit.consumer import read_records, read_ticks
 from orderbook_kit.errors import BrokerUnreachableError, OrderbookKitError
-from orderbook_kit.producer import produce_in_background
-from orderbook_kit.simulator import OrderbookSimulator
+from orderbook_kit.kafka.producer import produce_in_background
+from orderbook_kit.kafka.reader import read_records, read_ticks
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.settings.environment import load_settings
 
 NOBODY = "127.0.0.1:9"  # the discard port: no Kafka broker answers there
 NOON = datetime(2026, 1, 1, 12, tzinfo=UTC)

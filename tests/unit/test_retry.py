@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kafka.errors import CoordinatorNotAvailableError, TopicAuthorizationFailedError
 
-from orderbook_kit.connection import retry_while_retriable
 from orderbook_kit.errors import BrokerError, BrokerUnreachableError
+from orderbook_kit.kafka.admin import retry_while_retriable
 
 
 def failing(times: int, error: Exception) -> tuple[list[int], object]:

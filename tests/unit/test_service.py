@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kafka.errors import KafkaConnectionError
 
-from orderbook_kit.service import run_service
+from orderbook_kit.runtime.service import run_service
 
 
 def test_an_unforeseen_kafka_error_is_one_line_and_exit_code_1(

@@ -17,10 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_kit.config import SETTINGS, Settings, environment_variables, load_settings
 from orderbook_kit.errors import PostgresNotAvailableError, SettingsError
-from orderbook_kit.postgres import runtime
-from orderbook_kit.postgres.server import embedded_address
+from orderbook_kit.lab.postgres import runtime
+from orderbook_kit.lab.postgres.server import embedded_address
+from orderbook_kit.settings.environment import (
+    SETTINGS,
+    Settings,
+    environment_variables,
+    load_settings,
+)
 
 SERVICES = [
     "orderbook_kit.ingest",
@@ -153,7 +158,7 @@ def test_settings_made_in_code_are_checked_too() -> None:
 
 
 SETTING_PREFIXES = ("ORDERBOOK_", "TICK_", "KAFKA_", "PRICE_", "STREAM_", "DATABASE_")
-LOGGERS_SERVICES_SET = ("kafka", "orderbook_kit.producer")
+LOGGERS_SERVICES_SET = ("kafka", "orderbook_kit.kafka.producer")
 
 
 def run(module: str, *arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -302,7 +307,7 @@ def test_a_topic_collision_from_the_environment_names_the_variable() -> None:
 def test_broker_commands_need_only_their_own_settings(tmp_path: Path) -> None:
     # A bad TICK_COUNT must not stop `broker stop` from stopping (nothing runs here: exit 0).
     stop = run(
-        "orderbook_kit.broker",
+        "orderbook_kit.lab.broker",
         "stop",
         TICK_COUNT="abc",
         ORDERBOOK_BROKER_DIR=str(tmp_path / "broker"),
@@ -323,7 +328,7 @@ def test_broker_start_refuses_bad_settings(
     environment: dict[str, str], expected: str, tmp_path: Path
 ) -> None:
     result = run(
-        "orderbook_kit.broker", "start", ORDERBOOK_BROKER_DIR=str(tmp_path / "b"), **environment
+        "orderbook_kit.lab.broker", "start", ORDERBOOK_BROKER_DIR=str(tmp_path / "b"), **environment
     )
     assert_one_error_line(result, expected)
 
@@ -332,7 +337,7 @@ def test_broker_dir_that_is_a_file(tmp_path: Path, free_address: str) -> None:
     a_file = tmp_path / "broker"
     a_file.write_text("not a folder")
     result = run(
-        "orderbook_kit.broker",
+        "orderbook_kit.lab.broker",
         "start",
         ORDERBOOK_BROKER_DIR=str(a_file),
         KAFKA_BOOTSTRAP_SERVERS=free_address,
@@ -343,7 +348,7 @@ def test_broker_dir_that_is_a_file(tmp_path: Path, free_address: str) -> None:
 def test_broker_dir_that_cannot_be_written(free_address: str) -> None:
     # Under /sys nothing can be created, not even by root (a chmod'ed folder would not stop root).
     result = run(
-        "orderbook_kit.broker",
+        "orderbook_kit.lab.broker",
         "start",
         ORDERBOOK_BROKER_DIR="/sys/orderbook-test",
         KAFKA_BOOTSTRAP_SERVERS=free_address,
@@ -354,14 +359,14 @@ def test_broker_dir_that_cannot_be_written(free_address: str) -> None:
 def test_db_commands_need_only_database_url(tmp_path: Path) -> None:
     # A bad TICK_COUNT must not stop anyone from stopping the database.
     result = run(
-        "orderbook_kit.store", "db", "status", TICK_COUNT="abc", ORDERBOOK_DB_DIR=str(tmp_path)
+        "orderbook_kit.lab.postgres", "status", TICK_COUNT="abc", ORDERBOOK_DB_DIR=str(tmp_path)
     )
     assert result.returncode == 3, result.stderr  # "not running", not a settings error
     assert f"No kit PostgreSQL is running from {tmp_path}" in result.stdout
 
 
 def test_db_reset_wants_a_yes() -> None:
-    result = run("orderbook_kit.store", "db", "reset")
+    result = run("orderbook_kit.store", "reset")
     assert_one_error_line(result, "this deletes every table in schema 'orderbook'")
     assert "add --yes to do it" in result.stderr
 
@@ -405,13 +410,13 @@ def test_s3_commands_need_only_their_own_settings_and_run_the_server_here_only(
     tmp_path: Path,
 ) -> None:
     state = {"ORDERBOOK_S3_DIR": str(tmp_path / "s3"), "TICK_COUNT": "abc"}
-    status = run("orderbook_kit.archive", "s3", "status", **state)
+    status = run("orderbook_kit.lab.s3", "status", **state)
     assert status.returncode == 3 and "No kit S3 server is running" in status.stdout
     remote = run(
-        "orderbook_kit.archive", "s3", "start", AWS_ENDPOINT_URL="https://s3.amazonaws.com", **state
+        "orderbook_kit.lab.s3", "start", AWS_ENDPOINT_URL="https://s3.amazonaws.com", **state
     )
     assert_one_error_line(remote, "AWS_ENDPOINT_URL: the kit runs its S3 server on this machine")
-    bad = run("orderbook_kit.archive", "s3", "start", AWS_ENDPOINT_URL="9000", **state)
+    bad = run("orderbook_kit.lab.s3", "start", AWS_ENDPOINT_URL="9000", **state)
     assert_one_error_line(bad, "AWS_ENDPOINT_URL: '9000' is not an S3 endpoint")
 
 
@@ -441,14 +446,15 @@ def test_a_schema_postgresql_reserves_is_a_settings_error(
         ("orderbook_kit.api", ["--port", "x"], "--port: 'x' is not a whole number"),
         ("orderbook_kit.api", ["--port", "70000"], "--port: must be at most 65535"),
         ("orderbook_kit.api", ["--stream-buffer", "1"], "--stream-buffer: must be at least 10"),
-        ("orderbook_kit.store", ["db"], "the following arguments are required: command"),
-        ("orderbook_kit.store", ["db", "bogus"], "command: invalid choice: 'bogus'"),
-        ("orderbook_kit.store", ["db", "logs", "-n", "x"], "-n/--lines: invalid int value"),
-        ("orderbook_kit.archive", ["s3", "bogus"], "command: invalid choice: 'bogus'"),
+        ("orderbook_kit.lab.postgres", [], "the following arguments are required: command"),
+        ("orderbook_kit.store", ["reset", "--bogus"], "unrecognized arguments: --bogus"),
+        ("orderbook_kit.lab.postgres", ["bogus"], "command: invalid choice: 'bogus'"),
+        ("orderbook_kit.lab.postgres", ["logs", "-n", "x"], "-n/--lines: invalid int value"),
+        ("orderbook_kit.lab.s3", ["bogus"], "command: invalid choice: 'bogus'"),
         ("orderbook_kit.archive", ["check", "--bogus"], "unrecognized arguments: --bogus"),
-        ("orderbook_kit.monitoring", ["bogus"], "tool: invalid choice: 'bogus'"),
-        ("orderbook_kit.broker", [], "the following arguments are required: command"),
-        ("orderbook_kit.broker", ["start", "--nodes", "x"], "--nodes: invalid int value"),
+        ("orderbook_kit.lab.prometheus", ["bogus"], "command: invalid choice: 'bogus'"),
+        ("orderbook_kit.lab.broker", [], "the following arguments are required: command"),
+        ("orderbook_kit.lab.broker", ["start", "--nodes", "x"], "--nodes: invalid int value"),
         ("orderbook_kit.quality", ["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

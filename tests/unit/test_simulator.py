@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderbook_kit.simulator import OrderbookSimulator, instrument_for
+from orderbook_kit.market.simulator import OrderbookSimulator, instrument_for
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 seeds = st.integers(min_value=0, max_value=2**32)

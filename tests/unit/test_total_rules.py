@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orderbook_kit.decoding import MAX_DETAIL_CHARS, DecodeFailure, decode_message
-from orderbook_kit.models import MAX_SEQ, SYMBOL_PATTERN, Tick
-from orderbook_kit.quality.checks import QualityChecker, Verdict
-from orderbook_kit.reasons import Reason
+from orderbook_kit.market.checks import QualityChecker, Verdict
+from orderbook_kit.market.decoding import MAX_DETAIL_CHARS, DecodeFailure, decode_message
+from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.tick import MAX_SEQ, SYMBOL_PATTERN, Tick
 
 SYMBOL = "TTF-GAS"
 FIELDS = ("symbol", "seq", "bid", "ask", "bid_size", "ask_size", "event_time", "publish_time")
@@ -288,7 +288,7 @@ def test_a_rule_that_raises_sets_the_message_aside_as_internal_error() -> None:
 
 
 def test_a_decoder_that_raises_gives_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import orderbook_kit.decoding as decoding
+    import orderbook_kit.market.decoding as decoding
 
     def broken(value: bytes | None) -> Tick | DecodeFailure:
         raise OverflowError("date value out of range")

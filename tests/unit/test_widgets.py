@@ -9,11 +9,11 @@ from threading import Event
 
 import pytest
 
-from orderbook_kit.frames import simulated_frame
-from orderbook_kit.models import Tick
-from orderbook_kit.plots import LiveChart, price_figure
-from orderbook_kit.simulator import OrderbookSimulator
-from orderbook_kit.widgets import INTERVALS_S, VOLATILITIES, SimulatorControls
+from orderbook_kit.lessons.plots import LiveChart, price_figure
+from orderbook_kit.lessons.widgets import INTERVALS_S, VOLATILITIES, SimulatorControls
+from orderbook_kit.market.frames import simulated_frame
+from orderbook_kit.market.simulator import OrderbookSimulator
+from orderbook_kit.market.tick import Tick
 from tests.conftest import wait_for
 
 START = datetime(2026, 1, 5, 8, tzinfo=UTC)

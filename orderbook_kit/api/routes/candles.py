@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from ...store import queries as hot
-from ..dependencies import Api, in_utc, records
-from ..schemas import INVALID, UNAVAILABLE, UNKNOWN, Candle, IsoTime, Symbol
+from orderbook_kit.api.dependencies import Api, in_utc, records
+from orderbook_kit.api.schemas import INVALID, UNAVAILABLE, UNKNOWN, Candle, IsoTime, Symbol
+from orderbook_kit.store import queries as hot
 
 __all__ = ["DEFAULT_RANGE", "MAX_CANDLES", "router"]
 

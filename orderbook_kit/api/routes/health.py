@@ -6,9 +6,9 @@ import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ...errors import OrderbookKitError
-from ..dependencies import Api
-from ..schemas import Dependency, Health
+from orderbook_kit.api.dependencies import Api
+from orderbook_kit.api.schemas import Dependency, Health
+from orderbook_kit.errors import OrderbookKitError
 
 router = APIRouter(tags=["service"])
 

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from ...models import SYMBOL_PATTERN
-from ..dependencies import Api
-from ..stream import Subscription
+from orderbook_kit.api.dependencies import Api
+from orderbook_kit.api.stream import Subscription
+from orderbook_kit.market.tick import SYMBOL_PATTERN
 
 __all__ = ["MAX_BATCH", "SEND_TIMEOUT_S", "forward", "router"]
 

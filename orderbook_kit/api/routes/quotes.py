@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from ...store import queries as hot
-from ..dependencies import Api, records
-from ..schemas import INVALID, UNAVAILABLE, UNKNOWN, Quote, Symbol
+from orderbook_kit.api.dependencies import Api, records
+from orderbook_kit.api.schemas import INVALID, UNAVAILABLE, UNKNOWN, Quote, Symbol
+from orderbook_kit.store import queries as hot
 
 router = APIRouter(tags=["hot store"])
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ...consumer import ReadResult, read_ticks
-from ...frames import empty_frame
-from ...quality.dead_letters import dead_letters_frame, read_dead_letters
-from ..dependencies import DEPENDENCY_TIMEOUT_S, Api, Unavailable, records
-from ..schemas import INVALID, UNAVAILABLE, DeadLetters, RecentTick, Symbol
+from orderbook_kit.api.dependencies import DEPENDENCY_TIMEOUT_S, Api, Unavailable, records
+from orderbook_kit.api.schemas import INVALID, UNAVAILABLE, DeadLetters, RecentTick, Symbol
+from orderbook_kit.kafka.reader import ReadResult, read_ticks
+from orderbook_kit.market.frames import empty_frame
+from orderbook_kit.quality.dead_letters import dead_letters_frame, read_dead_letters
 
 __all__ = ["MAX_RECENT_SECONDS", "MAX_RECENT_TICKS", "READ_TIMEOUT_S", "router"]
 

@@ -1,0 +1,101 @@
+"""The ingestion service: simulate the market and publish every tick to Kafka.
+
+python -m orderbook_kit.ingest                       # stream until Ctrl-C
+python -m orderbook_kit.ingest --count 500 --quiet   # or a fixed number of ticks
+python -m orderbook_kit.ingest --duration 10 --symbol TTF-GAS --symbol NBP-GAS
+python -m orderbook_kit.ingest --fault-rate 0.01   # 1% of each kind of bad tick, for the gate
+python -m orderbook_kit.ingest --fault crossed_book=0.05 --fault seq_gap=0.02
+
+If Kafka fails to deliver a tick (the broker was gone for longer than KAFKA_DELIVERY_TIMEOUT_S),
+ingest stops at once and says how many ticks were not delivered (exit code 1), instead of going
+on "sending" ticks that never arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from orderbook_kit.errors import SettingsError
+from orderbook_kit.ingest.metrics import IngestMetrics
+from orderbook_kit.ingest.service import produce_ticks
+from orderbook_kit.market.faults import FAULT_KINDS, FaultInjector
+from orderbook_kit.monitoring.server import metrics_endpoint
+from orderbook_kit.runtime.command_line import flag_type
+from orderbook_kit.runtime.service import ServiceParser, StopSignal, run_service
+from orderbook_kit.settings import rules
+from orderbook_kit.settings.environment import load_settings
+
+
+def build_parser() -> ServiceParser:
+    defaults = load_settings()
+    parser = ServiceParser("python -m orderbook_kit.ingest", __doc__.splitlines()[0], defaults)
+    parser.add_setting("--topic", "raw_topic", "topic to produce to")
+    parser.add_argument(
+        "--symbol",
+        dest="symbols",
+        action="append",
+        type=flag_type(rules.symbol),
+        help=f"repeat for several (env ORDERBOOK_SYMBOL, default {defaults.symbol})",
+    )
+    parser.add_setting("--interval", "tick_interval_s", "seconds between ticks")
+    parser.add_setting("--volatility", "volatility", "relative move per sqrt second")
+    parser.add_setting("--seed", "seed", "random seed")
+    parser.add_argument(
+        "--fault-rate",
+        type=flag_type(rules.probability),
+        default=0.0,
+        metavar="P",
+        help="probability of each kind of bad tick (default 0)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=P",
+        help=f"probability of one kind, repeatable; kinds: {', '.join(FAULT_KINDS)}",
+    )
+    return parser
+
+
+def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
+    """The injector the fault flags ask for, or None for a clean feed."""
+    rates: dict[str, float] = dict.fromkeys(FAULT_KINDS, arguments.fault_rate)
+    for item in arguments.fault:
+        kind, separator, rate = item.partition("=")
+        try:
+            rates[kind.strip()] = rules.probability(rate)
+        except ValueError:
+            separator = ""
+        if not separator:
+            raise SettingsError(
+                "fault", "--fault", f"{item!r} is not KIND=PROBABILITY; use e.g. crossed_book=0.05"
+            )
+    if not any(rates.values()):
+        return None
+    try:
+        return FaultInjector(rates, seed=arguments.seed)
+    except ValueError as exc:
+        flag = "--fault" if arguments.fault else "--fault-rate"
+        raise SettingsError("fault", flag, str(exc)) from None
+
+
+def ingest(argv: Sequence[str] | None) -> int:
+    stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    settings = parser.settings(arguments, argv)
+    injector = fault_injector(arguments)
+    metrics = IngestMetrics()
+    port, source = settings.metrics_port, parser.name_of("metrics_port")
+    with metrics_endpoint(metrics.registry, port, source=source):
+        return produce_ticks(settings, arguments, injector, stop, metrics)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_service(lambda: ingest(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

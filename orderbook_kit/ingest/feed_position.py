@@ -1,0 +1,119 @@
+"""Where a feed stopped: the last tick of each symbol in the topic it publishes to.
+
+A real feed handler that reconnects does not start its sequence numbers again: the exchange's
+numbering goes on, and the handler continues from the last message it published. The kit's
+exchange is the simulator, which lives only as long as ``python -m orderbook_kit.ingest`` runs; so
+ingest, before it sends anything, reads back where its own feed stopped - the last tick of each
+symbol in the raw topic - and the simulator continues from there: the next seq, the same price.
+A restarted feed then continues the very sequence the quality gate remembers, and its first tick
+is clean (a feed that started at seq 0 again was rejected as ``out_of_order`` for minutes).
+
+A symbol's ticks all sit in one partition (the key decides it, by the same murmur2 hash in both
+clients), so only that partition is read, backwards from its end in growing windows, until the
+symbol's newest tick is found or the partition's beginning is reached. Every read is bounded by
+``timeout_s``.
+
+What is trusted: the raw topic. Anyone who may write to it may also move the feed's position (a
+valid tick with a huge seq); restricting who writes to it is the job of Kafka's ACLs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from kafka.partitioner.default import murmur2
+
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.market.decoding import decode_message
+from orderbook_kit.market.tick import MAX_SEQ, Tick
+from orderbook_kit.settings.environment import Settings
+
+__all__ = ["FIRST_WINDOW", "FeedPositionError", "last_ticks", "partition_of"]
+
+# Records read from a partition's end at first; each further window back is four times larger,
+# so a symbol that ticks often is found in one small read and a rare one in a few.
+FIRST_WINDOW = 2_000
+_GROWTH = 4
+
+
+class FeedPositionError(OrderbookKitError):
+    """Where a feed stopped could not be read (in time), or the feed cannot continue from it."""
+
+
+def partition_of(symbol: str, partitions: int) -> int:
+    """The partition a message keyed ``symbol`` goes to: the Java client's default partitioner,
+    which the kit's producers use with either client."""
+    return (murmur2(symbol.encode()) & 0x7FFFFFFF) % partitions
+
+
+def last_ticks(
+    settings: Settings, topic: str, symbols: Iterable[str], *, timeout_s: float
+) -> dict[str, Tick]:
+    """The newest valid tick of each of ``symbols`` in ``topic`` (the highest seq in the newest
+    stretch of the log that has the symbol); a symbol that never ticked there is left out.
+
+    FeedPositionError if the reads take longer than ``timeout_s`` in all, or a symbol's last seq
+    is the largest a seq can be (its feed cannot go on).
+    """
+    deadline = time.monotonic() + timeout_s
+    ends = end_offsets(topic, settings)
+    if not ends:  # no such topic yet: every feed starts at seq 0
+        return {}
+    by_partition: dict[int, set[str]] = defaultdict(set)
+    for symbol in set(symbols):
+        by_partition[partition_of(symbol, len(ends))].add(symbol)
+    found: dict[str, Tick] = {}
+    for partition, names in sorted(by_partition.items()):
+        found |= _scan_backwards(settings, topic, partition, ends[partition], names, deadline)
+    for symbol, tick in found.items():
+        if tick.seq >= MAX_SEQ:
+            raise FeedPositionError(
+                f"The last tick of {symbol} in {topic!r} has seq {tick.seq:,}, the largest a seq "
+                "can be, so its feed cannot continue. Publish to a new topic (ORDERBOOK_TOPIC, or "
+                "`--topic`)."
+            )
+    return found
+
+
+def _scan_backwards(
+    settings: Settings, topic: str, partition: int, end: int, symbols: set[str], deadline: float
+) -> dict[str, Tick]:
+    """The newest tick of each of ``symbols`` in ``partition``, read window by window from
+    ``end`` back to the partition's first record."""
+    found: dict[str, Tick] = {}
+    stop, window = end, FIRST_WINDOW
+    while stop > 0 and not symbols <= found.keys():
+        start = max(0, stop - window)
+        left = deadline - time.monotonic()
+        read = read_records(
+            topic,
+            settings=settings,
+            partitions=[partition],
+            offsets={partition: start},  # below the log's start (retention): from its start
+            max_messages=stop - start,
+            timeout_s=max(left, 0.001),
+        )
+        if read.timed_out:
+            raise FeedPositionError(
+                f"Could not read where the feed stopped in {topic!r} partition {partition} "
+                f"within the time allowed ({read.outage or 'the broker answered too slowly'}). "
+                "Check the broker (`make status`), or allow a longer wait with "
+                "KAFKA_DELIVERY_TIMEOUT_S."
+            )
+        records = [r for r in read.records if r.offset < stop]
+        wanted, newest = symbols - found.keys(), dict[str, Tick]()  # not found further on
+        for record in records:
+            tick = decode_message(record.key, record.value)
+            if isinstance(tick, Tick) and tick.symbol in wanted:
+                kept = newest.get(tick.symbol)
+                if kept is None or tick.seq > kept.seq:
+                    newest[tick.symbol] = tick
+        found |= newest
+        if not records or records[0].offset > start:
+            break  # this window reached the first record the partition still holds
+        stop, window = start, window * _GROWTH
+    return found

@@ -1,0 +1,89 @@
+"""Where each consumer group is in the log: committed offsets, end offsets and lag."""
+
+from __future__ import annotations
+
+import pandas as pd
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import admin_client, retry_while_retriable
+from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.waiting import poll_until
+
+__all__ = ["end_offsets", "group_lag", "set_group_offsets", "wait_for_messages"]
+
+
+def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
+    """{partition: offset the next message will get} for every partition of ``topic``."""
+    settings = settings or load_settings()
+    consumer = open_consumer(settings)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = retry_while_retriable(
+            lambda: consumer.end_offsets(partitions),
+            doing=f"Reading the end offsets of {topic!r}",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.client_timeout_s,
+        )
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        consumer.close()
+
+
+def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd.DataFrame:
+    """Per partition: the group's committed offset, the log's end offset, and the lag between."""
+    settings = settings or load_settings()
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        committed = retry_while_retriable(
+            lambda: admin.list_group_offsets({group_id: None}).get(group_id, {}),
+            doing=f"Reading the committed offsets of group {group_id!r}",
+            bootstrap_servers=settings.bootstrap_servers,
+            timeout_s=settings.client_timeout_s,
+        )
+    rows = []
+    for partition, end in sorted(end_offsets(topic, settings).items()):
+        mark = committed.get(TopicPartition(topic, partition))
+        position = mark.offset if mark is not None and mark.offset >= 0 else 0
+        row = {"group": group_id, "partition": partition, "committed": position, "end": end}
+        rows.append({**row, "lag": end - position})
+    # Named columns even with no rows (a topic not created yet), so sums and filters still work.
+    return pd.DataFrame(rows, columns=["group", "partition", "committed", "end", "lag"])
+
+
+def set_group_offsets(
+    group_id: str, topic: str, offsets: dict[int, int], settings: Settings | None = None
+) -> None:
+    """Move ``group_id``'s committed offsets on ``topic`` to ``offsets`` ({partition: offset}).
+
+    What `kafka-consumer-groups --reset-offsets` does: the group's next member starts there. The
+    group must have no running member (the coordinator refuses otherwise).
+    """
+    settings = settings or load_settings()
+    wanted = {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        results = admin.alter_group_offsets(group_id, wanted)
+    failed = {tp.partition: error for tp, error in results.items() if error.errno != 0}
+    if failed:
+        raise OrderbookKitError(
+            f"Could not move group {group_id!r} on {topic!r}: {failed}. Stop its members first "
+            "(a group with running members keeps its own offsets)."
+        )
+
+
+def wait_for_messages(
+    topic: str, count: int, settings: Settings | None = None, *, timeout_s: float = 60.0
+) -> int:
+    """Wait until ``topic`` holds at least ``count`` messages (over all its partitions); return
+    how many it holds then. Raises :class:`OrderbookKitError` after ``timeout_s``."""
+    settings = settings or load_settings()
+    held, _ = poll_until(
+        lambda: sum(end_offsets(topic, settings).values()),
+        lambda held: held >= count,
+        what=f"{count} messages in {topic!r}",
+        timeout_s=timeout_s,
+    )
+    return held

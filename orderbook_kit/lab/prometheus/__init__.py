@@ -1,0 +1,1 @@
+"""Prometheus for the pipeline, on this machine: ``python -m orderbook_kit.lab.prometheus``."""

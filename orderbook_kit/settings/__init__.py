@@ -1,0 +1,10 @@
+"""Settings: every knob of the kit, read from environment variables, each checked once.
+
+- :mod:`.environment`: the ``Settings`` dataclass, ``load_settings()``, and which variable feeds
+  which field;
+- :mod:`.rules`: how each value is checked (a bad one names its variable and the fix);
+- :mod:`.defaults`: each default, written once.
+
+Imports: only :mod:`orderbook_kit.errors` and :mod:`orderbook_kit.paths`; every other layer may
+import it.
+"""

@@ -1,0 +1,81 @@
+"""The workbook's defaults, in one place.
+
+Settings, the simulator, the sliders, the fault injector and the quality rules all start from
+these values, so changing one here changes it everywhere (and an environment variable, read by
+:mod:`orderbook_kit.settings.environment`, overrides it for one run).
+"""
+
+from __future__ import annotations
+
+# The three-node cluster of notebook 08 (`broker start --nodes 3`): ports of its own, so it can run
+# next to the single broker. Clients list every node, so they start while any one is down.
+CLUSTER_SERVERS = "127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194"
+BOOTSTRAP_SERVERS = "127.0.0.1:9092"  # loopback only: the broker is never on the network
+RAW_TOPIC = "orderbook.raw"
+CLEAN_TOPIC = "orderbook.clean"
+DLQ_TOPIC = "orderbook.dlq"
+# The gate's memory (last seq, time and mid per symbol, how far each partition was checked),
+# compacted: a restarted or rebalanced gate picks up where the last one left off.
+GATE_STATE_TOPIC = "orderbook.quality.state"
+QUALITY_GROUP = "orderbook-quality"
+STORE_GROUP = "orderbook-store"
+PARTITIONS = 3  # when the kit creates a topic
+
+SYMBOL = "TTF-GAS"
+SYMBOLS = ("TTF-GAS", "NBP-GAS", "EUA-CO2")  # the notebooks' small market of three instruments
+TICK_INTERVAL_S = 0.05  # seconds between ticks of a live stream
+VOLATILITY = 0.002  # standard deviation of the log-price per sqrt(second)
+SEED = 42
+
+TICK_COUNT = 200  # how many ticks the notebooks' longer cells produce
+STREAM_SECONDS = 5.0  # how long the notebooks' live cells run
+PERF_TICKS = 50_000  # how many ticks notebook 09 produces and reads for each throughput figure
+
+# The Kafka client library behind TickProducer and read_ticks: kafka-python (pure Python, the
+# notebooks' main path) or confluent-kafka (librdkafka, C: several times faster; `pip install
+# -e .[fast]`). The quality gate's producers follow it; the gate and the store consume with
+# kafka-python.
+KAFKA_CLIENTS = ("kafka-python", "confluent")
+KAFKA_CLIENT = "kafka-python"
+
+CLIENT_TIMEOUT_S = 10.0  # bound on reaching the broker, and on each request
+# How long the producer keeps trying to deliver a message before it counts as lost
+# (kafka-python's own default, 120 s).
+DELIVERY_TIMEOUT_S = 120.0
+
+# A 5% move of the mid between two ticks of a gas contract is far outside normal trading; the
+# default simulator moves about 0.05% per tick.
+PRICE_JUMP_LIMIT = 0.05
+
+# The hot store. Port 5433, not PostgreSQL's 5432, so a PostgreSQL already installed on the machine
+# keeps its port; the kit's embedded server and docker-compose's both answer at this one URL.
+# No password: both accept connections from this machine only (127.0.0.1) without one.
+DATABASE_URL = "postgresql://orderbook@127.0.0.1:5433/orderbook"
+DB_SCHEMA = "orderbook"  # the store's tables live in this PostgreSQL schema
+
+# Prometheus metrics: off unless a port is given (ORDERBOOK_METRICS_PORT or --metrics-port), since
+# several services on one machine cannot share one fixed port; 0 picks a free one.
+METRICS_PORT = None
+METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses by convention
+# Prometheus, where the kit runs it (`python -m orderbook_kit.lab.prometheus start`) and
+# where notebook 10 asks it; Prometheus's own default port.
+PROMETHEUS_URL = "http://127.0.0.1:9090"
+
+# Cold storage: the archive service's Parquet files. None: the workbook's git-ignored `.archive`
+# folder; else a folder or an `s3://bucket/prefix` URL.
+ARCHIVE_URL = None
+ARCHIVE_GROUP = "orderbook-archive"
+# A file is closed after this many ticks of one partition, or once its first tick waited this
+# long: big enough files for analytics engines, fresh enough for a lesson to see them.
+ARCHIVE_ROLL_TICKS = 10_000
+ARCHIVE_ROLL_S = 60.0
+# S3: None talks to Amazon S3 (credentials from the usual AWS variables); the kit's own S3 server
+# (`python -m orderbook_kit.lab.s3 start`) answers at LOCAL_S3_URL.
+S3_ENDPOINT_URL = None
+LOCAL_S3_URL = "http://127.0.0.1:9000"  # MinIO's port, the usual one for a local S3
+
+# The API (`python -m orderbook_kit.api`): FastAPI's usual port, on 127.0.0.1 only.
+API_PORT = 8000
+# Live ticks a WebSocket client may be behind before the API drops it (it may reconnect): seconds
+# of a busy feed, so only a client that really cannot keep up is dropped.
+API_STREAM_BUFFER = 1000
