@@ -1,9 +1,92 @@
 """orderbook_kit: the code behind the realtime orderbook workbook.
 
-Import what you need from its modules (``orderbook_kit.market.tick``,
-``orderbook_kit.market.simulator``, ...);
-importing the package itself does nothing but define the version.
+What a learner uses is importable from here (``from orderbook_kit import Tick, load_settings``);
+the rest lives in folders by role, each importing only the ones below it:
+
+    settings/    every knob, from environment variables      (Settings, load_settings)
+    market/      the domain, no I/O: tick, simulator, checks  (Tick, OrderbookSimulator)
+    kafka/       producing, reading, groups, offsets           (TickProducer, read_ticks)
+    database/    PostgreSQL connections
+    monitoring/  generic Prometheus collectors, lag
+    runtime/     how a service runs: command line, consume loop, start_service
+    ingest/ quality/ store/ archive/ api/    the pipeline's stages (python -m orderbook_kit.<stage>)
+    lab/         the servers a learner runs: Kafka, PostgreSQL, S3, Prometheus
+    lessons/     notebook-only helpers: plots, widgets, exercises
+
+Importing the package loads nothing else: each name is imported when first used.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orderbook_kit.exports import lazy_exports
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+if TYPE_CHECKING:
+    from orderbook_kit.database.client import connect as connect
+    from orderbook_kit.errors import DeliveryError as DeliveryError
+    from orderbook_kit.errors import OrderbookKitError as OrderbookKitError
+    from orderbook_kit.kafka.admin import admin_client as admin_client
+    from orderbook_kit.kafka.admin import delete_pipeline as delete_pipeline
+    from orderbook_kit.kafka.admin import ensure_topic as ensure_topic
+    from orderbook_kit.kafka.admin import quiet_kafka_logs as quiet_kafka_logs
+    from orderbook_kit.kafka.groups import wait_until_read as wait_until_read
+    from orderbook_kit.kafka.offsets import end_offsets as end_offsets
+    from orderbook_kit.kafka.offsets import group_lag as group_lag
+    from orderbook_kit.kafka.offsets import set_group_offsets as set_group_offsets
+    from orderbook_kit.kafka.offsets import wait_for_messages as wait_for_messages
+    from orderbook_kit.kafka.producer import TickProducer as TickProducer
+    from orderbook_kit.kafka.producer import produce_in_background as produce_in_background
+    from orderbook_kit.kafka.reader import read_records as read_records
+    from orderbook_kit.kafka.reader import read_ticks as read_ticks
+    from orderbook_kit.market.checks import QualityChecker as QualityChecker
+    from orderbook_kit.market.faults import FAULT_KINDS as FAULT_KINDS
+    from orderbook_kit.market.faults import FaultInjector as FaultInjector
+    from orderbook_kit.market.frames import simulated_frame as simulated_frame
+    from orderbook_kit.market.reasons import Reason as Reason
+    from orderbook_kit.market.simulator import OrderbookSimulator as OrderbookSimulator
+    from orderbook_kit.market.simulator import instrument_for as instrument_for
+    from orderbook_kit.market.tick import Tick as Tick
+    from orderbook_kit.runtime.launcher import start_service as start_service
+    from orderbook_kit.settings import defaults as defaults
+    from orderbook_kit.settings.environment import Settings as Settings
+    from orderbook_kit.settings.environment import load_settings as load_settings
+    from orderbook_kit.settings.rules import redacted_url as redacted_url
+    from orderbook_kit.waiting import poll_until as poll_until
+
+__getattr__, __dir__, _exported = lazy_exports(
+    __name__,
+    {
+        "orderbook_kit.settings.environment": ["Settings", "load_settings"],
+        "orderbook_kit.settings": ["defaults"],
+        "orderbook_kit.settings.rules": ["redacted_url"],
+        "orderbook_kit.market.tick": ["Tick"],
+        "orderbook_kit.market.simulator": ["OrderbookSimulator", "instrument_for"],
+        "orderbook_kit.market.faults": ["FAULT_KINDS", "FaultInjector"],
+        "orderbook_kit.market.reasons": ["Reason"],
+        "orderbook_kit.market.checks": ["QualityChecker"],
+        "orderbook_kit.market.frames": ["simulated_frame"],
+        "orderbook_kit.kafka.admin": [
+            "admin_client",
+            "delete_pipeline",
+            "ensure_topic",
+            "quiet_kafka_logs",
+        ],
+        "orderbook_kit.kafka.producer": ["TickProducer", "produce_in_background"],
+        "orderbook_kit.kafka.reader": ["read_records", "read_ticks"],
+        "orderbook_kit.kafka.offsets": [
+            "end_offsets",
+            "group_lag",
+            "set_group_offsets",
+            "wait_for_messages",
+        ],
+        "orderbook_kit.kafka.groups": ["wait_until_read"],
+        "orderbook_kit.database.client": ["connect"],
+        "orderbook_kit.runtime.launcher": ["start_service"],
+        "orderbook_kit.errors": ["DeliveryError", "OrderbookKitError"],
+        "orderbook_kit.waiting": ["poll_until"],
+    },
+)
+__all__ = ["__version__", *_exported]

@@ -6,7 +6,7 @@ indirectly.
 
 The layers, bottom first (each folder's ``__init__.py`` says the same in words)::
 
-    errors, lifecycle, paths, waiting     cross-cutting, at the root
+    errors, exports, lifecycle, paths, waiting   cross-cutting, at the root
     settings                     every knob, from environment variables
     market                       the domain: no I/O
     kafka, database              plumbing
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orderbook_kit"
-ROOT_MODULES = {"errors", "lifecycle", "paths", "waiting"}
+ROOT_MODULES = {"errors", "exports", "lifecycle", "paths", "waiting"}
 BASE = {"root", "settings"}
 PLUMBING = BASE | {"market", "kafka", "database"}
 STAGES = {"ingest", "quality", "store", "archive", "api"}

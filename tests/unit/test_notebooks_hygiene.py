@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -82,3 +83,23 @@ def test_never_orders_a_multi_partition_frame_by_offset_alone(path: Path) -> Non
     # Offsets count within one partition: sorting by offset alone mixes partitions at random.
     source = "\n".join("".join(cell["source"]) for cell in code_cells(path))
     assert 'sort_values("offset")' not in source.replace("'", '"')
+
+
+MAX_KIT_MODULES = 5
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_imports_from_a_few_well_named_places(path: Path) -> None:
+    """The public API (``orderbook_kit``) and a stage's or the lessons' package cover a lesson;
+    a notebook that reaches into many module paths hides the kit's shape from its reader."""
+    imported: set[str] = set()
+    for cell in code_cells(path):
+        source = "".join(cell["source"])
+        tree = ast.parse("\n".join(line for line in source.splitlines() if line[:1] not in "%!"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("orderbook_kit"):
+                imported.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("orderbook_kit")}
+    assert "orderbook_kit" in imported, "a lesson starts from the public API"
+    assert len(imported) <= MAX_KIT_MODULES, sorted(imported)
