@@ -81,9 +81,11 @@ bench: $(INSTALLED) ## the kit against bare kafka-python (throughput, latency, m
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/api_load.py --clients $(API_CLIENTS) --rate $(API_RATE) --seconds 30
 
-lint: $(INSTALLED) ## ruff check and format check
+lint: $(INSTALLED) ## ruff, the type checker, and declared against imported dependencies
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/deptry .
 
 format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -227,7 +228,9 @@ def wait_until_read(
         time.sleep(0.2)
 
 
-def _describe(admin: KafkaAdminClient, group_id: str, settings: Settings, deadline: float) -> dict:
+def _describe(
+    admin: KafkaAdminClient, group_id: str, settings: Settings, deadline: float
+) -> dict[str, Any]:
     """The group as its coordinator describes it. The coordinator may still be loading right
     after a (re)start: it is asked again then, until ``deadline``."""
     return retry_while_retriable(
@@ -238,7 +241,7 @@ def _describe(admin: KafkaAdminClient, group_id: str, settings: Settings, deadli
     )
 
 
-def _assigned_by_coordinator(group: dict) -> dict[str, list[int]]:
+def _assigned_by_coordinator(group: dict[str, Any]) -> dict[str, list[int]]:
     assigned = {}
     for member in group["members"]:
         assignment = member["member_assignment"]  # '' while a rebalance is under way

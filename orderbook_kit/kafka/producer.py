@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
@@ -63,7 +63,7 @@ PRODUCER_TUNING: dict[str, Any] = {
 
 # What a send returns: kafka-python's future, or librdkafka's delivery in the same shape. Both
 # have is_done, exception and get(timeout) -> the record's metadata (topic, partition, offset).
-SendFuture = FutureRecordMetadata | ConfluentSend
+SendFuture: TypeAlias = FutureRecordMetadata | ConfluentSend
 
 
 @dataclass(frozen=True)

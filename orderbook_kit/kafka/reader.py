@@ -373,7 +373,10 @@ class _Reader:
 
     def _end_offsets(self) -> dict[TopicPartition, int] | None:
         try:
-            return self.consumer.end_offsets(self.partitions, timeout_ms=self._remaining_ms())
+            ends: dict[TopicPartition, int] = self.consumer.end_offsets(
+                self.partitions, timeout_ms=self._remaining_ms()
+            )
+            return ends
         except KafkaError as exc:
             self._outage(exc)
             return None

@@ -187,8 +187,17 @@ class LiveChart:
         stop = widgets.Button(description="Stop", icon="stop")
         status = widgets.Label(value=self.status)
         self._labels.append(status)
-        start.on_click(lambda _: (self.start(), self._show_status()))
-        stop.on_click(lambda _: (self.stop(), self._show_status()))
+
+        def on_start(_: object) -> None:
+            self.start()
+            self._show_status()
+
+        def on_stop(_: object) -> None:
+            self.stop()
+            self._show_status()
+
+        start.on_click(on_start)
+        stop.on_click(on_stop)
         return widgets.VBox([widgets.HBox([start, stop, status]), self.figure])
 
     @property

@@ -222,7 +222,7 @@ class QualityChecker:
             # Like any rejected message, it explains its seq: the next tick is not a gap.
             self._explain(*readable_identity(key, value))
             return Verdict(failure.reason, failure.detail)
-        if symbol in self._symbols:
+        if symbol is not None and symbol in self._symbols:
             self._changed.add(symbol)
         return verdict
 

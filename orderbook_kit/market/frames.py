@@ -47,7 +47,9 @@ def empty_frame(columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
-def ticks_frame(rows: Iterable[dict], columns: Mapping[str, str] = COLUMNS) -> pd.DataFrame:
+def ticks_frame(
+    rows: Iterable[dict[str, Any]], columns: Mapping[str, str] = COLUMNS
+) -> pd.DataFrame:
     """Rows of tick fields (plus Kafka metadata) -> a frame with ``columns`` and their dtypes."""
     return _typed(pd.DataFrame(list(rows)), columns)
 

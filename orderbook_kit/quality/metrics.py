@@ -29,5 +29,7 @@ class GateMetrics(ConsumerMetrics):
 
     def count(self, stats: GateStats) -> None:
         """Export ``stats``, the running totals of a gate's run."""
-        routed = {("dead_letter", reason.value): n for reason, n in stats.rejected.items()}
+        routed: dict[tuple[str, ...], float] = {
+            ("dead_letter", reason.value): n for reason, n in stats.rejected.items()
+        }
         self.routed.set({("clean", ""): stats.clean, **routed})

@@ -18,6 +18,7 @@ A subclass implements :meth:`_resume_points`, :meth:`_listener_error` and :meth:
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 
 class _ResumeListener(ConsumerRebalanceListener):
-    def __init__(self, service: ResumingService[object]) -> None:
+    def __init__(self, service: ResumingService[Any]) -> None:
         self.service = service
         self.failure: Exception | None = None  # raised by the service after the poll
 

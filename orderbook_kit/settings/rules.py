@@ -99,7 +99,7 @@ def seconds(*, minimum: float = 0.0, maximum: float = 86_400.0, example: float) 
     base = number(above=0.0, maximum=maximum, example=example, unit=" s")
 
     def rule(value: Any) -> float:
-        checked = base(value)
+        checked = float(base(value))
         if checked < minimum:
             raise ValueError(f"must be at least {minimum:g} s, got {value}; use e.g. {example}")
         return checked
@@ -108,7 +108,7 @@ def seconds(*, minimum: float = 0.0, maximum: float = 86_400.0, example: float) 
 
 
 def probability(value: Any) -> float:
-    return number(minimum=0.0, maximum=1.0, example=0.01)(value)
+    return float(number(minimum=0.0, maximum=1.0, example=0.01)(value))
 
 
 def _check_range(

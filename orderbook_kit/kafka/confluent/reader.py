@@ -219,7 +219,12 @@ class _Reader:
         marks = {}
         for p in self.partitions:
             tp = TopicPartition(self.topic, p)
-            found = self._call(lambda tp=tp: self.consumer.get_watermark_offsets(tp, self._bound()))
+
+            def ask(tp: Any = tp) -> tuple[int, int]:
+                low, high = self.consumer.get_watermark_offsets(tp, self._bound())
+                return int(low), int(high)
+
+            found = self._call(ask)
             if found is None:
                 return None
             marks[p] = found

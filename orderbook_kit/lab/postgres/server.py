@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -199,7 +200,7 @@ def _run_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _as_system_user() -> dict[str, object]:
+def _as_system_user() -> dict[str, Any]:
     """subprocess arguments that run a program as SYSTEM_USER when the kit runs as root.
 
     Its own group too, and only that: a process with the user's uid but root's group would be
