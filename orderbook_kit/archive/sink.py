@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from kafka import TopicPartition
 
 from orderbook_kit.archive.layout import (
     OffsetRange,
@@ -41,7 +40,14 @@ from orderbook_kit.archive.storage import ArchiveStorage, open_storage
 from orderbook_kit.errors import ArchiveStorageError, ArchiveWriteError, OrderbookKitError
 from orderbook_kit.market.decoding import DecodeFailure, Skipped, decode_message
 from orderbook_kit.market.reasons import Reason
-from orderbook_kit.runtime.resuming import ResumingService
+from orderbook_kit.runtime.group_loop import (
+    Batches,
+    BatchHandler,
+    GroupLoop,
+    GroupService,
+    Offsets,
+    OwnRecords,
+)
 from orderbook_kit.settings.environment import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ __all__ = ["ArchiveSink", "ArchiveStats"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000  # records per poll; a range grows over several polls
+ON_RESTART = "a restart resumes after the last committed range"
 
 
 @dataclass
@@ -103,16 +110,12 @@ def _in_partitions(relative: str, topic: str, partitions: set[int]) -> bool:
     return parsed is not None and parsed[2].topic == topic and parsed[2].partition in partitions
 
 
-class ArchiveSink(ResumingService[ArchiveStats]):
+class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
     """Archives ``settings.clean_topic`` into ``settings.archive_url`` as consumer group
     ``settings.archive_group``. Nothing connects until :meth:`connect` (or ``with``, or
-    :meth:`run`: see :class:`PollingService`). A run that ends normally (a limit, or ``stop``)
-    closes and commits every open range first."""
-
-    service_name = "the archive"
-    client_id = "orderbook-kit-archive"
-    on_restart = "a restart resumes after the last committed range"
-    max_batch = MAX_BATCH
+    :meth:`run`: see :class:`GroupLoop`). A run that ends normally (a limit, or ``stop``) closes
+    and commits every open range first. Its own batch handler; its offsets are its commit
+    markers (:class:`OwnRecords`)."""
 
     def __init__(
         self,
@@ -126,34 +129,45 @@ class ArchiveSink(ResumingService[ArchiveStats]):
         self.storage = storage or open_storage(self.settings)
         self.on_skipped = on_skipped
         self.metrics = metrics
-        self._consumer: KafkaConsumer | None = None
         self._open: dict[int, _OpenRange] = {}  # by partition
+        offsets = OwnRecords(
+            self.settings,
+            "the archive",
+            read=self._resume_points,
+            read_error=self._markers_unreadable,
+            past_the_end_error=self._past_the_end,
+        )
+        self.loop = GroupLoop(
+            self.settings,
+            self,
+            offsets,
+            group=self.settings.archive_group,
+            topic=self.settings.clean_topic,
+            client_id="orderbook-kit-archive",
+            max_batch=MAX_BATCH,
+            service="the archive",
+            on_restart=ON_RESTART,
+        )
 
-    def connect(self) -> ArchiveSink:
-        """Check the archive's folder or bucket, then join the consumer group."""
-        if self._consumer is not None:
-            return self
+    # --- BatchHandler ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check the archive's folder or bucket (before joining the group)."""
         self.storage.check()
-        self._join_group(self.settings.archive_group)
-        return self
 
-    def close(self, timeout_s: float | None = None) -> None:
-        """Leave the group. Open ranges are dropped (not archived; read again next time)."""
+    def release(self, timeout_s: float | None) -> None:
+        """Open ranges are dropped (not archived; read again next time)."""
         self._open.clear()
-        self._leave_group()
 
-    # --- PollingService ---------------------------------------------------------------------
-
-    def _new_stats(self) -> ArchiveStats:
+    def new_stats(self) -> ArchiveStats:
         return ArchiveStats()
 
-    def _handled(self, stats: ArchiveStats) -> int:
+    def handled(self, stats: ArchiveStats) -> int:
         return stats.read
 
-    def _handle(
-        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: ArchiveStats
-    ) -> None:
+    def handle(self, batches: Batches, stats: ArchiveStats) -> Offsets:
         roll_ticks = self.settings.archive_roll_ticks
+        done: Offsets = {}
         for tp, records in batches.items():
             for record in records:
                 open_range = self._open.get(tp.partition)
@@ -173,22 +187,42 @@ class ArchiveSink(ResumingService[ArchiveStats]):
                 open_range.records += 1
                 stats.read += 1
                 if open_range.records >= roll_ticks:
-                    self._commit(tp.partition, stats)
+                    done.update(self._commit(tp.partition, stats))
+        return done
 
-    def _after_poll(self, stats: ArchiveStats) -> None:
+    def after_poll(self, stats: ArchiveStats) -> Offsets:
         now = time.monotonic()
+        done: Offsets = {}
         for partition, open_range in list(self._open.items()):
             if now - open_range.opened_at >= self.settings.archive_roll_s:
-                self._commit(partition, stats)
+                done.update(self._commit(partition, stats))
+        return done
 
-    def _finish(self, stats: ArchiveStats) -> None:
+    def finish(self, stats: ArchiveStats) -> Offsets:
+        done: Offsets = {}
         for partition in list(self._open):
-            self._commit(partition, stats)
+            done.update(self._commit(partition, stats))
+        return done
+
+    def partitions_moved(self, partitions: set[TopicPartition], *, assigned: bool) -> None:
+        if assigned:
+            return
+        # An open range is not archived yet: the partition's next owner reads it again from the
+        # last marker, so it is simply dropped here.
+        for tp in partitions:
+            dropped = self._open.pop(tp.partition, None)
+            if dropped is not None:
+                log.info(
+                    "partition %d revoked: %d record(s) left for its next owner",
+                    tp.partition,
+                    dropped.records,
+                )
 
     # --- closing a range ---------------------------------------------------------------------
 
-    def _commit(self, partition: int, stats: ArchiveStats) -> None:
-        """Write the open range of ``partition``: its files, then its marker, then tell Kafka."""
+    def _commit(self, partition: int, stats: ArchiveStats) -> Offsets:
+        """Write the open range of ``partition``: its files, then its marker. The offset after
+        it, for Kafka (lag tools only: the marker is what counts)."""
         open_range = self._open.pop(partition)
         offsets = OffsetRange(
             self.settings.clean_topic, partition, open_range.first, open_range.last
@@ -215,29 +249,17 @@ class ArchiveSink(ResumingService[ArchiveStats]):
             raise ArchiveWriteError(
                 f"{exc} So the archive stopped while writing offsets {offsets.first}-"
                 f"{offsets.last} of {offsets.topic} partition {partition}. Nothing from that "
-                f"range counts as archived; {self.on_restart} and writes the range again."
+                f"range counts as archived; {ON_RESTART} and writes the range again."
             ) from exc
         stats.archived += len(open_range.rows)
         stats.files += len(files)
         stats.ranges += 1
-        self._commit_to_kafka({TopicPartition(offsets.topic, partition): offsets.last + 1})
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks([row.tick for row in open_range.rows])
+        return {TopicPartition(offsets.topic, partition): offsets.last + 1}
 
-    # --- rebalances ----------------------------------------------------------------------------
-
-    def _revoked(self, revoked: set[TopicPartition]) -> None:
-        # An open range is not archived yet: the partition's next owner reads it again from the
-        # last marker, so it is simply dropped here.
-        for tp in revoked:
-            dropped = self._open.pop(tp.partition, None)
-            if dropped is not None:
-                log.info(
-                    "partition %d revoked: %d record(s) left for its next owner",
-                    tp.partition,
-                    dropped.records,
-                )
+    # --- OwnRecords: the commit markers -------------------------------------------------------
 
     def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
         """After the last committed range of each partition - once the files of its
@@ -252,7 +274,7 @@ class ArchiveSink(ResumingService[ArchiveStats]):
             self.storage.delete(leftovers)
         return _after_last_markers(everything, topic)
 
-    def _listener_error(self, failure: Exception) -> OrderbookKitError:
+    def _markers_unreadable(self, failure: Exception) -> OrderbookKitError:
         return ArchiveWriteError(
             f"The archive could not read its commit markers when it was given partitions "
             f"({type(failure).__name__}: {failure}), so it stopped before reading anything. "

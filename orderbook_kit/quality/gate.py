@@ -7,9 +7,10 @@ saying where it came from (and, in the dead-letter topic, why it was rejected)::
                                  └──> orderbook.dlq     (headers: reason, detail, source.*)
 
 Delivery is *at least once*: after each batch the gate waits until Kafka has acknowledged every
-clean and dead-letter write, then saves its memory (``memory.py``), and only then commits the
-batch's offsets. A gate that is killed before committing re-reads the batch when it restarts, so
-nothing is lost; a message may then be written twice, and the ``source.*`` headers show the copy.
+clean and dead-letter write, then saves its memory (``market/checker_memory.py``), and only then
+commits the batch's offsets (the loop does, through :class:`KafkaCommits`). A gate that is killed
+before committing re-reads the batch when it restarts, so nothing is lost; a message may then be
+written twice, and the ``source.*`` headers show the copy.
 Messages the saved memory says were already routed go to the dead-letter topic as ``duplicate``,
 so the clean topic gets a second copy only if the gate died before its memory was saved.
 
@@ -27,28 +28,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import (
     admin_client,
-    broker_answers,
     ensure_topic,
     message_size_limit,
     raise_message_size_limit,
-    retry_while_retriable,
     topic_identity,
-    unreachable_error,
 )
 from orderbook_kit.kafka.producer import TickProducer
-from orderbook_kit.kafka.reader import open_consumer, read_records
+from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.market.checks import QualityChecker, Verdict
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
-from orderbook_kit.runtime.polling import SESSION_TIMEOUT_MS, PollingService
+from orderbook_kit.runtime.group_loop import (
+    Batches,
+    BatchHandler,
+    GroupLoop,
+    GroupService,
+    KafkaCommits,
+    Offsets,
+)
 from orderbook_kit.settings.environment import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -118,45 +121,15 @@ class GateStats:
         return text + "."
 
 
-class _ForgetOnRebalance(ConsumerRebalanceListener):
-    """Notes the partitions a rebalance takes away or hands over: the gate forgets its memory of
-    them before its next batch, and reads a handed-over partition's memory back from Kafka.
-
-    kafka-python calls this on its network thread, inside a poll: it only records.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._moved: set[int] = set()
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._note(revoked)
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        # Another gate may have moved an assigned partition on since we last had it.
-        self._note(assigned)
-
-    def _note(self, partitions: set[TopicPartition]) -> None:
-        with self._lock:
-            self._moved.update(tp.partition for tp in partitions)
-
-    def take(self) -> set[int]:
-        with self._lock:
-            moved, self._moved = self._moved, set()
-        return moved
-
-
-class QualityGate(PollingService[GateStats]):
+class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
     ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`, which connects and closes by itself when the gate is not connected yet).
     Leaving ``with`` on an error closes at once: the batch was not committed, so nothing is lost.
-    :meth:`run` checks messages until a limit (see :class:`PollingService`).
+    :meth:`run` checks messages until a limit (see :class:`GroupLoop`). Its own batch handler;
+    its offsets are committed to Kafka once a batch's writes are acknowledged
+    (:class:`KafkaCommits`).
     """
-
-    service_name = "the gate"
-    on_restart = "a restart checks the rest"
-    max_batch = MAX_BATCH
 
     def __init__(
         self,
@@ -167,14 +140,27 @@ class QualityGate(PollingService[GateStats]):
     ) -> None:
         self.settings = settings or load_settings()
         self.on_routed = on_routed
-        self.metrics = metrics  # counted once per batch, after its commit
-        self._consumer: KafkaConsumer | None = None
+        self.metrics = metrics  # counted once per batch, once its writes are acknowledged
         self._clean: TickProducer | None = None
         self._dead: TickProducer | None = None
         self._state: TickProducer | None = None
         self._scope: MemoryScope | None = None  # known once the raw topic's id is
         self._memory: dict[int, PartitionMemory] = {}  # by raw partition
-        self._listener = _ForgetOnRebalance()
+        self._moved: set[int] = set()  # partitions the group moved: memory to read again
+        self._moved_lock = threading.Lock()
+        self.loop = GroupLoop(
+            self.settings,
+            self,
+            KafkaCommits(self.settings, self.settings.quality_group),
+            group=self.settings.quality_group,
+            topic=self.settings.raw_topic,
+            # One per process: `kafka-consumer-groups --describe` tells the gates apart.
+            client_id=f"orderbook-kit-quality-{os.getpid()}",
+            max_batch=MAX_BATCH,
+            service="the gate",
+            on_restart="a restart checks the rest",
+            consumer_options={"max_poll_records": MAX_BATCH},
+        )
 
     @property
     def tracked_symbols(self) -> int:
@@ -184,32 +170,12 @@ class QualityGate(PollingService[GateStats]):
     def _new_checker(self) -> QualityChecker:
         return QualityChecker(self.settings.price_jump_limit)
 
-    def connect(self) -> QualityGate:
-        """Create the topics if needed, join the group's consumer and open both producers.
+    # --- BatchHandler ------------------------------------------------------------------------
 
-        No broker at all (a wrong address, nothing started) is said at once, after
-        ``settings.client_timeout_s``. A broker that answered and then goes away while the gate
-        connects (it is restarting) is waited for, up to ``settings.delivery_timeout_s``, as an
-        outage while running is.
-        """
-        if self._consumer is not None:
-            return self
-        bootstrap, timeout_s = self.settings.bootstrap_servers, self.settings.client_timeout_s
-        if not broker_answers(bootstrap, timeout_s):
-            raise unreachable_error(bootstrap, timeout_s)
-        self._consumer = self._connect_riding_out_outages()
-        return self
-
-    def _connect_riding_out_outages(self) -> KafkaConsumer:
-        return retry_while_retriable(
-            self._connect_once,
-            doing="Starting the quality gate",
-            bootstrap_servers=self.settings.bootstrap_servers,
-            timeout_s=self.settings.delivery_timeout_s,
-            timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
-        )
-
-    def _connect_once(self) -> KafkaConsumer:
+    def prepare(self) -> None:
+        """Create the four topics if needed and open the three producers (before joining)."""
+        if self._clean is not None:
+            return
         settings = self.settings
         try:
             dead_letter_limit = self._prepare_topics()
@@ -227,29 +193,15 @@ class QualityGate(PollingService[GateStats]):
             self._clean.connect()
             self._dead.connect()
             self._state.connect()
-            consumer = open_consumer(
-                settings,
-                group_id=settings.quality_group,
-                # One per process: `kafka-consumer-groups --describe` tells the gates apart.
-                client_id=f"orderbook-kit-quality-{os.getpid()}",
-                auto_offset_reset="earliest",  # a new gate checks the whole raw log
-                enable_auto_commit=False,  # offsets are committed by hand, after the acks
-                max_poll_records=MAX_BATCH,
-                session_timeout_ms=SESSION_TIMEOUT_MS,
-            )
-            consumer.subscribe([settings.raw_topic], listener=self._listener)
         except BaseException:
-            self.close(timeout_s=0)
+            self.release(timeout_s=0)
             raise
-        return consumer
 
-    def close(self, timeout_s: float | None = None) -> None:
-        """Leave the group and close both producers (waiting up to ``timeout_s`` for their
-        acknowledgements; nothing is pending after a finished batch). Safe to call twice."""
-        consumer, producers = self._consumer, (self._clean, self._dead, self._state)
-        self._consumer = self._clean = self._dead = self._state = None
-        if consumer is not None:
-            _close_consumer(consumer)
+    def release(self, timeout_s: float | None) -> None:
+        """Close the producers (waiting up to ``timeout_s`` for their acknowledgements; nothing
+        is pending after a finished batch). Safe to call twice."""
+        producers = (self._clean, self._dead, self._state)
+        self._clean = self._dead = self._state = None
         problems = []
         for producer in producers:
             if producer is None:
@@ -261,26 +213,34 @@ class QualityGate(PollingService[GateStats]):
         if problems:
             raise problems[0]
 
-    def _new_stats(self) -> GateStats:
+    def new_stats(self) -> GateStats:
         return GateStats()
 
-    def _handled(self, stats: GateStats) -> int:
+    def handled(self, stats: GateStats) -> int:
         return stats.processed
 
-    def _handle(
-        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: GateStats
-    ) -> None:
-        assert self._consumer is not None and self._clean is not None and self._dead is not None
-        for partition in self._listener.take():
+    def partitions_moved(self, partitions: set[TopicPartition], *, assigned: bool) -> None:
+        # Taken away, or handed over (another gate may have moved it on since we last had it):
+        # either way its memory is read again before the next batch judges it.
+        with self._moved_lock:
+            self._moved.update(tp.partition for tp in partitions)
+
+    def handle(self, batches: Batches, stats: GateStats) -> Offsets:
+        """Route the batch, wait for its writes, save the memory: then its offsets are done."""
+        assert self._clean is not None and self._dead is not None
+        with self._moved_lock:
+            moved, self._moved = self._moved, set()
+        for partition in moved:
             self._memory.pop(partition, None)
         self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
         clean = self._process(batches, self._clean, self._dead, stats)
         self._save_memory(batches)
-        self._commit(self._consumer, batches)
         stats.batches += 1
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks(clean)
+        # The committed offset is the *next* message to read: one past the last one written.
+        return {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
 
     def _restore(self, partitions: list[int]) -> None:
         """Read the memory of ``partitions`` back from the state topic, before judging them."""
@@ -411,30 +371,6 @@ class QualityGate(PollingService[GateStats]):
         dead.flush()
         return clean_ticks
 
-    def _commit(
-        self, consumer: KafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
-        # The committed offset is the *next* message to read: one past the last one written.
-        offsets = {
-            tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-            for tp, records in batches.items()
-            if records
-        }
-        try:
-            consumer.commit(offsets, timeout_ms=int(self.settings.client_timeout_s * 1000))
-        except CommitFailedError as exc:
-            # The group rebalanced: another member now owns these partitions and will check
-            # this batch again. Its writes are already in Kafka, so this only makes duplicates.
-            log.warning("offsets not committed (the group rebalanced): %s", exc)
-        except KafkaError as exc:
-            if exc.retriable:  # an outage: the batch is checked again later, same as above
-                log.warning("offsets not committed (%s); this batch will be checked again", exc)
-                return
-            raise OrderbookKitError(
-                f"Could not commit offsets of group {self.settings.quality_group!r}: {exc}. The "
-                "batch's writes are in Kafka; a restart checks it again (at-least-once)."
-            ) from exc
-
 
 def _judge(memory: PartitionMemory, record: ConsumerRecord) -> Verdict:
     if memory.already_checked(record.offset):
@@ -444,14 +380,6 @@ def _judge(memory: PartitionMemory, record: ConsumerRecord) -> Verdict:
             "gate stopped after routing it and before committing",
         )
     return memory.checker.check(record.key, record.value)
-
-
-def _close_consumer(consumer: KafkaConsumer) -> None:
-    # Leaving the group needs the broker; if it is gone, the group's session timeout does it.
-    try:
-        consumer.close(autocommit=False)
-    except KafkaError as exc:
-        log.warning("could not leave the group cleanly (it times out by itself): %s", exc)
 
 
 def _source_headers(record: ConsumerRecord) -> list[tuple[str, bytes]]:

@@ -1,4 +1,4 @@
-"""Polling a consumer group through broker outages, for the services (quality gate, store).
+"""Polling a consumer group through broker outages, and when a run ends (for :mod:`.group_loop`).
 
 kafka-python's ``poll`` can raise a retriable error (a refused connection while it looks for the
 group coordinator) instead of waiting: the broker may be back a moment later. A service waits and
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Generic, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -19,7 +18,6 @@ from kafka.errors import KafkaError
 
 from orderbook_kit.errors import BrokerUnreachableError, OrderbookKitError
 from orderbook_kit.kafka.admin import retry_while_retriable
-from orderbook_kit.lifecycle import Connectable
 from orderbook_kit.settings.environment import Settings
 
 __all__ = [
@@ -28,7 +26,6 @@ __all__ = [
     "SESSION_TIMEOUT_MS",
     "OutageClock",
     "OutageTolerantPoller",
-    "PollingService",
     "RunLimits",
     "offsets_past_the_end",
 ]
@@ -217,77 +214,3 @@ class RunLimits:
 
     def got_messages(self) -> None:
         self.last_message_at = time.monotonic()
-
-
-StatsT = TypeVar("StatsT")
-
-
-class PollingService(Connectable, Generic[StatsT]):
-    """Base of the services that consume a topic as a group, batch by batch (gate, store).
-
-    A subclass sets ``settings``, ``_consumer`` (in ``connect``), the class attributes below, and
-    implements :meth:`_new_stats`, :meth:`_handled` and :meth:`_handle`.
-    """
-
-    settings: Settings
-    _consumer: KafkaConsumer | None
-    service_name: str  # "the gate", in messages
-    on_restart: str  # what a restart after an outage does, in messages
-    max_batch: int  # records per batch
-
-    def run(
-        self,
-        *,
-        count: int | None = None,
-        duration_s: float | None = None,
-        idle_s: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> StatsT:
-        """Handle messages until ``count`` are done, ``duration_s`` passed, it is idle (caught
-        up with the end of its partitions and no message for ``idle_s`` seconds, see
-        :class:`RunLimits`), or ``stop`` is set - whichever is first. With none, runs until stopped.
-        Connects first (and closes at the end) if not connected yet.
-        """
-        if self._consumer is None:
-            with self:
-                return self.run(count=count, duration_s=duration_s, idle_s=idle_s, stop=stop)
-        consumer = self._consumer
-        poller = OutageTolerantPoller(
-            consumer, self.settings, service=self.service_name, on_restart=self.on_restart
-        )
-        stats = self._new_stats()
-        limits = RunLimits(
-            consumer,
-            count=count,
-            duration_s=duration_s,
-            idle_s=idle_s,
-            stop=stop,
-            settings=self.settings,
-        )
-        while not limits.reached(self._handled(stats)):
-            batches = self._poll(poller, limits.batch_size(self._handled(stats), self.max_batch))
-            if batches:
-                limits.got_messages()
-                self._handle(batches, stats)
-            self._after_poll(stats)
-        self._finish(stats)
-        return stats
-
-    def _poll(self, poller: OutageTolerantPoller, limit: int) -> Batches:
-        return poller.poll(limit)
-
-    def _new_stats(self) -> StatsT:
-        raise NotImplementedError
-
-    def _handled(self, stats: StatsT) -> int:
-        """How many messages ``stats`` counts as done (for ``count``)."""
-        raise NotImplementedError
-
-    def _handle(self, batches: Batches, stats: StatsT) -> None:
-        raise NotImplementedError
-
-    def _after_poll(self, stats: StatsT) -> None:
-        """After every poll, with messages or not (work that is due by time)."""
-
-    def _finish(self, stats: StatsT) -> None:
-        """At the end of a run that ended normally (a limit, or ``stop``)."""

@@ -20,15 +20,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from kafka import TopicPartition
 
 from orderbook_kit.database.client import connect, first_line
 from orderbook_kit.errors import DatabaseError, DatabaseLostError, OrderbookKitError
 from orderbook_kit.market.decoding import DecodeFailure, Skipped, decode_message
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
-from orderbook_kit.runtime.resuming import ResumingService
+from orderbook_kit.runtime.group_loop import (
+    Batches,
+    BatchHandler,
+    GroupLoop,
+    GroupService,
+    Offsets,
+    OwnRecords,
+)
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.settings.rules import redacted_url
 from orderbook_kit.store.tables import (
@@ -76,16 +82,11 @@ class StoreStats:
         return text + "."
 
 
-class StoreSink(ResumingService[StoreStats]):
+class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
     """Stores ``settings.clean_topic`` in the tables of ``settings.db_schema`` at
     ``settings.database_url``, as consumer group ``settings.store_group``. Nothing connects until
     :meth:`connect` (or ``with``, or :meth:`run`, which stores until a limit: see
-    :class:`PollingService`)."""
-
-    service_name = "the store"
-    client_id = "orderbook-kit-store"
-    on_restart = "a restart resumes at the last stored offset"
-    max_batch = MAX_BATCH
+    :class:`GroupLoop`). Its own batch handler; its offsets are the rows' (:class:`OwnRecords`)."""
 
     def __init__(
         self,
@@ -98,61 +99,78 @@ class StoreSink(ResumingService[StoreStats]):
         self.on_skipped = on_skipped
         self.metrics = metrics  # counted once per batch, after its transaction
         self._db: psycopg.Connection | None = None
-        self._consumer: KafkaConsumer | None = None
+        offsets = OwnRecords(
+            self.settings,
+            "the store",
+            read=self._stored_offsets,
+            read_error=self._offsets_unreadable,
+            past_the_end_error=self._past_the_end,
+        )
+        self.loop = GroupLoop(
+            self.settings,
+            self,
+            offsets,
+            group=self.settings.store_group,
+            topic=self.settings.clean_topic,
+            client_id="orderbook-kit-store",
+            max_batch=MAX_BATCH,
+            service="the store",
+            on_restart="a restart resumes at the last stored offset",
+        )
 
-    def connect(self) -> StoreSink:
-        """Open the database (creating the tables if needed), then join the consumer group."""
-        if self._consumer is not None:
-            return self
+    # --- BatchHandler ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Open the database, creating the tables if needed."""
+        if self._db is not None:
+            return
         settings = self.settings
+        db = connect(
+            settings.database_url,
+            timeout_s=settings.client_timeout_s,
+            schema=settings.db_schema,
+            application="orderbook-kit-store",
+        )
         try:
-            self._db = connect(
-                settings.database_url,
-                timeout_s=settings.client_timeout_s,
-                schema=settings.db_schema,
-                application="orderbook-kit-store",
-            )
-            apply_schema(self._db, settings.db_schema)
-            prepare_session(self._db)
-            self._join_group(settings.store_group)
+            apply_schema(db, settings.db_schema)
+            prepare_session(db)
         except BaseException:
-            self.close(timeout_s=0)
+            db.close()
             raise
-        return self
+        self._db = db
 
-    def close(self, timeout_s: float | None = None) -> None:
-        """Leave the group and close the database connection. Safe to call twice."""
-        self._leave_group()
+    def release(self, timeout_s: float | None) -> None:
         db, self._db = self._db, None
         if db is not None:
             db.close()
 
-    def _new_stats(self) -> StoreStats:
+    def new_stats(self) -> StoreStats:
         return StoreStats()
 
-    def _handled(self, stats: StoreStats) -> int:
+    def handled(self, stats: StoreStats) -> int:
         return stats.read
 
-    def _handle(
-        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats
-    ) -> None:
-        self._store(batches, stats)
+    def handle(self, batches: Batches, stats: StoreStats) -> Offsets:
+        done = self._store(batches, stats)
         stats.batches += 1
+        return done
 
-    def _listener_error(self, failure: Exception) -> OrderbookKitError:
-        return DatabaseLostError(
-            f"The store could not read its offsets from PostgreSQL when it was given partitions "
-            f"({failure}), so it stopped before reading anything. Check the database "
-            "(`python -m orderbook_kit.lab.postgres status`) and start the store again."
-        )
+    # --- OwnRecords: the offsets stored with the rows ----------------------------------------
 
-    def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
+    def _stored_offsets(self, assigned: set[TopicPartition]) -> dict[int, int]:
         """The offsets stored with the rows (in the database's transaction, so exact)."""
         assert self._db is not None
         try:
             return stored_offsets(self._db, self.settings.store_group, self.settings.clean_topic)
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
+
+    def _offsets_unreadable(self, failure: Exception) -> OrderbookKitError:
+        return DatabaseLostError(
+            f"The store could not read its offsets from PostgreSQL when it was given partitions "
+            f"({failure}), so it stopped before reading anything. Check the database "
+            "(`python -m orderbook_kit.lab.postgres status`) and start the store again."
+        )
 
     def _past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
         return DatabaseError(
@@ -164,10 +182,8 @@ class StoreSink(ResumingService[StoreStats]):
             "(ORDERBOOK_DB_SCHEMA)."
         )
 
-    def _store(
-        self, batches: dict[TopicPartition, list[ConsumerRecord]], stats: StoreStats
-    ) -> None:
-        assert self._db is not None and self._consumer is not None
+    def _store(self, batches: Batches, stats: StoreStats) -> Offsets:
+        assert self._db is not None
         rows: list[TickRow] = []
         ticks: list[Tick] = []  # kept only when metrics are on
         keep = ticks.append if self.metrics is not None else None
@@ -202,10 +218,10 @@ class StoreSink(ResumingService[StoreStats]):
         stats.read += sum(len(records) for records in batches.values())
         stats.stored += result.inserted
         stats.duplicates += len(rows) - result.inserted
-        self._commit_to_kafka({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks(ticks)
+        return {TopicPartition(t, p): o for (t, p), o in next_offsets.items()}
 
     def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
         reason = first_line(exc)

@@ -85,7 +85,7 @@ def test_two_processes_resolving_at_once_download_once_and_both_get_every_jar(
     # Two test workers (or two notebooks) starting a broker on a fresh clone: the second must
     # neither download into the first's folder nor delete it while the first's broker uses it.
     code = (
-        "import sys; from pathlib import Path; from orderbook_kit.lab.broker import runtime; "
+        "import sys; from pathlib import Path; from orderbook_kit.lab import jvm as runtime; "
         "folder = runtime.resolve_jars(Path(sys.argv[1])); "
         "print(len(list(folder.glob('*.jar'))))"
     )

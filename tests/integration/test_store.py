@@ -405,5 +405,5 @@ def test_a_table_changed_by_hand_stops_the_store_clearly_without_skipping_ticks(
 
     assert code == 1
     assert stderr.startswith("error: PostgreSQL refused the store's statement while it was")
-    assert "CheckViolation" in stderr and "db reset --yes" in stderr
+    assert "CheckViolation" in stderr and "store reset --yes" in stderr
     assert offsets_in_database(settings) == {}  # nothing skipped: the batch is read again
