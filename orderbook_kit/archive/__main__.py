@@ -21,48 +21,36 @@ from orderbook_kit.archive.metrics import ArchiveMetrics
 from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.archive.storage import archive_location
 from orderbook_kit.runtime.command_line import CommandParser
-from orderbook_kit.runtime.service import (
-    ServiceParser,
-    StopSignal,
-    print_skipped,
-    run_consumer_service,
-    run_service,
-)
-from orderbook_kit.settings.environment import load_settings
+from orderbook_kit.runtime.service import ConsumerCommand, print_skipped, run_service
+from orderbook_kit.settings.environment import Settings, load_settings
 
 
-def build_parser() -> ServiceParser:
-    parser = ServiceParser(
-        "python -m orderbook_kit.archive", __doc__.splitlines()[0], load_settings()
-    )
-    parser.add_idle_flag()
-    parser.add_setting("--source-topic", "clean_topic", "topic to archive")
-    parser.add_setting("--group", "archive_group", "consumer group")
-    parser.add_setting("--archive-url", "archive_url", "folder or s3://bucket/prefix")
-    parser.add_setting("--roll-ticks", "archive_roll_ticks", "close a file range after N records")
-    parser.add_setting("--roll-seconds", "archive_roll_s", "...or after this many seconds")
-    return parser
-
-
-def archive(argv: Sequence[str] | None) -> int:
-    stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
-    settings = parser.settings(arguments, argv)
-    print(
+def announce(settings: Settings) -> str:
+    return (
         f"Archiving '{settings.clean_topic}' (Kafka at {settings.bootstrap_servers}) as group "
         f"'{settings.archive_group}' into {archive_location(settings)}, a file range every "
-        f"{settings.archive_roll_ticks} records or {settings.archive_roll_s:g} s",
-        flush=True,
+        f"{settings.archive_roll_ticks} records or {settings.archive_roll_s:g} s"
     )
-    metrics = ArchiveMetrics()
-    metrics.watch_lag(settings, settings.archive_group, settings.clean_topic)
-    sink = ArchiveSink(
-        settings,
-        on_skipped=None if arguments.quiet else print_skipped,
-        metrics=metrics if arguments.metrics_port is not None else None,
-    )
-    return run_consumer_service(sink, stop, arguments, metrics, parser)
+
+
+COMMAND = ConsumerCommand(
+    prog="python -m orderbook_kit.archive",
+    description=__doc__.splitlines()[0],
+    flags=[
+        ("--source-topic", "clean_topic", "topic to archive"),
+        ("--group", "archive_group", "consumer group"),
+        ("--archive-url", "archive_url", "folder or s3://bucket/prefix"),
+        ("--roll-ticks", "archive_roll_ticks", "close a file range after N records"),
+        ("--roll-seconds", "archive_roll_s", "...or after this many seconds"),
+    ],
+    group_field="archive_group",
+    topic_field="clean_topic",
+    announce=announce,
+    new_metrics=ArchiveMetrics,
+    service=ArchiveSink,
+    reporter="on_skipped",
+    printer=print_skipped,
+)
 
 
 def check(argv: Sequence[str]) -> int:
@@ -89,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["check"]:
         return run_service(lambda: check(arguments[1:]))
-    return run_service(lambda: archive(argv))
+    return COMMAND.main(argv, load_settings)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ no stage imports this package.
 
 - :mod:`.broker`, :mod:`.postgres`, :mod:`.s3`, :mod:`.prometheus`: one server each, with a command
   (``python -m orderbook_kit.lab.broker start``, ...);
-- :mod:`.jvm`: finding Java and Maven, and the jars Maven fetches;
-- :mod:`.processes`: pid files checked against the command line, ports, bounded waits.
+- :mod:`.managed`: what every server shares - a state folder, an info file checked against the
+  process's command line, 127.0.0.1 only, a session of its own, bounded waits - with
+  :mod:`.commands`, their shared ``start | ensure | stop | status | logs`` command line;
+- :mod:`.jvm`: finding Java and Maven, and the jars Maven fetches (the broker, S3Proxy);
+- :mod:`.ports`: free ports, and checking one; :mod:`.processes`: pids, signals, waits.
 
 Imports: settings, errors, paths, kafka, database and runtime's command line.
 """

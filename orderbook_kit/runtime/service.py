@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from kafka.errors import KafkaError
 
@@ -44,6 +44,7 @@ __all__ = [
     "EXIT_BAD_SETTING",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_DELIVERED",
+    "ConsumerCommand",
     "ServiceParser",
     "StopSignal",
     "positive_count",
@@ -196,6 +197,52 @@ class Summarised(Protocol):
 def print_skipped(skipped: Skipped) -> None:
     """A service's line for a message it passed over (unless ``--quiet``)."""
     print(skipped, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerCommand:
+    """A consuming stage's command line (``python -m orderbook_kit.quality``, ``.store``,
+    ``.archive``), declared: its settings flags, its opening line, its metrics, and its service,
+    built as ``service(settings, metrics=..., <reporter>=...)``: the metrics to count into (None
+    unless exported: histograms cost a little per tick), and a printer of each message it sets
+    aside (or routes), unless ``--quiet``."""
+
+    prog: str
+    description: str
+    flags: Sequence[tuple[str, str, str]]  # (--flag, Settings field, help)
+    group_field: str  # the Settings field of its consumer group ("store_group")
+    topic_field: str  # ... and of the topic it reads ("clean_topic")
+    announce: Callable[[Settings], str]
+    new_metrics: Callable[[], ConsumerMetrics]
+    service: Callable[..., ConsumerService]
+    reporter: str  # the service's keyword for the printer: "on_skipped"
+    printer: Callable[[Any], None]
+
+    def parser(self, defaults: Settings) -> ServiceParser:
+        parser = ServiceParser(self.prog, self.description, defaults)
+        parser.add_idle_flag()
+        for flag, field, help_text in self.flags:
+            parser.add_setting(flag, field, help_text)
+        return parser
+
+    def main(self, argv: Sequence[str] | None, defaults: Callable[[], Settings]) -> int:
+        """Parse ``argv``, build the service, run it until a limit or Ctrl-C, print its summary;
+        every error one line and an exit code (see :func:`run_service`)."""
+        return run_service(lambda: self._run(argv, defaults))
+
+    def _run(self, argv: Sequence[str] | None, defaults: Callable[[], Settings]) -> int:
+        stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
+        parser = self.parser(defaults())
+        arguments = parser.parse_args(argv)
+        settings = parser.settings(arguments, argv)
+        print(self.announce(settings), flush=True)
+        metrics = self.new_metrics()
+        group, topic = getattr(settings, self.group_field), getattr(settings, self.topic_field)
+        metrics.watch_lag(settings, group, topic)
+        counted = metrics if arguments.metrics_port is not None else None
+        printer = None if arguments.quiet else self.printer
+        service = self.service(settings, metrics=counted, **{self.reporter: printer})
+        return run_consumer_service(service, stop, arguments, metrics, parser)
 
 
 def run_consumer_service(

@@ -17,54 +17,40 @@ import sys
 from collections.abc import Sequence
 
 from orderbook_kit.database.client import connect
-from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.runtime.command_line import CommandParser
-from orderbook_kit.runtime.service import (
-    ServiceParser,
-    StopSignal,
-    print_skipped,
-    run_consumer_service,
-    run_service,
-)
-from orderbook_kit.settings.environment import load_settings
+from orderbook_kit.runtime.service import ConsumerCommand, print_skipped, run_service
+from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.settings.rules import redacted_url
 from orderbook_kit.store.metrics import StoreMetrics
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
 
 
-def build_parser() -> ServiceParser:
-    parser = ServiceParser(
-        "python -m orderbook_kit.store", __doc__.splitlines()[0], load_settings()
-    )
-    parser.add_idle_flag()
-    parser.add_setting("--source-topic", "clean_topic", "topic to store")
-    parser.add_setting("--group", "store_group", "consumer group")
-    parser.add_setting("--database-url", "database_url", "PostgreSQL to write to")
-    parser.add_setting("--schema", "db_schema", "PostgreSQL schema of the store's tables")
-    return parser
-
-
-def store(argv: Sequence[str] | None) -> int:
-    stop = StopSignal().install()  # until connected, Ctrl-C interrupts at once
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
-    settings = parser.settings(arguments, argv)
-    print(
+def announce(settings: Settings) -> str:
+    return (
         f"Storing '{settings.clean_topic}' (Kafka at {settings.bootstrap_servers}) as group "
         f"'{settings.store_group}' into PostgreSQL at {redacted_url(settings.database_url)}, "
-        f"schema '{settings.db_schema}'",
-        flush=True,
+        f"schema '{settings.db_schema}'"
     )
-    metrics = StoreMetrics()
-    metrics.watch_lag(settings, settings.store_group, settings.clean_topic)
-    sink = StoreSink(
-        settings,
-        on_skipped=None if arguments.quiet else print_skipped,
-        # Counted only when exported: histograms cost a little per tick.
-        metrics=metrics if arguments.metrics_port is not None else None,
-    )
-    return run_consumer_service(sink, stop, arguments, metrics, parser)
+
+
+COMMAND = ConsumerCommand(
+    prog="python -m orderbook_kit.store",
+    description=__doc__.splitlines()[0],
+    flags=[
+        ("--source-topic", "clean_topic", "topic to store"),
+        ("--group", "store_group", "consumer group"),
+        ("--database-url", "database_url", "PostgreSQL to write to"),
+        ("--schema", "db_schema", "PostgreSQL schema of the store's tables"),
+    ],
+    group_field="store_group",
+    topic_field="clean_topic",
+    announce=announce,
+    new_metrics=StoreMetrics,
+    service=StoreSink,
+    reporter="on_skipped",
+    printer=print_skipped,
+)
 
 
 # --- reset: delete the store's tables ----------------------------------------------------------
@@ -85,12 +71,8 @@ def reset(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        with connect(settings.database_url, timeout_s=settings.client_timeout_s) as conn:
-            drop_schema(conn, settings.db_schema)
-    except OrderbookKitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with connect(settings.database_url, timeout_s=settings.client_timeout_s) as conn:
+        drop_schema(conn, settings.db_schema)
     print(f"Schema '{settings.db_schema}' deleted; the store creates it again when it starts.")
     return 0
 
@@ -98,8 +80,8 @@ def reset(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["reset"]:
-        return reset(arguments[1:])
-    return run_service(lambda: store(argv))
+        return run_service(lambda: reset(arguments[1:]))
+    return COMMAND.main(argv, load_settings)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def promtool(*arguments: str) -> subprocess.CompletedProcess[str]:
 @needs_promtool
 def test_the_configuration_and_rules_are_valid_for_promtool(tmp_path: Path) -> None:
     # As the kit writes them (with a targets folder, so file discovery has something to read).
-    prometheus._write_config(prometheus.PrometheusState(tmp_path), "127.0.0.1:19090")
+    prometheus.PrometheusServer(tmp_path).prepare("127.0.0.1", 19090)
     checked = promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 1 rule files found" in checked.stdout + checked.stderr
@@ -98,7 +98,7 @@ def test_every_metric_an_alert_uses_is_one_the_services_export(
 
 
 def test_the_kit_writes_the_shipped_config_with_its_own_address(tmp_path: Path) -> None:
-    prometheus._write_config(prometheus.PrometheusState(tmp_path), "127.0.0.1:19999")
+    prometheus.PrometheusServer(tmp_path).prepare("127.0.0.1", 19999)
     written = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in written["scrape_configs"]}
     assert jobs["prometheus"]["static_configs"][0]["targets"] == ["127.0.0.1:19999"]

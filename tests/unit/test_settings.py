@@ -365,6 +365,11 @@ def test_db_commands_need_only_database_url(tmp_path: Path) -> None:
     assert f"No kit PostgreSQL is running from {tmp_path}" in result.stdout
 
 
+def test_store_reset_with_a_bad_database_url_is_one_line() -> None:
+    result = run("orderbook_kit.store", "reset", "--yes", DATABASE_URL="bogus")
+    assert_one_error_line(result, "DATABASE_URL: 'bogus' is not a postgresql:// URL")
+
+
 def test_db_reset_wants_a_yes() -> None:
     result = run("orderbook_kit.store", "reset")
     assert_one_error_line(result, "this deletes every table in schema 'orderbook'")

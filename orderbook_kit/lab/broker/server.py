@@ -34,6 +34,7 @@ from orderbook_kit.lab.broker.properties import (
     render_properties,
     server_properties,
 )
+from orderbook_kit.lab.managed import spawn
 from orderbook_kit.lab.ports import can_listen_like_the_jvm, free_port
 from orderbook_kit.lab.processes import command_line, is_alive, read_info, terminate, wait_for_exit
 from orderbook_kit.paths import configured_folder, workbook_folder
@@ -231,17 +232,8 @@ def start(
         "kafka.Kafka",
         str(state.properties_file),
     ]
-    with state.console_file.open("ab") as console:
-        # A new session: the broker outlives this Python process (`make broker`) and does not
-        # receive the Ctrl-C a learner sends to a notebook or service.
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=state.directory,
-        )
+    # The JVM's own output (a crash lands there); the broker's log is log4j's.
+    process = spawn(command, output=state.console_file, cwd=state.directory)
     info = {"pid": process.pid, "bootstrap_servers": address, "started": time.time()}
     if metrics_url is not None:
         info["metrics_url"] = metrics_url

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.lab.ports import LOOPBACK_HOSTS, loopback_port, port_is_free
-from orderbook_kit.lab.processes import (
-    running_info,
-    stop_server,
-    wait_until_serving,
-)
+from orderbook_kit.lab.managed import ManagedServer
+from orderbook_kit.lab.ports import LOOPBACK_HOSTS
 from orderbook_kit.paths import workbook_folder
 
 __all__ = [
     "PrometheusNotFoundError",
+    "PrometheusServer",
     "PrometheusStatus",
     "alerts",
     "default_state_dir",
@@ -50,8 +46,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
 HTTP_TIMEOUT_S = 5.0
 HOW_TO_INSTALL = (
     "Install it (Debian/Ubuntu: `sudo apt-get install prometheus`; macOS: `brew install "
@@ -66,15 +60,35 @@ class PrometheusNotFoundError(OrderbookKitError):
     """No ``prometheus`` program on this machine."""
 
 
+@dataclass(frozen=True)
+class PrometheusStatus:
+    pid: int
+    url: str
+    log_file: Path
+    ready: bool
+
+
 def default_state_dir() -> Path:
     return workbook_folder("prometheus", "ORDERBOOK_PROMETHEUS_DIR")
 
 
-@dataclass(frozen=True)
-class PrometheusState:
-    """The files of one Prometheus the kit runs."""
+def find_prometheus() -> Path:
+    """The ``prometheus`` program on PATH, or :class:`PrometheusNotFoundError` saying how to
+    get one."""
+    found = shutil.which("prometheus")
+    if found is None:
+        raise PrometheusNotFoundError(f"Prometheus was not found on PATH. {HOW_TO_INSTALL}.")
+    return Path(found)
 
-    directory: Path
+
+class PrometheusServer(ManagedServer):
+    """Prometheus from ``state_dir``, with the kit's configuration and alert rules."""
+
+    name = "Prometheus"
+    program = "prometheus"
+    url_variable = "ORDERBOOK_PROMETHEUS_URL"
+    command_name = "python -m orderbook_kit.lab.prometheus"
+    start_timeout_s = 30.0
 
     @property
     def config_file(self) -> Path:
@@ -89,104 +103,72 @@ class PrometheusState:
         return self.directory / "data"
 
     @property
-    def log_file(self) -> Path:
-        return self.directory / "prometheus.log"
+    def marker(self) -> str:
+        return f"--config.file={self.config_file}"
 
-    @property
-    def info_file(self) -> Path:
-        return self.directory / "prometheus.json"
+    def prepare(self, host: str, port: int) -> None:
+        """The shipped configuration and rules, with Prometheus's own address filled in."""
+        fix = "point ORDERBOOK_PROMETHEUS_DIR at a folder you can write to, or unset it"
+        try:
+            for folder in (self.directory, self.targets_dir, self.data_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OrderbookKitError(
+                f"ORDERBOOK_PROMETHEUS_DIR: cannot use {self.directory} ({exc.strerror}); {fix}"
+            ) from None
+        shipped = resources.files("orderbook_kit.monitoring") / "config"
+        for name in CONFIG_FILES:
+            text = (shipped / name).read_text()
+            if name == "prometheus.yml":
+                text = text.replace(SHIPPED_SELF_TARGET, f'"{host}:{port}"')
+            (self.directory / name).write_text(text)
+
+    def command(self, host: str, port: int) -> list[str]:
+        return [
+            str(find_prometheus()),
+            f"--config.file={self.config_file}",
+            f"--storage.tsdb.path={self.data_dir}",
+            f"--web.listen-address={host}:{port}",
+            # A lesson's data, not a year's: keep the folder small.
+            "--storage.tsdb.retention.time=2d",
+        ]
+
+    def answers(self, url: str) -> bool:
+        """Is a Prometheus ready at ``url``?"""
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
 
-@dataclass(frozen=True)
-class PrometheusStatus:
-    pid: int
-    url: str
-    log_file: Path
-    ready: bool
-
-
-def find_prometheus() -> Path:
-    """The ``prometheus`` program on PATH, or :class:`PrometheusNotFoundError` saying how to
-    get one."""
-    found = shutil.which("prometheus")
-    if found is None:
-        raise PrometheusNotFoundError(f"Prometheus was not found on PATH. {HOW_TO_INSTALL}.")
-    return Path(found)
-
-
-def start(url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
+def start(url: str, state_dir: Path, *, timeout_s: float | None = None) -> str:
     """Start Prometheus at ``url`` (``http://127.0.0.1:<port>``) unless it runs already from
     ``state_dir``; its URL once it is ready."""
-    host = "127.0.0.1"
-    port = loopback_port(url, variable="ORDERBOOK_PROMETHEUS_URL", server="Prometheus")
-    state = PrometheusState(state_dir)
-    running = status(state_dir)
-    if running is not None:
-        return running.url
-    binary = find_prometheus()
-    _check_port_free(host, port)
-    _write_config(state, f"{host}:{port}")
-    command = [
-        str(binary),
-        f"--config.file={state.config_file}",
-        f"--storage.tsdb.path={state.data_dir}",
-        f"--web.listen-address={host}:{port}",
-        # A lesson's data, not a year's: keep the folder small.
-        "--storage.tsdb.retention.time=2d",
-    ]
-    with state.log_file.open("ab") as sink:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives the notebook cell or command that started it
-            cwd=state.directory,
-        )
-    address = f"http://{host}:{port}"
-    state.info_file.write_text(json.dumps({"pid": process.pid, "url": address}))
-    wait_until_serving(
-        process,
-        lambda: _ready(address),
-        name="Prometheus",
-        url=address,
-        timeout_s=timeout_s,
-        log_file=state.log_file,
-        give_up=lambda: stop(state.directory, timeout_s=5),
-    )
-    return address
+    return PrometheusServer(state_dir).start(url, timeout_s=timeout_s)
 
 
-def ensure(
-    url: str, state_dir: Path, *, timeout_s: float = DEFAULT_START_TIMEOUT_S
-) -> tuple[str, bool]:
+def ensure(url: str, state_dir: Path) -> tuple[str, bool]:
     """The Prometheus answering at ``url`` (Docker's, or the kit's already running), or the kit's
     started there now; its URL, and whether it was started now."""
-    address = url.rstrip("/")
-    if _ready(address):
-        return address, False
-    return start(url, state_dir, timeout_s=timeout_s), True
+    started = PrometheusServer(state_dir).ensure(url)
+    return url.rstrip("/"), started
 
 
-def stop(state_dir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-    """Stop the Prometheus of ``state_dir`` (SIGTERM, SIGKILL after ``timeout_s``); False if
-    none ran. Its data is kept."""
-    state = PrometheusState(state_dir)
-    return stop_server(
-        state.info_file,
-        f"--config.file={state.config_file}",
-        timeout_s=timeout_s,
-        name="prometheus",
-    )
+def stop(state_dir: Path, *, timeout_s: float | None = None) -> bool:
+    """Stop the Prometheus of ``state_dir`` (SIGTERM, SIGKILL after a bound); False if none
+    ran. Its data is kept."""
+    return PrometheusServer(state_dir).stop(timeout_s=timeout_s)
 
 
 def status(state_dir: Path) -> PrometheusStatus | None:
     """The Prometheus running from ``state_dir``, or None."""
-    state = PrometheusState(state_dir)
-    info = running_info(state.info_file, f"--config.file={state.config_file}")
-    if info is None:
+    server = PrometheusServer(state_dir)
+    running = server.status()
+    if running is None:
         return None
-    return PrometheusStatus(info["pid"], info["url"], state.log_file, _ready(info["url"]))
+    ready = server.answers(running.url)
+    return PrometheusStatus(running.pid, running.url, running.log_file, ready)
 
 
 def register_target(state_dir: Path, service: str, metrics_url: str) -> Path:
@@ -199,7 +181,7 @@ def register_target(state_dir: Path, service: str, metrics_url: str) -> Path:
             f"{metrics_url!r} is not a service's metrics URL on this machine; use the URL the "
             "service printed (http://127.0.0.1:<port>/metrics)."
         )
-    targets = PrometheusState(state_dir).targets_dir
+    targets = PrometheusServer(state_dir).targets_dir
     targets.mkdir(parents=True, exist_ok=True)
     group = [{"targets": [f"{parsed.hostname}:{parsed.port}"], "labels": {"service": service}}]
     target = targets / f"{service}-{parsed.port}.json"
@@ -255,40 +237,3 @@ def _get_json(address: str, timeout_s: float) -> dict[str, Any]:
             ": start it with `python -m orderbook_kit.lab.prometheus start`, or fix "
             "ORDERBOOK_PROMETHEUS_URL."
         ) from exc
-
-
-def _check_port_free(host: str, port: int) -> None:
-    if port_is_free(host, port):
-        return
-    who = "a Prometheus answers there" if _ready(f"http://{host}:{port}") else "another program"
-    raise OrderbookKitError(
-        f"Port {port} on {host} is already in use by {who}. Stop it (`ss -ltnp 'sport = :{port}'` "
-        "shows which program), or choose another port: "
-        "`export ORDERBOOK_PROMETHEUS_URL=http://127.0.0.1:<free port>`."
-    )
-
-
-def _write_config(state: PrometheusState, self_address: str) -> None:
-    """The shipped configuration and rules, with Prometheus's own address filled in."""
-    fix = "point ORDERBOOK_PROMETHEUS_DIR at a folder you can write to, or unset it"
-    try:
-        for folder in (state.directory, state.targets_dir, state.data_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OrderbookKitError(
-            f"ORDERBOOK_PROMETHEUS_DIR: cannot use {state.directory} ({exc.strerror}); {fix}"
-        ) from None
-    shipped = resources.files("orderbook_kit.monitoring") / "config"
-    for name in CONFIG_FILES:
-        text = (shipped / name).read_text()
-        if name == "prometheus.yml":
-            text = text.replace(SHIPPED_SELF_TARGET, f'"{self_address}"')
-        (state.directory / name).write_text(text)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
