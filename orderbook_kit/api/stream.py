@@ -23,12 +23,12 @@ from orderbook_kit.kafka.admin import broker_answers
 from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.timing import POLL_MS
 
 __all__ = ["Subscription", "TickStream"]
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 200
 RETRY_S = 1.0  # between attempts to reach the broker again
 METADATA_REFRESH_S = 10.0  # a topic created (or grown) after start is picked up this soon
 # A consumer's poll just returns nothing while the broker is down: after this long without a tick,

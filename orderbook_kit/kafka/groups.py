@@ -23,6 +23,7 @@ from orderbook_kit.kafka.admin import admin_client, retry_while_retriable
 from orderbook_kit.kafka.offsets import group_lag
 from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.settings.timing import HEARTBEAT_MS, POLL_MS, SESSION_TIMEOUT_MS
 from orderbook_kit.waiting import poll_until
 
 __all__ = [
@@ -35,12 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-POLL_MS = 200
-# Members notice a rebalance at their next heartbeat: a short interval makes the lessons snappy
-# (kafka-python's default, 3 s, suits real services better).
-HEARTBEAT_MS = 500
-SESSION_TIMEOUT_MS = 10_000
 
 
 class GroupMember:

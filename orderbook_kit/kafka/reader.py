@@ -33,12 +33,12 @@ from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.market.frames import KAFKA_COLUMNS, columns_frame
 from orderbook_kit.market.tick import Tick
 from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.settings.timing import POLL_MS
 
 __all__ = ["ReadResult", "RecordsRead", "kafka_time", "open_consumer", "read_records", "read_ticks"]
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 200
 # Records one poll of a read may return. kafka-python's default, 500, made reading a topic
 # about 5x slower than fetching it (measured: 21k against 105k records/s on this machine).
 READ_POLL_RECORDS = 5000

@@ -44,12 +44,12 @@ from orderbook_kit.kafka.admin import (
 from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.lifecycle import Connectable
 from orderbook_kit.runtime.polling import (
-    SESSION_TIMEOUT_MS,
     OutageTolerantPoller,
     RunLimits,
     offsets_past_the_end,
 )
 from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.timing import SESSION_TIMEOUT_MS
 
 __all__ = [
     "BatchHandler",

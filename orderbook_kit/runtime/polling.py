@@ -19,11 +19,10 @@ from kafka.errors import KafkaError
 from orderbook_kit.errors import BrokerUnreachableError, OrderbookKitError
 from orderbook_kit.kafka.admin import retry_while_retriable
 from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.timing import SERVICE_POLL_MS, SESSION_TIMEOUT_MS
 
 __all__ = [
     "OUTAGE_RETRY_S",
-    "POLL_MS",
-    "SESSION_TIMEOUT_MS",
     "OutageClock",
     "OutageTolerantPoller",
     "RunLimits",
@@ -32,12 +31,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 500
 OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
-# A service that dies without leaving its group (kill -9, a crash) keeps its partitions until the
-# broker stops hearing its heartbeats; a restarted one waits that long. kafka-python's default is
-# 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy service.
-SESSION_TIMEOUT_MS = 10_000
 # How long a run waits for its first partitions before --idle starts counting: the session timeout
 # of a dead predecessor, and a rebalance, with room to spare.
 ASSIGNMENT_GRACE_S = 2 * SESSION_TIMEOUT_MS / 1000 + 10
@@ -106,7 +100,7 @@ class OutageTolerantPoller:
     def poll(self, limit: int) -> Batches:
         """One poll of at most ``limit`` records; empty while the broker is unreachable."""
         try:
-            batches = self.consumer.poll(timeout_ms=POLL_MS, max_records=limit)
+            batches = self.consumer.poll(timeout_ms=SERVICE_POLL_MS, max_records=limit)
         except KafkaError as exc:
             if not exc.retriable:
                 raise OrderbookKitError(

@@ -3,7 +3,8 @@
 - :mod:`.environment`: the ``Settings`` dataclass, ``load_settings()``, and which variable feeds
   which field;
 - :mod:`.rules`: how each value is checked (a bad one names its variable and the fix);
-- :mod:`.defaults`: each default, written once.
+- :mod:`.defaults`: each default, written once;
+- :mod:`.timing`: how often Kafka clients poll, and a group's session timeout (tuned, not set).
 
 Imports: only :mod:`orderbook_kit.errors` and :mod:`orderbook_kit.paths`; every other layer may
 import it.

@@ -1,0 +1,22 @@
+"""How often the kit's Kafka clients poll, and how long a group waits for a silent member: tuned
+once here, for every reader, group member and service (not environment settings: a learner has no
+reason to change them, and a wrong one would make the lessons slow or flaky).
+"""
+
+from __future__ import annotations
+
+__all__ = ["HEARTBEAT_MS", "POLL_MS", "SERVICE_POLL_MS", "SESSION_TIMEOUT_MS"]
+
+# A bounded read, a lesson's group member, the API's live stream: how long one poll may wait. Short,
+# so a deadline or a stop is noticed within a fifth of a second.
+POLL_MS = 200
+# A service's poll (the gate, the store, the archive): longer, so a quiet topic costs few requests;
+# a stop is still noticed within half a second.
+SERVICE_POLL_MS = 500
+# A member that dies without leaving its group (kill -9, a crash) keeps its partitions until the
+# broker stops hearing its heartbeats; a restarted one waits that long. kafka-python's default is
+# 45 s; 10 s (heartbeats every 3 s) is still far above any pause of a healthy service.
+SESSION_TIMEOUT_MS = 10_000
+# A lesson's group members notice a rebalance at their next heartbeat: a short interval makes the
+# lessons snappy (kafka-python's default, 3 s, suits real services better).
+HEARTBEAT_MS = 500
