@@ -91,6 +91,8 @@ def wait_for(
         stopped = service is not None and not service.running()
         if stopped or time.monotonic() > deadline:
             reason = "the service exited" if stopped else f"timed out after {timeout_s} s"
+            if service is not None and not stopped:
+                service.dump_stacks()  # where it is stuck, in what it printed
             printed = f"\n{service!r} printed:\n{service.output()}" if service else ""
             pytest.fail(f"{reason} waiting for {what}{printed}")
         time.sleep(0.2)

@@ -27,7 +27,7 @@ One message never changes how the ticks after it are judged:
 
 That memory can be saved and restored (:meth:`QualityChecker.changes`, :meth:`~QualityChecker.
 restore`), so that a gate that restarts, or takes over another gate's partitions, judges the next
-message exactly as the last gate would have (see ``memory.py``).
+message exactly as the last gate would have (see ``checker_memory.py``).
 """
 
 from __future__ import annotations

@@ -79,6 +79,13 @@ class ServiceProcess:
                 f"output:\n{self.output()}"
             ) from None
 
+    def dump_stacks(self, settle_s: float = 1.0) -> None:
+        """Have a running service print every thread's stack to its output (SIGUSR1, see
+        :func:`~orderbook_kit.runtime.service.run_service`): what a stuck service is doing."""
+        if self.running() and hasattr(signal, "SIGUSR1"):
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(settle_s)  # the dump is written by the service itself, at once
+
     def output(self) -> str:
         """Everything it printed so far (stdout and stderr)."""
         return self.output_file.read_text(errors="replace")

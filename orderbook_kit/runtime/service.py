@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import logging
 import signal
 import sys
@@ -285,6 +286,10 @@ def run_service(body: Callable[[], int]) -> int:
     # reports an outage itself, once, with what it means and what to do.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("orderbook_kit.kafka.producer").setLevel(logging.ERROR)
+    # `kill -USR1 <pid>` prints where every thread of a service is, to its stderr: for a service
+    # that seems stuck (the tests ask for it when a service does not get on within their bound).
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return body()
     except (DeliveryError, DatabaseLostError, ArchiveWriteError) as exc:
