@@ -93,7 +93,8 @@ def wait_for(
             reason = "the service exited" if stopped else f"timed out after {timeout_s} s"
             if service is not None and not stopped:
                 service.dump_stacks()  # where it is stuck, in what it printed
-            printed = f"\n{service!r} printed:\n{service.output()}" if service else ""
+            tail = "\n".join(service.output().splitlines()[-400:]) if service else ""
+            printed = f"\n{service!r} printed (the end):\n{tail}" if service else ""
             pytest.fail(f"{reason} waiting for {what}{printed}")
         time.sleep(0.2)
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import faulthandler
 import logging
@@ -37,6 +38,7 @@ from orderbook_kit.settings.environment import (
     SETTINGS,
     Settings,
     environment_variables,
+    read_setting,
     variable_of,
 )
 from orderbook_kit.settings.rules import seconds, whole_number
@@ -280,17 +282,38 @@ def _run_consumer(service: ConsumerService, stop: StopSignal, arguments: argpars
     return 0
 
 
+def _configure_logging(level: str) -> None:
+    """ORDERBOOK_LOG_LEVEL: the kit's log at ``level``; at DEBUG or INFO, kafka-python's too (to
+    see what a client waits for)."""
+    if level == "WARNING":
+        return
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if level in {"DEBUG", "INFO"}:
+        logging.getLogger("kafka").setLevel(level)
+        logging.getLogger("orderbook_kit.kafka.producer").setLevel(level)
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints where every thread of a service is, to its stderr: for a service
+    that seems stuck (the tests ask for it when a service does not get on within their bound).
+    Only where stderr is a real file (not when a test runs the service in its own process)."""
+    if not hasattr(signal, "SIGUSR1") or sys.__stderr__ is None:
+        return
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # no descriptor to write to
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+
+
 def run_service(body: Callable[[], int]) -> int:
     """Run a service's ``body`` and turn the kit's errors into one line and an exit code."""
     # kafka-python logs every failed reconnect, and the producer each failed delivery; a service
     # reports an outage itself, once, with what it means and what to do.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("orderbook_kit.kafka.producer").setLevel(logging.ERROR)
-    # `kill -USR1 <pid>` prints where every thread of a service is, to its stderr: for a service
-    # that seems stuck (the tests ask for it when a service does not get on within their bound).
-    if hasattr(signal, "SIGUSR1"):
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _dump_stacks_on_sigusr1()
     try:
+        _configure_logging(str(read_setting("log_level")))
         return body()
     except (DeliveryError, DatabaseLostError, ArchiveWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -56,6 +56,8 @@ DB_SCHEMA = "orderbook"  # the store's tables live in this PostgreSQL schema
 # Prometheus metrics: off unless a port is given (ORDERBOOK_METRICS_PORT or --metrics-port), since
 # several services on one machine cannot share one fixed port; 0 picks a free one.
 METRICS_PORT = None
+LOG_LEVEL = "WARNING"  # what a service logs (its outage and skip reports are on stdout anyway)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses by convention
 # Prometheus, where the kit runs it (`python -m orderbook_kit.lab.prometheus start`) and
 # where notebook 10 asks it; Prometheus's own default port.

@@ -89,6 +89,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "db_schema": SettingSpec("ORDERBOOK_DB_SCHEMA", rules.db_schema),
     "store_group": SettingSpec("ORDERBOOK_STORE_GROUP", rules.group_id),
     "metrics_port": SettingSpec("ORDERBOOK_METRICS_PORT", rules.metrics_port),
+    "log_level": SettingSpec("ORDERBOOK_LOG_LEVEL", rules.log_level),
     "prometheus_url": SettingSpec("ORDERBOOK_PROMETHEUS_URL", rules.prometheus_url),
     "archive_url": SettingSpec("ORDERBOOK_ARCHIVE_URL", rules.archive_url),
     "archive_group": SettingSpec("ORDERBOOK_ARCHIVE_GROUP", rules.group_id),
@@ -144,6 +145,7 @@ class Settings:
     db_schema: str = defaults.DB_SCHEMA
     store_group: str = defaults.STORE_GROUP
     metrics_port: int | None = defaults.METRICS_PORT  # a service's /metrics port; None: none
+    log_level: str = defaults.LOG_LEVEL  # a service's logging; DEBUG/INFO include kafka-python's
     prometheus_url: str = defaults.PROMETHEUS_URL
     archive_url: str | None = defaults.ARCHIVE_URL  # None: the workbook's .archive folder
     archive_group: str = defaults.ARCHIVE_GROUP

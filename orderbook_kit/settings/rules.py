@@ -213,6 +213,16 @@ def kafka_client(value: Any) -> str:
     return text
 
 
+def log_level(value: Any) -> str:
+    """A logging level by name; DEBUG and INFO also let kafka-python's own log through."""
+    text = str(value).strip().upper()
+    if text not in defaults.LOG_LEVELS:
+        raise ValueError(
+            f"{value!r} is not a log level; use one of {', '.join(defaults.LOG_LEVELS)}"
+        )
+    return text
+
+
 def metrics_port(value: Any) -> int | None:
     """The port of a service's Prometheus endpoint: 1-65535, 0 for any free one, None for none."""
     if value is None:
