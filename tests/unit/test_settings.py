@@ -365,6 +365,12 @@ def test_db_commands_need_only_database_url(tmp_path: Path) -> None:
     assert f"No kit PostgreSQL is running from {tmp_path}" in result.stdout
 
 
+def test_log_level_is_a_checked_setting() -> None:
+    assert load_settings({"ORDERBOOK_LOG_LEVEL": " info "}).log_level == "INFO"
+    with pytest.raises(SettingsError, match=r"^ORDERBOOK_LOG_LEVEL: 'loud' is not a log level"):
+        load_settings({"ORDERBOOK_LOG_LEVEL": "loud"})
+
+
 def test_store_reset_with_a_bad_database_url_is_one_line() -> None:
     result = run("orderbook_kit.store", "reset", "--yes", DATABASE_URL="bogus")
     assert_one_error_line(result, "DATABASE_URL: 'bogus' is not a postgresql:// URL")
