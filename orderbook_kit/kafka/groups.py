@@ -23,7 +23,12 @@ from orderbook_kit.kafka.admin import admin_client, retry_while_retriable
 from orderbook_kit.kafka.offsets import group_lag
 from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.settings.environment import Settings, load_settings
-from orderbook_kit.settings.timing import HEARTBEAT_MS, POLL_MS, SESSION_TIMEOUT_MS
+from orderbook_kit.settings.timing import (
+    HEARTBEAT_MS,
+    METADATA_MAX_AGE_MS,
+    POLL_MS,
+    SESSION_TIMEOUT_MS,
+)
 from orderbook_kit.waiting import poll_until
 
 __all__ = [
@@ -85,6 +90,7 @@ class GroupMember:
                 auto_offset_reset="earliest",
                 heartbeat_interval_ms=HEARTBEAT_MS,
                 session_timeout_ms=SESSION_TIMEOUT_MS,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
             )
         except OrderbookKitError as exc:
             self.error = exc

@@ -49,7 +49,7 @@ from orderbook_kit.runtime.polling import (
     offsets_past_the_end,
 )
 from orderbook_kit.settings.environment import Settings
-from orderbook_kit.settings.timing import SESSION_TIMEOUT_MS
+from orderbook_kit.settings.timing import METADATA_MAX_AGE_MS, SESSION_TIMEOUT_MS
 
 __all__ = [
     "BatchHandler",
@@ -299,6 +299,7 @@ class GroupLoop(Generic[StatsT]):
                 auto_offset_reset="earliest",  # a partition with no offset yet: all of it
                 enable_auto_commit=False,  # offsets are committed once the work is done
                 session_timeout_ms=SESSION_TIMEOUT_MS,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
                 **self.consumer_options,
             )
             consumer.subscribe([self.topic], listener=self._rebalance)

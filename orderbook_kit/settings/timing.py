@@ -5,7 +5,13 @@ reason to change them, and a wrong one would make the lessons slow or flaky).
 
 from __future__ import annotations
 
-__all__ = ["HEARTBEAT_MS", "POLL_MS", "SERVICE_POLL_MS", "SESSION_TIMEOUT_MS"]
+__all__ = [
+    "HEARTBEAT_MS",
+    "METADATA_MAX_AGE_MS",
+    "POLL_MS",
+    "SERVICE_POLL_MS",
+    "SESSION_TIMEOUT_MS",
+]
 
 # A bounded read, a lesson's group member, the API's live stream: how long one poll may wait. Short,
 # so a deadline or a stop is noticed within a fifth of a second.
@@ -20,3 +26,9 @@ SESSION_TIMEOUT_MS = 10_000
 # A lesson's group members notice a rebalance at their next heartbeat: a short interval makes the
 # lessons snappy (kafka-python's default, 3 s, suits real services better).
 HEARTBEAT_MS = 500
+# How old a group member's view of its topics may get. A leader that joins right after a topic was
+# created may not see its partitions yet: it assigns nothing, the group is Stable with nothing
+# owned, and only a metadata refresh (kafka-python's default: every 5 minutes) starts the rebalance
+# that hands the partitions out. Seen under load in a full test run; 2 s bounds that wait, for one
+# small request every 2 s to a broker on this machine.
+METADATA_MAX_AGE_MS = 2_000
