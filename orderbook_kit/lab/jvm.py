@@ -27,12 +27,14 @@ from orderbook_kit.errors import (
     MavenResolveError,
 )
 from orderbook_kit.lab.processes import exclusive
+from orderbook_kit.paths import workbook_folder
 
 __all__ = [
     "KAFKA_VERSION",
     "LOG4J_VERSION",
     "MIN_JAVA",
     "classpath",
+    "default_home",
     "find_java",
     "find_maven",
     "java_major_version",
@@ -91,6 +93,12 @@ _NETWORK_FAILURE = re.compile(
     r"connect timed out|Network is unreachable|No route to host|Could not resolve dependencies",
     re.IGNORECASE,
 )
+
+
+def default_home() -> Path:
+    """Where the jars Maven fetches (Kafka's, S3Proxy's, the JMX exporter's) and the default
+    broker live: ``$ORDERBOOK_KAFKA_HOME``, else ``./.kafka``."""
+    return workbook_folder("kafka", "ORDERBOOK_KAFKA_HOME")
 
 
 def find_java() -> Path:

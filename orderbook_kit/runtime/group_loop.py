@@ -107,15 +107,12 @@ class OffsetKeeper(Protocol):
 
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
         """{partition: next offset} to seek ``assigned`` to; a partition left out is read from
-        its beginning. None: no seeking, the group's offsets in Kafka say."""
+        its beginning. None: no seeking, the group's offsets in Kafka say. A failure to read them
+        is raised as the kit's error, saying what to do."""
         ...
 
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
         """Record ``offsets`` as done."""
-        ...
-
-    def read_failed(self, failure: Exception) -> OrderbookKitError:
-        """The error to stop with when :meth:`resume_points` failed unexpectedly."""
         ...
 
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
@@ -159,10 +156,8 @@ class KafkaCommits:
                 "are in Kafka; a restart handles it again (at-least-once)."
             ) from exc
 
-    def read_failed(self, failure: Exception) -> OrderbookKitError:  # never reads: unreachable
-        return OrderbookKitError(f"Kafka's committed offsets could not be read: {failure}")
-
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+        # Never asked: nothing is sought (resume_points is None), so nothing is checked.
         return OrderbookKitError(f"{tp} resumed at {offset}, past its end {end}")
 
 
@@ -179,7 +174,12 @@ class OwnRecords:
     past_the_end_error: Callable[[TopicPartition, int, int], OrderbookKitError]
 
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
-        return self.read(assigned)
+        try:
+            return self.read(assigned)
+        except OrderbookKitError:
+            raise
+        except Exception as exc:
+            raise self.read_error(exc) from exc
 
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
         if not offsets:
@@ -189,9 +189,6 @@ class OwnRecords:
             consumer.commit(_kafka_offsets(offsets), timeout_ms=timeout_ms)
         except (CommitFailedError, KafkaError) as exc:
             log.warning("offsets committed by %s, but not to Kafka (%s)", self.service, exc)
-
-    def read_failed(self, failure: Exception) -> OrderbookKitError:
-        return self.read_error(failure)
 
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
         return self.past_the_end_error(tp, offset, end)
@@ -365,8 +362,12 @@ class GroupLoop(Generic[StatsT]):
         if failure is None:
             return
         if isinstance(failure, OrderbookKitError):
-            raise failure
-        raise self.keeper.read_failed(failure) from failure
+            raise failure  # the keeper's own words (see OffsetKeeper.resume_points)
+        raise OrderbookKitError(
+            f"{self.service.capitalize()} failed while the group handed it partitions "
+            f"({type(failure).__name__}: {failure}), so it stopped before reading anything; "
+            f"{self.on_restart}."
+        ) from failure
 
     def _check_resume_points(self) -> None:
         sought, self._rebalance.to_check = self._rebalance.to_check, {}

@@ -131,6 +131,6 @@ def test_cli_status_topics_and_tools(bootstrap_servers: str) -> None:
 def test_cached_jars_need_no_maven(monkeypatch: pytest.MonkeyPatch, fake_bin: Path) -> None:
     # The session broker already resolved the jars; a later start must not need `mvn` at all.
     monkeypatch.setenv("PATH", str(fake_bin))
-    folder = runtime.resolve_jars(process.default_home())
+    folder = runtime.resolve_jars(runtime.default_home())
     assert (folder / f"kafka_2.13-{runtime.KAFKA_VERSION}.jar").exists()
     assert (folder / f"kafka-tools-{runtime.KAFKA_VERSION}.jar").exists()

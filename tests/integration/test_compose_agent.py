@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 from orderbook_kit.lab import jvm as runtime
-from orderbook_kit.lab.broker import server as process
 
 SCRIPT = (
     Path(__file__).resolve().parents[2]
@@ -34,7 +33,7 @@ def test_fetches_the_same_agent_the_jvm_broker_gets_and_only_once(tmp_path: Path
     assert first.returncode == 0, first.stderr
     assert "downloaded" in first.stdout
     fetched = tmp_path / f"jmx_prometheus_javaagent-{version}.jar"
-    from_maven = runtime.jmx_exporter_jar(process.default_home())
+    from_maven = runtime.jmx_exporter_jar(runtime.default_home())
     assert fetched.read_bytes() == from_maven.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == [fetched.name]  # no partial file left
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kafka.errors import KafkaError
 
 from orderbook_kit.database.client import connect
 from orderbook_kit.errors import DatabaseError
@@ -172,9 +173,15 @@ def test_killed_with_sigkill_mid_stream_and_restarted_stores_exactly_the_distinc
 
 
 def members_with_partitions(settings: Settings) -> int:
-    """How many members of the store group own partitions, once the group is stable."""
+    """How many members of the store group own partitions, once the group is stable (0 while
+    the broker cannot describe it yet: right after it starts, its group coordinator is loading)."""
     with admin_client(settings.bootstrap_servers, 10) as admin:
-        group = admin.describe_groups([settings.store_group])[settings.store_group]
+        try:
+            group = admin.describe_groups([settings.store_group])[settings.store_group]
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return 0
     if group["group_state"] != "Stable":
         return 0
     return sum(1 for member in group["members"] if isinstance(member["member_assignment"], dict))

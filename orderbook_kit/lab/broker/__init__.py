@@ -3,7 +3,6 @@
 
 from orderbook_kit.lab.broker.server import (
     BrokerStatus,
-    default_home,
     start,
     status,
     stop,
@@ -11,4 +10,4 @@ from orderbook_kit.lab.broker.server import (
 )
 from orderbook_kit.lab.jvm import KAFKA_VERSION
 
-__all__ = ["KAFKA_VERSION", "BrokerStatus", "default_home", "start", "status", "stop", "tail_log"]
+__all__ = ["KAFKA_VERSION", "BrokerStatus", "start", "status", "stop", "tail_log"]

@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 
 from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError
 from orderbook_kit.kafka.admin import admin_client, broker_answers, quiet_kafka_logs
+from orderbook_kit.lab import jvm
 from orderbook_kit.lab.broker import server as process
 from orderbook_kit.lab.ports import free_port
 from orderbook_kit.paths import configured_folder
@@ -68,7 +69,7 @@ CLUSTER_PROPERTIES = {
 
 def default_cluster_dir() -> Path:
     """``$ORDERBOOK_CLUSTER_DIR``, else ``<kafka home>/cluster`` (next to the single broker)."""
-    return configured_folder("ORDERBOOK_CLUSTER_DIR", process.default_home() / "cluster")
+    return configured_folder("ORDERBOOK_CLUSTER_DIR", jvm.default_home() / "cluster")
 
 
 @dataclass(frozen=True)

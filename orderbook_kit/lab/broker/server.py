@@ -37,12 +37,11 @@ from orderbook_kit.lab.broker.properties import (
 from orderbook_kit.lab.managed import spawn
 from orderbook_kit.lab.ports import can_listen_like_the_jvm, free_port
 from orderbook_kit.lab.processes import command_line, is_alive, read_info, terminate, wait_for_exit
-from orderbook_kit.paths import configured_folder, workbook_folder
+from orderbook_kit.paths import configured_folder
 
 __all__ = [
     "BrokerState",
     "BrokerStatus",
-    "default_home",
     "is_alive",
     "kill",
     "new_cluster_id",
@@ -66,14 +65,9 @@ JMX_RULES = "kafka-jmx.yml"  # the JMX exporter's rules, in orderbook_kit/monito
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 
 
-def default_home() -> Path:
-    """Where jars and the default broker live: ``$ORDERBOOK_KAFKA_HOME``, else ``./.kafka``."""
-    return workbook_folder("kafka", "ORDERBOOK_KAFKA_HOME")
-
-
 def default_state_dir() -> Path:
     """The broker's state: ``$ORDERBOOK_BROKER_DIR``, else ``<home>/broker``."""
-    return configured_folder("ORDERBOOK_BROKER_DIR", default_home() / "broker")
+    return configured_folder("ORDERBOOK_BROKER_DIR", runtime.default_home() / "broker")
 
 
 def restart(state_dir: Path | None = None, *, timeout_s: float = DEFAULT_START_TIMEOUT_S) -> str:
@@ -209,8 +203,8 @@ def start(
     _check_port_free(host, port)
     _prepare_state_dir(state)
     java = runtime.find_java()
-    classpath = runtime.classpath(home or default_home())
-    agent, metrics_url = _metrics_agent(state, host, metrics_port, home or default_home())
+    classpath = runtime.classpath(home or runtime.default_home())
+    agent, metrics_url = _metrics_agent(state, host, metrics_port, home or runtime.default_home())
 
     properties = server_properties(host, port, controller_port or free_port(host), state.data_dir)
     properties.update(extra_properties or {})
@@ -306,8 +300,8 @@ def run_tool(
 ) -> subprocess.CompletedProcess[str]:
     """Run one of Apache Kafka's command-line tools (``kafka-topics``, ...) on the JVM."""
     java = runtime.find_java()
-    classpath = runtime.classpath(home or default_home())
-    tools_log4j = (home or default_home()) / "tools-log4j2.properties"
+    classpath = runtime.classpath(home or runtime.default_home())
+    tools_log4j = (home or runtime.default_home()) / "tools-log4j2.properties"
     if not tools_log4j.exists() or tools_log4j.read_text() != TOOLS_LOG4J2:
         tools_log4j.write_text(TOOLS_LOG4J2)
     command = [

@@ -151,8 +151,10 @@ def start(url: str, state_dir: Path, *, timeout_s: float | None = None) -> str:
 def ensure(url: str, state_dir: Path) -> tuple[str, bool]:
     """The Prometheus answering at ``url`` (Docker's, or the kit's already running), or the kit's
     started there now; its URL, and whether it was started now."""
-    started = PrometheusServer(state_dir).ensure(url)
-    return url.rstrip("/"), started
+    server, address = PrometheusServer(state_dir), url.rstrip("/")
+    if server.answers(address):
+        return address, False
+    return server.start(url), True  # the address it runs at, as it says it
 
 
 def stop(state_dir: Path, *, timeout_s: float | None = None) -> bool:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.lab import jvm
-from orderbook_kit.lab.broker.server import default_home
 from orderbook_kit.lab.managed import ManagedServer, ServerStatus
 from orderbook_kit.paths import workbook_folder
 
@@ -89,10 +88,10 @@ class S3Server(ManagedServer):
     def command(self, host: str, port: int) -> list[str]:
         java = jvm.find_java()
         jar = jvm.maven_jar(
-            default_home(),
+            jvm.default_home(),
             S3PROXY,
             S3PROXY_VERSION,
-            default_home() / "tools" / f"s3proxy-{S3PROXY_VERSION}",
+            jvm.default_home() / "tools" / f"s3proxy-{S3PROXY_VERSION}",
             doing=f"S3Proxy {S3PROXY_VERSION} (about 55 MB)",
             classifier="jar-with-dependencies",
         )
