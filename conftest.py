@@ -33,6 +33,7 @@ from orderbook_kit.lab.broker import server as process
 from orderbook_kit.lab.postgres import server
 from orderbook_kit.lab.prometheus import server as prometheus
 from orderbook_kit.lab.s3 import server as s3_server
+from orderbook_kit.settings import defaults
 
 # Notebook cells that stream for a while read these; keep CI short unless the caller chose.
 SHORT_RUN_ENVIRONMENT = {"TICK_COUNT": "120", "STREAM_SECONDS": "2", "PERF_TICKS": "5000"}
@@ -66,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and "ORDERBOOK_FREE_PORTS" not in os.environ:
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-        ports = lab_ports.LISTEN_PORTS
+        ports = defaults.FREE_PORTS
         size = len(ports) // max(workers, 1)
         low = ports.start + int(worker[2:]) * size
         os.environ["ORDERBOOK_FREE_PORTS"] = f"{low}-{low + size - 1}"

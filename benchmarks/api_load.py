@@ -252,7 +252,7 @@ async def load(url: str, settings: Settings, figures: Figures) -> None:
         )
         market = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / figures.feed_rate, seed=32)
         feed = produce_in_background(
-            market.stream(duration_s=figures.seconds), settings, topic=settings.clean_topic
+            market.stream(duration_s=figures.seconds), settings, topic=settings.topics.clean
         )
         rand = random.Random(33)
         kinds = rand.choices(
@@ -368,8 +368,8 @@ def main() -> int:
         if api is not None:
             api.stop()
         delete_pipeline(settings)
-        with connect_database(settings.database_url, timeout_s=10) as conn:
-            drop_schema(conn, settings.db_schema)
+        with connect_database(settings.store.database_url, timeout_s=10) as conn:
+            drop_schema(conn, settings.store.schema)
     report(figures)
     if arguments.json is not None:
         arguments.json.write_text(json.dumps(asdict(figures), indent=2) + "\n")

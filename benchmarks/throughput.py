@@ -12,7 +12,6 @@ benchmark uses topics and a schema of its own and deletes them afterwards.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import resource
 import tempfile
@@ -118,15 +117,15 @@ def on_postgres(results: Results, count: int, settings: Settings) -> None:
     """Rows per second into PostgreSQL: the store's write path alone, batch by batch."""
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
     rows = [tick_row(tick, _Position(i)) for i, tick in enumerate(ticks)]
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
-        apply_schema(conn, settings.db_schema)
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
+        apply_schema(conn, settings.store.schema)
         prepare_session(conn)
 
         def write(batch_rows: list[tuple[object, ...]]) -> None:
             for start in range(0, len(batch_rows), MAX_BATCH):
                 batch = batch_rows[start : start + MAX_BATCH]
                 offsets = {("bench", 0): start + len(batch)}
-                write_batch(conn, settings.store_group, batch, offsets)
+                write_batch(conn, settings.store.group, batch, offsets)
 
         try:
             label = f"PostgreSQL: new rows, {MAX_BATCH} a transaction"
@@ -135,7 +134,7 @@ def on_postgres(results: Results, count: int, settings: Settings) -> None:
                 "PostgreSQL: the same rows again (all skipped)", count, lambda: write(rows)
             )
         finally:
-            drop_schema(conn, settings.db_schema)
+            drop_schema(conn, settings.store.schema)
 
 
 # --- bare kafka-python: the same work without the kit, as a learner would write it ---------------
@@ -144,7 +143,7 @@ def on_postgres(results: Results, count: int, settings: Settings) -> None:
 def bare_produce(
     settings: Settings, topic: str, messages: list[tuple[bytes, bytes]], **config: Any
 ) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **config)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, **config)
     for key, value in messages:
         producer.send(topic, key=key, value=value)
     producer.flush()
@@ -153,7 +152,7 @@ def bare_produce(
 
 def bare_serialising(settings: Settings, topic: str, ticks: list[Tick]) -> None:
     """What the kit's send(tick) does per tick (stamp publish_time, pydantic JSON), bare."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **PRODUCER_TUNING)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, **PRODUCER_TUNING)
     for tick in ticks:
         producer.send(topic, key=tick.symbol.encode(), value=tick.published().to_json())
     producer.flush()
@@ -163,7 +162,7 @@ def bare_serialising(settings: Settings, topic: str, ticks: list[Tick]) -> None:
 def bare_records(settings: Settings, topic: str, count: int) -> Iterator[Any]:
     """Every record of ``topic`` from the beginning, until ``count`` were read."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
         max_poll_records=BARE_FETCH_RECORDS,
     )
@@ -191,7 +190,7 @@ def bare_frame(settings: Settings, topic: str, count: int) -> pd.DataFrame:
 
 def bare_forward(settings: Settings, source: str, target: str, count: int) -> None:
     """The floor under the gate: every record copied to another topic, unchecked."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **PRODUCER_TUNING)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, **PRODUCER_TUNING)
     for record in bare_records(settings, source, count):
         producer.send(target, key=record.key, value=record.value)
     producer.flush()
@@ -210,7 +209,7 @@ def bare_archive(settings: Settings, topic: str, count: int, folder: Path) -> No
 
 def bare_store(settings: Settings, topic: str, count: int) -> None:
     """The floor under the store: records parsed and COPYed into a table, nothing more."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(settings.store.database_url, autocommit=True) as conn:
         conn.execute(
             "CREATE TEMP TABLE bare_ticks (symbol text, seq bigint, bid float8, ask float8)"
         )
@@ -250,12 +249,12 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
     values = [(t.symbol.encode(), t.published().to_json()) for t in ticks]
     messages = list(FaultInjector.uniform(0.01).messages(ticks))
     # One topic per producing run, so the first one (valid ticks, once each) can be read back.
-    produced = {name: f"{settings.raw_topic}.{i}" for i, name in enumerate(PRODUCING)}
-    forwarded = f"{settings.raw_topic}.forwarded"
+    produced = {name: f"{settings.topics.raw}.{i}" for i, name in enumerate(PRODUCING)}
+    forwarded = f"{settings.topics.raw}.forwarded"
     scratch = [*produced.values(), forwarded]
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        for topic in (settings.raw_topic, *scratch):
-            ensure_topic(admin, topic, settings.partitions)
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
+        for topic in (settings.topics.raw, *scratch):
+            ensure_topic(admin, topic, settings.topics.partitions)
 
     def kit_send() -> None:
         with TickProducer(settings, topic=produced[KIT_SEND]) as producer:
@@ -307,17 +306,17 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
         results.measure("produce the faulty stream", n, kit_faulty)
         gate = QualityGate(settings)
         results.measure(KIT_GATE, n, lambda: gate.run(count=n, duration_s=600))
-        forward = lambda: bare_forward(settings, settings.raw_topic, forwarded, n)  # noqa: E731
+        forward = lambda: bare_forward(settings, settings.topics.raw, forwarded, n)  # noqa: E731
         results.measure(BARE_FORWARD, n, forward)
         results.compare("kit gate / bare forward", KIT_GATE, BARE_FORWARD)
 
         print("-- the archive (a local folder)")
-        clean = sum(end_offsets(settings.clean_topic, settings).values())
+        clean = sum(end_offsets(settings.topics.clean, settings).values())
         with tempfile.TemporaryDirectory(prefix="bench-archive-") as folder:
-            archiving = dataclasses.replace(settings, archive_url=f"{folder}/kit")
+            archiving = settings.replace(archive={"url": f"{folder}/kit"})
             archive = ArchiveSink(archiving)
             results.measure(KIT_ARCHIVE, clean, lambda: archive.run(count=clean, duration_s=600))
-            bare = lambda: bare_archive(settings, settings.clean_topic, clean, Path(folder))  # noqa: E731
+            bare = lambda: bare_archive(settings, settings.topics.clean, clean, Path(folder))  # noqa: E731
             results.measure(BARE_ARCHIVE, clean, bare)
         results.compare("kit archive / bare Parquet", KIT_ARCHIVE, BARE_ARCHIVE)
 
@@ -325,16 +324,18 @@ def on_kafka(results: Results, count: int, settings: Settings, *, with_database:
             print("-- the store")
             store = StoreSink(settings)
             results.measure(KIT_STORE, clean, lambda: store.run(count=clean, duration_s=600))
-            copy = lambda: bare_store(settings, settings.clean_topic, clean)  # noqa: E731
+            copy = lambda: bare_store(settings, settings.topics.clean, clean)  # noqa: E731
             results.measure(BARE_STORE, clean, copy)
             results.compare("kit store / bare COPY", KIT_STORE, BARE_STORE)
     finally:
         delete_pipeline(settings)
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
             admin.delete_topics(scratch)
         if with_database:
-            with connect(settings.database_url, timeout_s=10) as conn:
-                drop_schema(conn, settings.db_schema)
+            with connect(settings.store.database_url, timeout_s=10) as conn:
+                drop_schema(conn, settings.store.schema)
 
 
 PRODUCING = [KIT_SEND, KIT_SEND_RAW, BARE_SAME, BARE_SERIALISING, BARE_DEFAULTS]
@@ -346,7 +347,7 @@ def bare_confluent_produce(
     """confluent-kafka's own example loop: produce, poll(0) to serve reports, one flush."""
     producer = confluent_kafka.Producer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": PRODUCER_TUNING["linger_ms"],
@@ -369,7 +370,7 @@ def bare_confluent_produce(
 def bare_confluent_fetch(settings: Settings, topic: str, count: int) -> int:
     consumer = confluent_kafka.Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"bench-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -388,16 +389,16 @@ def bare_confluent_fetch(settings: Settings, topic: str, count: int) -> int:
 
 def on_confluent(results: Results, count: int, settings: Settings) -> None:
     """The same producing and reading on librdkafka: the kit's and the bare client's."""
-    fast = dataclasses.replace(settings, kafka_client="confluent")
+    fast = settings.replace(kafka={"client": "confluent"})
     ticks = list(OrderbookSimulator(SYMBOLS).ticks(count, start_time=START))
     values = [(t.symbol.encode(), t.published().to_json()) for t in ticks]
-    kit_topic, bare_topic = f"{settings.raw_topic}.fast", f"{settings.raw_topic}.fastbare"
+    kit_topic, bare_topic = f"{settings.topics.raw}.fast", f"{settings.topics.raw}.fastbare"
     # The gate's own pipeline (topics, group), fed the same faulty stream as on kafka-python.
-    gated = dataclasses.replace(settings.isolated("gate-fast"), kafka_client="confluent")
+    gated = settings.isolated("gate-fast").replace(kafka={"client": "confluent"})
     messages = list(FaultInjector.uniform(0.01).messages(ticks))
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         for topic in (kit_topic, bare_topic):
-            ensure_topic(admin, topic, settings.partitions)
+            ensure_topic(admin, topic, settings.topics.partitions)
 
     def kit_send() -> None:
         with TickProducer(fast, topic=kit_topic, create_topic=False) as producer:
@@ -432,7 +433,9 @@ def on_confluent(results: Results, count: int, settings: Settings) -> None:
         results.compare("kit gate: confluent / kafka-python", FAST_GATE, KIT_GATE)
     finally:
         delete_pipeline(gated)
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
             admin.delete_topics([kit_topic, bare_topic])
 
 
@@ -441,14 +444,16 @@ def latency(results: Results, settings: Settings, *, rate: int, seconds: float) 
     print(f"-- publish-to-consume latency at {rate:,} ticks/s for {seconds:g} s")
     for label, linger_ms in (("paced, no linger (the kit's choice)", 0), ("linger_ms=5", 5)):
         topic_settings = settings.isolated(f"latency-{linger_ms}")
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            ensure_topic(admin, topic_settings.raw_topic, settings.partitions)
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
+            ensure_topic(admin, topic_settings.topics.raw, settings.topics.partitions)
         simulator = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / rate)
         stream = simulator.stream(duration_s=seconds)
         try:
             writer = produce_in_background(stream, topic_settings, linger_ms=linger_ms)
             read = read_ticks(
-                topic_settings.raw_topic,
+                topic_settings.topics.raw,
                 settings=topic_settings,
                 until=writer.finished,
                 timeout_s=seconds + 60,
@@ -482,17 +487,18 @@ def main() -> None:
     settings = load_settings().isolated(f"bench-{uuid.uuid4().hex[:8]}")
     results = Results()
     in_memory(results, count)
-    with_database = database_answers(settings.database_url)
+    with_database = database_answers(settings.store.database_url)
     if with_database:
         on_postgres(results, count, settings)
     else:
         print("(no PostgreSQL at DATABASE_URL: its figures skipped; `make bench` starts one)")
-    if broker_answers(settings.bootstrap_servers):
+    if broker_answers(settings.kafka.bootstrap_servers):
         on_kafka(results, count, settings, with_database=with_database)
         on_confluent(results, count, settings)
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
     else:
-        print(f"(no broker at {settings.bootstrap_servers}: Kafka figures skipped; `make broker`)")
+        where = settings.kafka.bootstrap_servers
+        print(f"(no broker at {where}: Kafka figures skipped; `make broker`)")
     results.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS) of this process: {results.peak_rss_mib:.0f} MiB")
     if arguments.json is not None:

@@ -120,8 +120,9 @@ class SameTopicError(SettingsError):
     def __init__(self, field: str, other: str, topic: str, name_of: Callable[[str], str]) -> None:
         self.other = other
         self.topic = topic
+        what = other.rpartition(".")[2].replace("_", " ")  # "topics.dead_letters": dead letters
         problem = (
-            f"{topic!r} is also the {other.replace('_', ' ')} ({name_of(other)}); the quality gate "
+            f"{topic!r} is also the {what} topic ({name_of(other)}); the quality gate "
             "would read its own output, so give each topic its own name"
         )
         super().__init__(field, name_of(field), problem)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import signal
@@ -148,7 +147,7 @@ def produce_clean(
     settings: Settings, messages: list[Tick | tuple[bytes | None, bytes | None]]
 ) -> None:
     """Write ``messages`` (ticks, or raw key and value) to the clean topic, acknowledged."""
-    with TickProducer(settings, topic=settings.clean_topic) as producer:
+    with TickProducer(settings, topic=settings.topics.clean) as producer:
         for message in messages:
             if isinstance(message, Tick):
                 producer.send(message)
@@ -167,6 +166,6 @@ def pipeline_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
 
     label = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     own = load_settings().isolated(f"{label}-{uuid.uuid4().hex[:10]}")
-    yield dataclasses.replace(own, archive_url=str(tmp_path / "archive"))
-    with connect(own.database_url, timeout_s=10) as conn:
-        drop_schema(conn, own.db_schema)
+    yield own.replace(archive={"url": str(tmp_path / "archive")})
+    with connect(own.store.database_url, timeout_s=10) as conn:
+        drop_schema(conn, own.store.schema)

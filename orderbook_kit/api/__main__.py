@@ -9,7 +9,6 @@ OpenAPI docs at /docs. Ctrl-C (or SIGTERM) stops it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 import sys
 from collections.abc import Sequence
@@ -52,19 +51,19 @@ def serve(argv: Sequence[str] | None) -> int:
     parser = CommandParser(prog="python -m orderbook_kit.api", description=__doc__)
     parser.add_argument(
         "--port",
-        type=flag_type(SETTINGS["api_port"].rule),
-        default=settings.api_port,
+        type=flag_type(SETTINGS["api.port"].rule),
+        default=settings.api.port,
         help=f"port on {HOST} (0: any free port; env ORDERBOOK_API_PORT, default %(default)s)",
     )
     parser.add_argument(
         "--stream-buffer",
-        type=flag_type(SETTINGS["api_stream_buffer"].rule),
-        default=settings.api_stream_buffer,
+        type=flag_type(SETTINGS["api.stream_buffer"].rule),
+        default=settings.api.stream_buffer,
         help="live ticks a WebSocket client may be behind before it is dropped (env "
         "ORDERBOOK_API_STREAM_BUFFER, default %(default)s)",
     )
     arguments = parser.parse_args(argv)
-    settings = dataclasses.replace(settings, api_stream_buffer=arguments.stream_buffer)
+    settings = settings.replace(api={"stream_buffer": arguments.stream_buffer})
     sock = bind(arguments.port)
     port = sock.getsockname()[1]
     print(f"API at http://{HOST}:{port} (docs at /docs, dashboard at /)", flush=True)

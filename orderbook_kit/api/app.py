@@ -11,7 +11,6 @@ application), the routers of ``routes/`` (one per resource) and the two error ha
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,14 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     application (and stops with it)."""
     base = settings or load_settings()
     # Short waits for the dependencies: a request must not hang while they are down.
-    settings = dataclasses.replace(base, client_timeout_s=DEPENDENCY_TIMEOUT_S)
+    settings = base.replace(kafka={"client_timeout_s": DEPENDENCY_TIMEOUT_S})
     backends = Backends(
         settings=settings,
         # The hot store's connections are kept and reused: opening one costs more than a query.
         store=ReusedConnections(
-            settings.database_url, schema=settings.db_schema, timeout_s=DEPENDENCY_TIMEOUT_S
+            settings.store.database_url,
+            schema=settings.store.schema,
+            timeout_s=DEPENDENCY_TIMEOUT_S,
         ),
-        stream=TickStream(settings, buffer=settings.api_stream_buffer),
+        stream=TickStream(settings, buffer=settings.api.stream_buffer),
     )
 
     @asynccontextmanager

@@ -55,7 +55,7 @@ class Backends:
             ) from None
         except (DatabaseError, psycopg.Error) as exc:
             raise Unavailable(
-                f"PostgreSQL at {redacted_url(self.settings.database_url)} is unavailable "
+                f"PostgreSQL at {redacted_url(self.settings.store.database_url)} is unavailable "
                 f"({str(exc).splitlines()[0]}); the API answers again once it is back"
             ) from None
 
@@ -68,7 +68,7 @@ class Backends:
             return no_topic()
         except (OrderbookKitError, KafkaError) as exc:
             raise Unavailable(
-                f"Kafka at {self.settings.bootstrap_servers} is unavailable ({exc}); the API "
+                f"Kafka at {self.settings.kafka.bootstrap_servers} is unavailable ({exc}); the API "
                 "answers again once it is back"
             ) from None
 

@@ -59,7 +59,7 @@ class Subscription:
 
 
 class TickStream:
-    """Reads ``settings.clean_topic`` from its end in a thread and fans ticks out to
+    """Reads ``settings.topics.clean`` from its end in a thread and fans ticks out to
     subscribers. :meth:`start` and :meth:`close` bound its life; nothing connects before."""
 
     def __init__(self, settings: Settings, *, buffer: int) -> None:
@@ -106,20 +106,22 @@ class TickStream:
             try:
                 consumer = open_consumer(self.settings, client_id="orderbook-kit-api")
             except (OrderbookKitError, KafkaError) as exc:
-                self.error = f"Kafka at {self.settings.bootstrap_servers} is unreachable ({exc})"
+                self.error = (
+                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
+                )
                 self._stop.wait(RETRY_S)
                 continue
             try:
                 self._read(consumer)
             except KafkaError as exc:
-                self.error = f"reading {self.settings.clean_topic!r} failed ({exc})"
+                self.error = f"reading {self.settings.topics.clean!r} failed ({exc})"
                 log.warning("the tick stream lost Kafka: %s; reconnecting", exc)
                 self._stop.wait(RETRY_S)
             finally:
                 consumer.close()
 
     def _assign_at_end(self, consumer: KafkaConsumer) -> set[TopicPartition]:
-        topic = self.settings.clean_topic
+        topic = self.settings.topics.clean
         partitions = consumer.partitions_for_topic(topic) or set()
         assigned = {TopicPartition(topic, p) for p in partitions}
         if assigned != consumer.assignment():
@@ -134,7 +136,7 @@ class TickStream:
         while not self._stop.is_set():
             if time.monotonic() - refreshed > METADATA_REFRESH_S or not consumer.assignment():
                 if not self._assign_at_end(consumer):
-                    self.error = f"topic {self.settings.clean_topic!r} does not exist yet"
+                    self.error = f"topic {self.settings.topics.clean!r} does not exist yet"
                     self._stop.wait(RETRY_S)
                     return  # a new consumer asks the cluster afresh for the topic
                 refreshed = time.monotonic()
@@ -145,8 +147,10 @@ class TickStream:
                 last_heard = time.monotonic()
             elif time.monotonic() - last_heard > QUIET_CHECK_S:
                 last_heard = time.monotonic()
-                if not broker_answers(self.settings.bootstrap_servers, timeout_s=QUIET_CHECK_S):
-                    self.error = f"Kafka at {self.settings.bootstrap_servers} does not answer"
+                if not broker_answers(
+                    self.settings.kafka.bootstrap_servers, timeout_s=QUIET_CHECK_S
+                ):
+                    self.error = f"Kafka at {self.settings.kafka.bootstrap_servers} does not answer"
                     continue
             self.error = None
             self.ready.set()

@@ -27,9 +27,10 @@ from orderbook_kit.settings.environment import Settings, load_settings
 
 def announce(settings: Settings) -> str:
     return (
-        f"Archiving '{settings.clean_topic}' (Kafka at {settings.bootstrap_servers}) as group "
-        f"'{settings.archive_group}' into {archive_location(settings)}, a file range every "
-        f"{settings.archive_roll_ticks} records or {settings.archive_roll_s:g} s"
+        f"Archiving '{settings.topics.clean}' (Kafka at {settings.kafka.bootstrap_servers}) as "
+        "group "
+        f"'{settings.archive.group}' into {archive_location(settings)}, a file range every "
+        f"{settings.archive.roll_ticks} records or {settings.archive.roll_s:g} s"
     )
 
 
@@ -37,14 +38,14 @@ COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.archive",
     description=__doc__.splitlines()[0],
     flags=[
-        ("--source-topic", "clean_topic", "topic to archive"),
-        ("--group", "archive_group", "consumer group"),
-        ("--archive-url", "archive_url", "folder or s3://bucket/prefix"),
-        ("--roll-ticks", "archive_roll_ticks", "close a file range after N records"),
-        ("--roll-seconds", "archive_roll_s", "...or after this many seconds"),
+        ("--source-topic", "topics.clean", "topic to archive"),
+        ("--group", "archive.group", "consumer group"),
+        ("--archive-url", "archive.url", "folder or s3://bucket/prefix"),
+        ("--roll-ticks", "archive.roll_ticks", "close a file range after N records"),
+        ("--roll-seconds", "archive.roll_s", "...or after this many seconds"),
     ],
-    group_field="archive_group",
-    topic_field="clean_topic",
+    group_key="archive.group",
+    topic_key="topics.clean",
     announce=announce,
     new_metrics=ArchiveMetrics,
     service=ArchiveSink,

@@ -111,8 +111,8 @@ def _in_partitions(relative: str, topic: str, partitions: set[int]) -> bool:
 
 
 class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
-    """Archives ``settings.clean_topic`` into ``settings.archive_url`` as consumer group
-    ``settings.archive_group``. Nothing connects until :meth:`connect` (or ``with``, or
+    """Archives ``settings.topics.clean`` into ``settings.archive.url`` as consumer group
+    ``settings.archive.group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`: see :class:`GroupLoop`). A run that ends normally (a limit, or ``stop``) closes
     and commits every open range first. Its own batch handler; its offsets are its commit
     markers (:class:`OwnRecords`)."""
@@ -141,8 +141,8 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
             self.settings,
             self,
             offsets,
-            group=self.settings.archive_group,
-            topic=self.settings.clean_topic,
+            group=self.settings.archive.group,
+            topic=self.settings.topics.clean,
             client_id="orderbook-kit-archive",
             max_batch=MAX_BATCH,
             service="the archive",
@@ -166,7 +166,7 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         return stats.read
 
     def handle(self, batches: Batches, stats: ArchiveStats) -> Offsets:
-        roll_ticks = self.settings.archive_roll_ticks
+        roll_ticks = self.settings.archive.roll_ticks
         done: Offsets = {}
         for tp, records in batches.items():
             for record in records:
@@ -194,7 +194,7 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         now = time.monotonic()
         done: Offsets = {}
         for partition, open_range in list(self._open.items()):
-            if now - open_range.opened_at >= self.settings.archive_roll_s:
+            if now - open_range.opened_at >= self.settings.archive.roll_s:
                 done.update(self._commit(partition, stats))
         return done
 
@@ -225,7 +225,7 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         it, for Kafka (lag tools only: the marker is what counts)."""
         open_range = self._open.pop(partition)
         offsets = OffsetRange(
-            self.settings.clean_topic, partition, open_range.first, open_range.last
+            self.settings.topics.clean, partition, open_range.first, open_range.last
         )
         by_file: dict[tuple[str, date], list[ArchivedTick]] = defaultdict(list)
         for row in open_range.rows:
@@ -264,7 +264,7 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
     def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
         """After the last committed range of each partition - once the files of its
         uncommitted ranges (left by a crash between files and marker) are deleted."""
-        topic = self.settings.clean_topic
+        topic = self.settings.topics.clean
         partitions = {tp.partition for tp in assigned if tp.topic == topic}
         everything = self.storage.files()
         _, uncommitted = split_data_files(everything)

@@ -62,18 +62,18 @@ class ArchiveStorage(Protocol):
 
 
 def archive_location(settings: Settings) -> str:
-    """``settings.archive_url``, or the workbook's own ``.archive`` folder."""
-    if settings.archive_url is not None:
-        return settings.archive_url
+    """``settings.archive.url``, or the workbook's own ``.archive`` folder."""
+    if settings.archive.url is not None:
+        return settings.archive.url
     return str(workbook_folder("archive", "ORDERBOOK_ARCHIVE_DIR"))
 
 
 def open_storage(settings: Settings) -> ArchiveStorage:
-    """The storage ``settings.archive_url`` names. Nothing is contacted until it is used."""
+    """The storage ``settings.archive.url`` names. Nothing is contacted until it is used."""
     url = archive_location(settings)
     if url.startswith("s3://"):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        return S3Storage(bucket, prefix.strip("/"), settings.s3_endpoint_url)
+        return S3Storage(bucket, prefix.strip("/"), settings.archive.s3_endpoint_url)
     return LocalStorage(Path(url.removeprefix("file://")).expanduser())
 
 

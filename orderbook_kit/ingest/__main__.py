@@ -31,17 +31,17 @@ from orderbook_kit.settings.environment import load_settings
 def build_parser() -> ServiceParser:
     defaults = load_settings()
     parser = ServiceParser("python -m orderbook_kit.ingest", __doc__.splitlines()[0], defaults)
-    parser.add_setting("--topic", "raw_topic", "topic to produce to")
+    parser.add_setting("--topic", "topics.raw", "topic to produce to")
     parser.add_argument(
         "--symbol",
         dest="symbols",
         action="append",
         type=flag_type(rules.symbol),
-        help=f"repeat for several (env ORDERBOOK_SYMBOL, default {defaults.symbol})",
+        help=f"repeat for several (env ORDERBOOK_SYMBOL, default {defaults.simulator.symbol})",
     )
-    parser.add_setting("--interval", "tick_interval_s", "seconds between ticks")
-    parser.add_setting("--volatility", "volatility", "relative move per sqrt second")
-    parser.add_setting("--seed", "seed", "random seed")
+    parser.add_setting("--interval", "simulator.tick_interval_s", "seconds between ticks")
+    parser.add_setting("--volatility", "simulator.volatility", "relative move per sqrt second")
+    parser.add_setting("--seed", "simulator.seed", "random seed")
     parser.add_argument(
         "--fault-rate",
         type=flag_type(rules.probability),
@@ -59,7 +59,7 @@ def build_parser() -> ServiceParser:
     return parser
 
 
-def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
+def fault_injector(arguments: argparse.Namespace, seed: int) -> FaultInjector | None:
     """The injector the fault flags ask for, or None for a clean feed."""
     rates: dict[str, float] = dict.fromkeys(FAULT_KINDS, arguments.fault_rate)
     for item in arguments.fault:
@@ -75,7 +75,7 @@ def fault_injector(arguments: argparse.Namespace) -> FaultInjector | None:
     if not any(rates.values()):
         return None
     try:
-        return FaultInjector(rates, seed=arguments.seed)
+        return FaultInjector(rates, seed=seed)
     except ValueError as exc:
         flag = "--fault" if arguments.fault else "--fault-rate"
         raise SettingsError("fault", flag, str(exc)) from None
@@ -86,9 +86,9 @@ def ingest(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     settings = parser.settings(arguments, argv)
-    injector = fault_injector(arguments)
+    injector = fault_injector(arguments, settings.simulator.seed)
     metrics = IngestMetrics()
-    port, source = settings.metrics_port, parser.name_of("metrics_port")
+    port, source = settings.service.metrics_port, parser.name_of("service.metrics_port")
     with metrics_endpoint(metrics.registry, port, source=source):
         return produce_ticks(settings, arguments, injector, stop, metrics)
 

@@ -38,8 +38,10 @@ def continue_feed(settings: Settings, simulator: OrderbookSimulator) -> None:
     """Start each symbol where its feed stopped in the raw topic, as a feed handler does after a
     reconnect (see ``feed_position.py``): the quality gate remembers the sequence, so a feed that
     started again at seq 0 would be rejected as out of order."""
-    topic = settings.raw_topic
-    last = last_ticks(settings, topic, simulator.symbols, timeout_s=settings.delivery_timeout_s)
+    topic = settings.topics.raw
+    last = last_ticks(
+        settings, topic, simulator.symbols, timeout_s=settings.kafka.delivery_timeout_s
+    )
     for symbol in simulator.symbols:
         tick = last.get(symbol)
         if tick is None:
@@ -60,14 +62,14 @@ def produce_ticks(
     stop: StopSignal,
     metrics: IngestMetrics,
 ) -> int:
-    symbols = arguments.symbols or [settings.symbol]
+    symbols = arguments.symbols or [settings.simulator.symbol]
     simulator = OrderbookSimulator(
         symbols,
-        interval_s=settings.tick_interval_s,
-        volatility=settings.volatility,
-        seed=settings.seed,
+        interval_s=settings.simulator.tick_interval_s,
+        volatility=settings.simulator.volatility,
+        seed=settings.simulator.seed,
     )
-    print(f"Connecting to Kafka at {settings.bootstrap_servers}", flush=True)
+    print(f"Connecting to Kafka at {settings.kafka.bootstrap_servers}", flush=True)
     # The feed is paced by --interval: each tick goes out at once, without linger.
     producer = TickProducer(settings, verbose=not arguments.quiet, linger_ms=PACED_LINGER_MS)
     continue_feed(settings, simulator)
@@ -77,7 +79,8 @@ def produce_ticks(
         names = ", ".join(repr(s) for s in symbols)
         label = "symbol" if len(symbols) == 1 else "symbols"
         print(
-            f"Producing ticks for {label} {names} every {settings.tick_interval_s} seconds "
+            f"Producing ticks for {label} {names} every {settings.simulator.tick_interval_s} "
+            "seconds "
             f"to topic '{producer.topic}'",
             flush=True,
         )

@@ -232,17 +232,17 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
     whether or not anyone reads them, and committed offsets for a week after a group empties,
     so a finished run tidies up after itself.
     """
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         existing_groups = {group["group_id"] for group in admin.list_groups()}
-        pipeline_groups = {settings.quality_group, settings.store_group, *groups}
+        pipeline_groups = {settings.gate.group, settings.store.group, *groups}
         doomed = [g for g in pipeline_groups if g in existing_groups]
         if doomed:
             admin.delete_groups(sorted(doomed))
         existing = set(admin.list_topics())
         topics = [
-            settings.raw_topic,
-            settings.clean_topic,
-            settings.dlq_topic,
-            settings.gate_state_topic,
+            settings.topics.raw,
+            settings.topics.clean,
+            settings.topics.dead_letters,
+            settings.topics.gate_state,
         ]
         admin.delete_topics([topic for topic in topics if topic in existing])

@@ -129,7 +129,7 @@ def wait_until_balanced(
     (topic,) = {member.topic for member in members}
     deadline = time.monotonic() + timeout_s
     seen = "not described yet"
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         partitions = _partitions_of(admin, topic)
         while time.monotonic() < deadline:
             for member in members:
@@ -164,8 +164,8 @@ def group_members(group_id: str, settings: Settings | None = None) -> dict[str, 
     (the kit's services put their process id in it). Empty lists while a rebalance is under way.
     """
     settings = settings or load_settings()
-    deadline = time.monotonic() + settings.client_timeout_s
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    deadline = time.monotonic() + settings.kafka.client_timeout_s
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         return _assigned_by_coordinator(_describe(admin, group_id, settings, deadline))
 
 
@@ -201,7 +201,7 @@ def wait_until_empty(
     started = time.monotonic()
     deadline = started + timeout_s
     state = "not described yet"
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         while time.monotonic() < deadline:
             group = _describe(admin, group_id, settings, deadline)
             state = f"state {group['group_state']}, {len(group['members'])} member(s)"
@@ -237,7 +237,7 @@ def _describe(
     return retry_while_retriable(
         lambda: admin.describe_groups([group_id])[group_id],
         doing=f"Describing group {group_id!r}",
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         timeout_s=max(deadline - time.monotonic(), 0),
     )
 

@@ -26,8 +26,8 @@ def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
         ends = retry_while_retriable(
             lambda: consumer.end_offsets(partitions),
             doing=f"Reading the end offsets of {topic!r}",
-            bootstrap_servers=settings.bootstrap_servers,
-            timeout_s=settings.client_timeout_s,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            timeout_s=settings.kafka.client_timeout_s,
         )
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
@@ -37,12 +37,12 @@ def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
 def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd.DataFrame:
     """Per partition: the group's committed offset, the log's end offset, and the lag between."""
     settings = settings or load_settings()
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         committed = retry_while_retriable(
             lambda: admin.list_group_offsets({group_id: None}).get(group_id, {}),
             doing=f"Reading the committed offsets of group {group_id!r}",
-            bootstrap_servers=settings.bootstrap_servers,
-            timeout_s=settings.client_timeout_s,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            timeout_s=settings.kafka.client_timeout_s,
         )
     rows = []
     for partition, end in sorted(end_offsets(topic, settings).items()):
@@ -64,7 +64,7 @@ def set_group_offsets(
     """
     settings = settings or load_settings()
     wanted = {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         results = admin.alter_group_offsets(group_id, wanted)
     failed = {tp.partition: error for tp, error in results.items() if error.errno != 0}
     if failed:

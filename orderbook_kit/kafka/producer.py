@@ -82,15 +82,16 @@ class TickProducer(Connectable):
     ``verbose`` prints ``Sending tick: {...}`` for each tick; ``on_delivery`` is called with a
     :class:`Delivery` once Kafka acknowledges each message - from kafka-python's I/O thread, not
     the caller's, so keep it short and thread-safe (appending to a list is). With
-    ``settings.kafka_client == "confluent"`` the same API runs on librdkafka, whose reports run
+    ``settings.kafka.client == "confluent"`` the same API runs on librdkafka, whose reports run
     on the caller's thread when the producer counts (see :mod:`orderbook_kit.kafka.confluent`).
 
     Counters: ``sent`` counts the messages handed to kafka-python; ``delivered`` and ``failed``
     those Kafka answered for, counted on the caller's side from the sends' futures, oldest first,
     whenever they are read (and every ``SETTLE_EVERY`` sends): no per-message callback runs on the
     I/O thread, which would compete with the caller for the interpreter. A message Kafka did not
-    acknowledge within ``settings.delivery_timeout_s`` counts as failed; :meth:`raise_if_failed`
-    and :meth:`close` raise :class:`DeliveryError` then, so a failure is never silent.
+    acknowledge within ``settings.kafka.delivery_timeout_s`` counts as failed;
+    :meth:`raise_if_failed` and :meth:`close` raise :class:`DeliveryError` then, so a failure is
+    never silent.
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class TickProducer(Connectable):
         **kafka_overrides: Any,
     ) -> None:
         self.settings = settings or load_settings()
-        self.topic = topic or self.settings.raw_topic
+        self.topic = topic or self.settings.topics.raw
         self.verbose = verbose
         self.on_delivery = on_delivery
         self.create_topic = create_topic
@@ -134,10 +135,13 @@ class TickProducer(Connectable):
     def connect(self) -> TickProducer:
         if self._producer is not None:
             return self
-        bootstrap, timeout_s = self.settings.bootstrap_servers, self.settings.client_timeout_s
+        bootstrap, timeout_s = (
+            self.settings.kafka.bootstrap_servers,
+            self.settings.kafka.client_timeout_s,
+        )
         if self.create_topic:
             with admin_client(bootstrap, timeout_s) as admin:
-                ensure_topic(admin, self.topic, self.settings.partitions)
+                ensure_topic(admin, self.topic, self.settings.topics.partitions)
         timeouts = client_timeouts(timeout_s)
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
@@ -149,7 +153,7 @@ class TickProducer(Connectable):
             # After this, a message that could not be delivered fails (kafka-python requires it
             # to cover one request and the linger).
             "delivery_timeout_ms": max(
-                int(self.settings.delivery_timeout_s * 1000),
+                int(self.settings.kafka.delivery_timeout_s * 1000),
                 timeouts["request_timeout_ms"] + PRODUCER_TUNING["linger_ms"],
             ),
             **self._overrides,
@@ -162,7 +166,7 @@ class TickProducer(Connectable):
 
     def _client(self, config: dict[str, Any]) -> KafkaProducer | ConfluentProducer:
         """kafka-python's producer, or librdkafka's with its interface (``kafka_client``)."""
-        if self.settings.kafka_client == "confluent":
+        if self.settings.kafka.client == "confluent":
             return ConfluentProducer(config)
         return KafkaProducer(**config)
 
@@ -204,9 +208,10 @@ class TickProducer(Connectable):
                 f"max.message.bytes for {self.topic!r}, or send smaller messages."
             ) from exc
         except KafkaError as exc:
+            kafka = self.settings.kafka
             raise OrderbookKitError(
-                f"Could not send to topic {self.topic!r} at {self.settings.bootstrap_servers} "
-                f"within {self.settings.client_timeout_s:g} s: {exc}. Check that the broker runs "
+                f"Could not send to topic {self.topic!r} at {kafka.bootstrap_servers} "
+                f"within {kafka.client_timeout_s:g} s: {exc}. Check that the broker runs "
                 "(`make status`) and the topic exists."
             ) from exc
         self.sent += 1
@@ -242,7 +247,7 @@ class TickProducer(Connectable):
 
         Raises :class:`DeliveryError` if a message failed or is still unacknowledged then.
         """
-        timeout = self.settings.client_timeout_s * 3 if timeout_s is None else timeout_s
+        timeout = self.settings.kafka.client_timeout_s * 3 if timeout_s is None else timeout_s
         try:
             self._require_connected().flush(timeout=timeout)
         except KafkaError as exc:
@@ -259,7 +264,7 @@ class TickProducer(Connectable):
         if self._producer is None:
             return
         producer, self._producer = self._producer, None
-        timeout = self.settings.client_timeout_s * 3 if timeout_s is None else timeout_s
+        timeout = self.settings.kafka.client_timeout_s * 3 if timeout_s is None else timeout_s
         when = ""
         try:
             producer.flush(timeout=timeout)
@@ -285,7 +290,7 @@ class TickProducer(Connectable):
             f"Kafka did not acknowledge {count} of the {self.sent} message(s) sent to topic "
             f"{self.topic!r}{' ' + when if when else ''}, so they may be missing from it.{first}"
             f" {advice} A producer retries for KAFKA_DELIVERY_TIMEOUT_S "
-            f"({self.settings.delivery_timeout_s:g} s) before giving up.",
+            f"({self.settings.kafka.delivery_timeout_s:g} s) before giving up.",
             unacknowledged=count,
         )
 

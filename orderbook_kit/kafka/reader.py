@@ -75,16 +75,18 @@ class ReadResult:
 def open_consumer(settings: Settings, **overrides: object) -> KafkaConsumer:
     """A KafkaConsumer with bounded connection time; BrokerUnreachableError if none answers."""
     config = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
         "client_id": "orderbook-kit-consumer",
         "enable_auto_commit": False,
-        **client_timeouts(settings.client_timeout_s),
+        **client_timeouts(settings.kafka.client_timeout_s),
         **overrides,
     }
     try:
         return KafkaConsumer(**config)
     except KafkaError as exc:
-        raise unreachable_error(settings.bootstrap_servers, settings.client_timeout_s) from exc
+        raise unreachable_error(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) from exc
 
 
 def read_records(
@@ -115,10 +117,10 @@ def read_records(
     it stopped at the time limit, and why.
     """
     settings = settings or load_settings()
-    topic = topic or settings.raw_topic
+    topic = topic or settings.topics.raw
     _check_where_to_start(offsets, from_time, group_id, partitions)
     deadline = time.monotonic() + timeout_s
-    if settings.kafka_client == "confluent":
+    if settings.kafka.client == "confluent":
         return read_records_confluent(
             topic,
             settings,
@@ -143,7 +145,8 @@ def read_records(
         existing = consumer.partitions_for_topic(topic)
         if not existing:
             raise TopicNotFoundError(
-                f"Topic {topic!r} does not exist at {settings.bootstrap_servers}. Produce to it "
+                f"Topic {topic!r} does not exist at {settings.kafka.bootstrap_servers}. Produce to "
+                "it "
                 "first (the kit's producer creates it), or check the topic name."
             )
         wanted = existing if partitions is None else existing & set(partitions)

@@ -45,14 +45,14 @@ def partition_replicas(topic: str, settings: Settings | None = None) -> pd.DataF
     ``in_sync`` (node ids, sorted) and ``min_in_sync`` (the topic's ``min.insync.replicas``).
 
     Nodes that are down may be in the bootstrap list, and a client tries them at random: the
-    look is retried for ``DESCRIBE_PATIENCE_S`` (or ``settings.client_timeout_s`` if longer).
+    look is retried for ``DESCRIBE_PATIENCE_S`` (or ``settings.kafka.client_timeout_s`` if longer).
     """
     settings = settings or load_settings()
     described, min_in_sync = retry_while_retriable(
-        lambda: _describe(topic, settings, settings.client_timeout_s),
+        lambda: _describe(topic, settings, settings.kafka.client_timeout_s),
         doing=f"Describing topic {topic!r}",
-        bootstrap_servers=settings.bootstrap_servers,
-        timeout_s=max(settings.client_timeout_s, DESCRIBE_PATIENCE_S),
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        timeout_s=max(settings.kafka.client_timeout_s, DESCRIBE_PATIENCE_S),
     )
     rows = [
         {
@@ -94,7 +94,7 @@ def replication_shortfall(topic: str, settings: Settings) -> str:
     diagnosis added to an error, and must never hide it)."""
     # When no broker is there at all (the usual outage), there is nothing to look up: a refused
     # connection says so at once, and the error is not delayed.
-    if not _any_listening(settings.bootstrap_servers):
+    if not _any_listening(settings.kafka.bootstrap_servers):
         return ""
     try:
         described, min_in_sync = _describe(topic, settings, DIAGNOSIS_TIMEOUT_S)
@@ -140,7 +140,7 @@ def _any_listening(bootstrap_servers: str) -> bool:
 
 
 def _describe(topic: str, settings: Settings, timeout_s: float) -> tuple[dict[str, Any], int]:
-    with admin_client(settings.bootstrap_servers, timeout_s) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, timeout_s) as admin:
         (described,) = admin.describe_topics([topic])
         min_in_sync = int(topic_config(admin, topic, MIN_INSYNC_CONFIG))
     code = described.get("error_code")

@@ -6,15 +6,14 @@ Everything the kit starts listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import urllib.parse
 
-from orderbook_kit.errors import OrderbookKitError, SettingsError
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.settings.environment import read_setting
 
 __all__ = [
-    "LISTEN_PORTS",
     "LOOPBACK_HOSTS",
     "can_listen_like_the_jvm",
     "free_port",
@@ -25,30 +24,14 @@ __all__ = [
 ]
 
 
-# Ports handed out for listeners: below Linux's default ephemeral range (32768-60999), so the
-# kernel never gives one to an outgoing connection. A client retrying a stopped broker on an
-# ephemeral port can otherwise end up connected to itself on it, and the restarted broker then
-# finds its port taken.
-LISTEN_PORTS = range(20000, 32000)
-
-
 def listen_ports() -> range:
-    """Where :func:`free_ports` looks: ``ORDERBOOK_FREE_PORTS`` (``LOW-HIGH``), else 20000-31999.
+    """Where :func:`free_ports` looks: ``ORDERBOOK_FREE_PORTS`` (``LOW-HIGH``), else 20000-31999,
+    below the kernel's ephemeral ports (why: ``settings.defaults.FREE_PORTS``).
 
     Processes that pick ports at the same time - two test workers - each get a range of their
     own this way, so a port one picked and will bind later is never picked by the other.
     """
-    raw = os.environ.get("ORDERBOOK_FREE_PORTS", "").strip()
-    if not raw:
-        return LISTEN_PORTS
-    low, _, high = raw.partition("-")
-    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65535):
-        raise SettingsError(
-            "free_ports",
-            "ORDERBOOK_FREE_PORTS",
-            f"{raw!r} is not a port range; use LOW-HIGH between 1024 and 65535, e.g. 20000-25999",
-        )
-    return range(int(low), int(high) + 1)
+    return read_setting("lab.free_ports")  # type: ignore[return-value]
 
 
 def free_ports(host: str, count: int = 1) -> list[int]:

@@ -8,7 +8,6 @@ Each measurement writes to a topic of its own (``settings.isolated``) and delete
 from __future__ import annotations
 
 import cProfile
-import dataclasses
 import pstats
 import time
 import uuid
@@ -57,16 +56,16 @@ class Throughput:
 
 def scratch_settings(settings: Settings, label: str) -> Settings:
     """``settings`` with topics of their own for one measurement (delete them with
-    ``delete_pipeline``), created now with ``settings.partitions`` partitions."""
+    ``delete_pipeline``), created now with ``settings.topics.partitions`` partitions."""
     scratch = settings.isolated(f"{label}-{uuid.uuid4().hex[:6]}")
-    with admin_client(scratch.bootstrap_servers, scratch.client_timeout_s) as admin:
-        ensure_topic(admin, scratch.raw_topic, scratch.partitions)
+    with admin_client(scratch.kafka.bootstrap_servers, scratch.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, scratch.topics.raw, scratch.topics.partitions)
     return scratch
 
 
 def time_producing(ticks: Sequence[Tick], settings: Settings, **kafka_overrides: Any) -> Throughput:
-    """Send ``ticks`` with the kit's producer (``settings.kafka_client``) to
-    ``settings.raw_topic``, until Kafka acknowledged every one."""
+    """Send ``ticks`` with the kit's producer (``settings.kafka.client``) to
+    ``settings.topics.raw``, until Kafka acknowledged every one."""
     with TickProducer(settings, create_topic=False, **kafka_overrides) as producer:
         started = time.perf_counter()
         for tick in ticks:
@@ -77,9 +76,9 @@ def time_producing(ticks: Sequence[Tick], settings: Settings, **kafka_overrides:
 
 
 def time_reading(settings: Settings, *, timeout_s: float = 300) -> tuple[Throughput, ReadResult]:
-    """Read ``settings.raw_topic`` into a DataFrame from the beginning to its end."""
+    """Read ``settings.topics.raw`` into a DataFrame from the beginning to its end."""
     started = time.perf_counter()
-    result = read_ticks(settings.raw_topic, settings=settings, timeout_s=timeout_s)
+    result = read_ticks(settings.topics.raw, settings=settings, timeout_s=timeout_s)
     elapsed = time.perf_counter() - started
     return Throughput(len(result.frame), elapsed), result
 
@@ -152,7 +151,7 @@ def percentiles(latency_ms: pd.Series) -> dict[str, float]:
 
 def message_costs(ticks: Sequence[Tick], settings: Settings) -> pd.DataFrame:
     """Microseconds per message for each step of its life, in order: stamped, serialised, sent
-    until acknowledged, fetched, decoded and validated - with ``settings.kafka_client``."""
+    until acknowledged, fetched, decoded and validated - with ``settings.kafka.client``."""
     costs: dict[str, float] = {}
 
     def step(name: str, count: int, run: Callable[[], object]) -> Any:
@@ -194,7 +193,7 @@ def client_comparison(
     """Ticks/s produced and read into a DataFrame by the kit on each client, same ticks."""
     rows = []
     for client in clients:
-        scratch = dataclasses.replace(scratch_settings(settings, "clients"), kafka_client=client)
+        scratch = scratch_settings(settings, "clients").replace(kafka={"client": client})
         try:
             produced = time_producing(ticks, scratch)
             read, result = time_reading(scratch)

@@ -5,7 +5,7 @@ process, and a process stops, dies, or hands its partitions to another gate of t
 gate keeps a copy in Kafka, the way Kafka Streams keeps its state stores in changelog topics:
 
 - After every batch, once its clean and dead-letter writes are acknowledged and before its offsets
-  are committed, the gate writes to ``settings.gate_state_topic`` the memory of each symbol the
+  are committed, the gate writes to ``settings.topics.gate_state`` the memory of each symbol the
   batch changed, and how far the partition was checked (its *position*). Raw partition p goes to
   state partition p. The topic is compacted: Kafka keeps the last record of each key, so reading
   it back stays short however long the gate has run.

@@ -147,7 +147,7 @@ class GroupLagCollector(Collector):
     def _connected(self) -> KafkaAdminClient:
         if self._admin is None:
             self._admin = KafkaAdminClient(
-                bootstrap_servers=self.settings.bootstrap_servers,
+                bootstrap_servers=self.settings.kafka.bootstrap_servers,
                 client_id="orderbook-kit-lag",
                 **client_timeouts(LAG_TIMEOUT_S),
             )

@@ -30,9 +30,9 @@ def print_routed(routed: Routed) -> None:
 
 def announce(settings: Settings) -> str:
     return (
-        f"Connecting to Kafka at {settings.bootstrap_servers}\n"
-        f"Checking '{settings.raw_topic}' as group '{settings.quality_group}': clean ticks to "
-        f"'{settings.clean_topic}', rejected ones to '{settings.dlq_topic}'"
+        f"Connecting to Kafka at {settings.kafka.bootstrap_servers}\n"
+        f"Checking '{settings.topics.raw}' as group '{settings.gate.group}': clean ticks to "
+        f"'{settings.topics.clean}', rejected ones to '{settings.topics.dead_letters}'"
     )
 
 
@@ -40,19 +40,19 @@ COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.quality",
     description=__doc__.splitlines()[0],
     flags=[
-        ("--source-topic", "raw_topic", "topic to check"),
-        ("--clean-topic", "clean_topic", "where clean ticks go"),
-        ("--dlq-topic", "dlq_topic", "where rejected messages go"),
-        ("--state-topic", "gate_state_topic", "where the gate keeps its memory"),
-        ("--group", "quality_group", "consumer group"),
+        ("--source-topic", "topics.raw", "topic to check"),
+        ("--clean-topic", "topics.clean", "where clean ticks go"),
+        ("--dlq-topic", "topics.dead_letters", "where rejected messages go"),
+        ("--state-topic", "topics.gate_state", "where the gate keeps its memory"),
+        ("--group", "gate.group", "consumer group"),
         (
             "--price-jump-limit",
-            "price_jump_limit",
+            "gate.price_jump_limit",
             "largest accepted relative move of the mid per tick",
         ),
     ],
-    group_field="quality_group",
-    topic_field="raw_topic",
+    group_key="gate.group",
+    topic_key="topics.raw",
     announce=announce,
     new_metrics=GateMetrics,
     service=QualityGate,

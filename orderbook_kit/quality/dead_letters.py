@@ -55,11 +55,11 @@ def read_dead_letters(
     from_time: datetime | None = None,
     timeout_s: float = 10.0,
 ) -> pd.DataFrame:
-    """The dead-letter topic (``settings.dlq_topic`` unless ``topic``), from ``offsets``,
+    """The dead-letter topic (``settings.topics.dead_letters`` unless ``topic``), from ``offsets``,
     ``from_time`` or the beginning up to its current end, without a consumer group."""
     settings = settings or load_settings()
     read = read_records(
-        topic or settings.dlq_topic,
+        topic or settings.topics.dead_letters,
         settings=settings,
         offsets=offsets,
         from_time=from_time,

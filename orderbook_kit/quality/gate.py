@@ -122,8 +122,8 @@ class GateStats:
 
 
 class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
-    """Validates ``settings.raw_topic`` into ``clean_topic`` and ``dlq_topic``, as consumer group
-    ``settings.quality_group``. Nothing connects until :meth:`connect` (or ``with``, or
+    """Validates ``settings.topics.raw`` into ``clean_topic`` and ``dlq_topic``, as consumer group
+    ``settings.gate.group``. Nothing connects until :meth:`connect` (or ``with``, or
     :meth:`run`, which connects and closes by itself when the gate is not connected yet).
     Leaving ``with`` on an error closes at once: the batch was not committed, so nothing is lost.
     :meth:`run` checks messages until a limit (see :class:`GroupLoop`). Its own batch handler;
@@ -151,9 +151,9 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         self.loop = GroupLoop(
             self.settings,
             self,
-            KafkaCommits(self.settings, self.settings.quality_group),
-            group=self.settings.quality_group,
-            topic=self.settings.raw_topic,
+            KafkaCommits(self.settings, self.settings.gate.group),
+            group=self.settings.gate.group,
+            topic=self.settings.topics.raw,
             # One per process: `kafka-consumer-groups --describe` tells the gates apart.
             client_id=f"orderbook-kit-quality-{os.getpid()}",
             max_batch=MAX_BATCH,
@@ -168,7 +168,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         return sum(memory.checker.tracked_symbols for memory in self._memory.values())
 
     def _new_checker(self) -> QualityChecker:
-        return QualityChecker(self.settings.price_jump_limit)
+        return QualityChecker(self.settings.gate.price_jump_limit)
 
     # --- BatchHandler ------------------------------------------------------------------------
 
@@ -179,16 +179,16 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         settings = self.settings
         try:
             dead_letter_limit = self._prepare_topics()
-            self._clean = TickProducer(settings, topic=settings.clean_topic, create_topic=False)
+            self._clean = TickProducer(settings, topic=settings.topics.clean, create_topic=False)
             # Room for the largest raw message plus the dead-letter headers.
             self._dead = TickProducer(
                 settings,
-                topic=settings.dlq_topic,
+                topic=settings.topics.dead_letters,
                 create_topic=False,
                 max_request_size=dead_letter_limit,
             )
             self._state = TickProducer(
-                settings, topic=settings.gate_state_topic, create_topic=False
+                settings, topic=settings.topics.gate_state, create_topic=False
             )
             self._clean.connect()
             self._dead.connect()
@@ -249,15 +249,15 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         assert self._scope is not None
         settings = self.settings
         read = read_records(
-            settings.gate_state_topic,
+            settings.topics.gate_state,
             settings=settings,
             partitions=partitions,
-            timeout_s=settings.delivery_timeout_s,
+            timeout_s=settings.kafka.delivery_timeout_s,
         )
         if read.timed_out:
             raise OrderbookKitError(
                 f"The gate could not read its memory of partition(s) {partitions} from "
-                f"{settings.gate_state_topic!r} within {settings.delivery_timeout_s:g} s "
+                f"{settings.topics.gate_state!r} within {settings.kafka.delivery_timeout_s:g} s "
                 f"({read.outage or 'the topic did not answer'}), so it stopped before judging "
                 "them; nothing was committed. Check the brokers (`make status`) and start the "
                 "gate again."
@@ -279,7 +279,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
                     "partition %d: %d record(s) of %r are not the gate's memory and were skipped",
                     partition,
                     restored.unreadable,
-                    settings.gate_state_topic,
+                    settings.topics.gate_state,
                 )
 
     def _save_memory(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -300,32 +300,36 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         dead-letter topic accepts the raw topic's largest message plus ``DEAD_LETTER_HEADROOM``.
         """
         settings = self.settings
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            for topic in (settings.raw_topic, settings.clean_topic):
-                ensure_topic(admin, topic, settings.partitions)
-            needed = message_size_limit(admin, settings.raw_topic) + DEAD_LETTER_HEADROOM
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
+            for topic in (settings.topics.raw, settings.topics.clean):
+                ensure_topic(admin, topic, settings.topics.partitions)
+            needed = message_size_limit(admin, settings.topics.raw) + DEAD_LETTER_HEADROOM
             configs = {"max.message.bytes": str(needed)}
-            created = ensure_topic(admin, settings.dlq_topic, settings.partitions, configs)
-            if not created and message_size_limit(admin, settings.dlq_topic) < needed:
-                raise_message_size_limit(admin, settings.dlq_topic, needed)
+            created = ensure_topic(
+                admin, settings.topics.dead_letters, settings.topics.partitions, configs
+            )
+            if not created and message_size_limit(admin, settings.topics.dead_letters) < needed:
+                raise_message_size_limit(admin, settings.topics.dead_letters, needed)
             self._prepare_state_topic(admin)
         return needed
 
     def _prepare_state_topic(self, admin: KafkaAdminClient) -> None:
         """The state topic needs a partition for each raw one (raw p's memory is in p)."""
         settings = self.settings
-        raw_id, raw_partitions = topic_identity(admin, settings.raw_topic)
-        state_topic = settings.gate_state_topic
+        raw_id, raw_partitions = topic_identity(admin, settings.topics.raw)
+        state_topic = settings.topics.gate_state
         ensure_topic(admin, state_topic, raw_partitions, STATE_TOPIC_CONFIGS)
         _, state_partitions = topic_identity(admin, state_topic)
         if state_partitions < raw_partitions:
             raise OrderbookKitError(
                 f"The gate's state topic {state_topic!r} has {state_partitions} partition(s) and "
-                f"the raw topic {settings.raw_topic!r} has {raw_partitions}: the gate keeps raw "
+                f"the raw topic {settings.topics.raw!r} has {raw_partitions}: the gate keeps raw "
                 f"partition p's memory in partition p. Add partitions to it (kafka-topics.sh "
                 f"--alter --topic {state_topic} --partitions {raw_partitions}) and start again."
             )
-        self._scope = MemoryScope(settings.quality_group, settings.raw_topic, raw_id)
+        self._scope = MemoryScope(settings.gate.group, settings.topics.raw, raw_id)
 
     def _process(
         self,

@@ -26,7 +26,7 @@ def read_outputs(
     settings = settings or load_settings()
     return [
         record
-        for topic in (settings.clean_topic, settings.dlq_topic)
+        for topic in (settings.topics.clean, settings.topics.dead_letters)
         for record in read_records(topic, settings=settings, timeout_s=timeout_s).records
     ]
 

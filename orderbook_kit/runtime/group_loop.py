@@ -141,7 +141,7 @@ class KafkaCommits:
             return
         try:
             consumer.commit(
-                _kafka_offsets(offsets), timeout_ms=int(self.settings.client_timeout_s * 1000)
+                _kafka_offsets(offsets), timeout_ms=int(self.settings.kafka.client_timeout_s * 1000)
             )
         except CommitFailedError as exc:
             # The group rebalanced: another member now owns these partitions and handles this
@@ -184,7 +184,7 @@ class OwnRecords:
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
         if not offsets:
             return
-        timeout_ms = int(self.settings.client_timeout_s * 1000)
+        timeout_ms = int(self.settings.kafka.client_timeout_s * 1000)
         try:
             consumer.commit(_kafka_offsets(offsets), timeout_ms=timeout_ms)
         except (CommitFailedError, KafkaError) as exc:
@@ -264,11 +264,14 @@ class GroupLoop(Generic[StatsT]):
 
     def connect(self) -> None:
         """Prepare the handler, then join the group. No broker at all is said at once (after
-        ``settings.client_timeout_s``); one that is restarting is waited for, up to
-        ``settings.delivery_timeout_s``, as an outage while running is."""
+        ``settings.kafka.client_timeout_s``); one that is restarting is waited for, up to
+        ``settings.kafka.delivery_timeout_s``, as an outage while running is."""
         if self.consumer is not None:
             return
-        bootstrap, timeout_s = self.settings.bootstrap_servers, self.settings.client_timeout_s
+        bootstrap, timeout_s = (
+            self.settings.kafka.bootstrap_servers,
+            self.settings.kafka.client_timeout_s,
+        )
         if not broker_answers(bootstrap, timeout_s):
             raise unreachable_error(bootstrap, timeout_s)
         self.consumer = self.join()
@@ -278,8 +281,8 @@ class GroupLoop(Generic[StatsT]):
         return retry_while_retriable(
             self._join_once,
             doing=f"Starting {self.service}",
-            bootstrap_servers=self.settings.bootstrap_servers,
-            timeout_s=self.settings.delivery_timeout_s,
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            timeout_s=self.settings.kafka.delivery_timeout_s,
             timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
         )
 
@@ -287,8 +290,10 @@ class GroupLoop(Generic[StatsT]):
         settings = self.settings
         try:
             self.handler.prepare()
-            with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-                ensure_topic(admin, self.topic, settings.partitions)
+            with admin_client(
+                settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+            ) as admin:
+                ensure_topic(admin, self.topic, settings.topics.partitions)
             consumer = open_consumer(
                 settings,
                 group_id=self.group,

@@ -51,8 +51,8 @@ def offsets_past_the_end(
     ends = retry_while_retriable(
         lambda: consumer.end_offsets(list(sought)),
         doing="Reading the end offsets of the partitions it resumes",
-        bootstrap_servers=settings.bootstrap_servers,
-        timeout_s=settings.client_timeout_s,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        timeout_s=settings.kafka.client_timeout_s,
     )
     return {
         tp: (offset, ends[tp])
@@ -64,7 +64,7 @@ def offsets_past_the_end(
 class OutageClock:
     """How long something has kept failing: :meth:`failed` starts the clock (logging ``what`` once)
     and returns the seconds since; :meth:`recovered` stops it. The callers raise once that passes
-    ``settings.delivery_timeout_s``, so no outage is waited out without end."""
+    ``settings.kafka.delivery_timeout_s``, so no outage is waited out without end."""
 
     def __init__(self, what: str) -> None:
         self.what = what  # "the broker is unreachable", for the log
@@ -82,7 +82,8 @@ class OutageClock:
 
 
 class OutageTolerantPoller:
-    """``poll(limit)`` on ``consumer``, riding out outages up to ``settings.delivery_timeout_s``.
+    """``poll(limit)`` on ``consumer``, riding out outages up to
+    ``settings.kafka.delivery_timeout_s``.
 
     ``service`` names the service in messages ("the gate"); ``on_restart`` says what a restart
     after it stopped will do ("a restart checks the rest").
@@ -114,9 +115,9 @@ class OutageTolerantPoller:
 
     def _wait_out(self, exc: KafkaError) -> None:
         waited = self._outage.failed(exc)
-        if waited > self.settings.delivery_timeout_s:
+        if waited > self.settings.kafka.delivery_timeout_s:
             raise BrokerUnreachableError(
-                f"The broker at {self.settings.bootstrap_servers} was unreachable for "
+                f"The broker at {self.settings.kafka.bootstrap_servers} was unreachable for "
                 f"{waited:.0f} s ({exc}), so {self.service} stopped. Every batch it finished is "
                 f"committed; {self.on_restart}. Start the broker (`make broker`) or allow a "
                 "longer wait with KAFKA_DELIVERY_TIMEOUT_S."
@@ -136,8 +137,8 @@ class RunLimits:
     partitions away from its dead predecessor. A member that never gets a partition (more members
     than partitions) has nothing to catch up with, and stops after the grace and its idle time.
 
-    Whether the consumer caught up is asked of the broker (``settings.client_timeout_s`` a
-    request); if it cannot be told for ``settings.delivery_timeout_s``, the run stops with
+    Whether the consumer caught up is asked of the broker (``settings.kafka.client_timeout_s`` a
+    request); if it cannot be told for ``settings.kafka.delivery_timeout_s``, the run stops with
     BrokerUnreachableError rather than wait without end.
     """
 
@@ -178,7 +179,7 @@ class RunLimits:
         assigned = list(self.consumer.assignment())
         if not assigned:
             return True
-        timeout_ms = int(self.settings.client_timeout_s * 1000)
+        timeout_ms = int(self.settings.kafka.client_timeout_s * 1000)
         try:
             ends = self.consumer.end_offsets(assigned, timeout_ms=timeout_ms)
             behind = [
@@ -194,9 +195,10 @@ class RunLimits:
 
     def _not_confirmed(self, exc: KafkaError) -> None:
         waited = self._unconfirmed.failed(exc)
-        if waited > self.settings.delivery_timeout_s:
+        if waited > self.settings.kafka.delivery_timeout_s:
             raise BrokerUnreachableError(
-                f"The run was idle, but the broker at {self.settings.bootstrap_servers} could "
+                f"The run was idle, but the broker at {self.settings.kafka.bootstrap_servers} "
+                "could "
                 f"not say for {waited:.0f} s whether everything was read ({exc}), so it "
                 "stopped. Every batch it finished is committed. Start the broker "
                 "(`make broker`) or allow a longer wait with KAFKA_DELIVERY_TIMEOUT_S."

@@ -76,15 +76,17 @@ class ServiceParser(CommandParser):
     def __init__(self, prog: str, description: str, defaults: Settings) -> None:
         super().__init__(prog=prog, description=description)
         self.defaults = defaults
-        self._flag_of: dict[str, str] = {}  # Settings field -> its flag
-        self.add_setting("--bootstrap-servers", "bootstrap_servers", "Kafka address")
+        self._flag_of: dict[str, str] = {}  # setting key -> its flag
+        self.add_setting("--bootstrap-servers", "kafka.bootstrap_servers", "Kafka address")
         self.add_argument("--count", type=flag_type(positive_count), help="stop after this many")
         self.add_argument(
             "--duration", type=flag_type(positive_seconds), help="stop after this many seconds"
         )
         self.add_argument("-q", "--quiet", action="store_true", help="do not print every message")
         self.add_setting(
-            "--metrics-port", "metrics_port", "serve Prometheus metrics on 127.0.0.1 (0: any port)"
+            "--metrics-port",
+            "service.metrics_port",
+            "serve Prometheus metrics on 127.0.0.1 (0: any port)",
         )
         self._typed: set[str] = set()
         self.epilog = "Environment variables: " + ", ".join(environment_variables())
@@ -97,15 +99,16 @@ class ServiceParser(CommandParser):
             help="stop after this many seconds without messages",
         )
 
-    def add_setting(self, flag: str, field: str, help: str) -> None:
-        """A flag for Settings ``field``, checked by the same rule as its environment variable."""
-        spec = SETTINGS[field]
-        self._flag_of[field] = flag
+    def add_setting(self, flag: str, key: str, help: str) -> None:
+        """A flag for the setting ``key`` (``topics.raw``), checked by the same rule as its
+        environment variable."""
+        spec = SETTINGS[key]
+        self._flag_of[key] = flag
         self.add_argument(
             flag,
-            dest=field,
+            dest=key,
             type=flag_type(spec.rule),
-            default=getattr(self.defaults, field),
+            default=self.defaults.value(key),
             help=f"{help} (env {spec.variable}, default %(default)s)",
         )
 
@@ -113,14 +116,14 @@ class ServiceParser(CommandParser):
         """The environment's settings with the flags on top; an error names the flag if given."""
         given = sys.argv[1:] if argv is None else list(argv)
         typed = {
-            field
-            for field, flag in self._flag_of.items()
+            key
+            for key, flag in self._flag_of.items()
             if any(arg == flag or arg.startswith(flag + "=") for arg in given)
         }
-        values = {field: getattr(arguments, field) for field in self._flag_of}
+        values = {key: getattr(arguments, key) for key in self._flag_of}
         self._typed = typed
         try:
-            return dataclasses.replace(self.defaults, **values)
+            return self.defaults.with_values(values)
         except SameTopicError as exc:
             # Blame the name the user typed: `--source-topic orderbook.clean` is the flag's fault.
             if exc.field not in typed and exc.other in typed:
@@ -129,13 +132,13 @@ class ServiceParser(CommandParser):
         except SettingsError as exc:
             raise exc.renamed(lambda field: self._name(field, typed)) from None
 
-    def name_of(self, field: str) -> str:
-        """What gave Settings ``field`` its value: the flag if one was typed, else the variable
+    def name_of(self, key: str) -> str:
+        """What gave the setting ``key`` its value: the flag if one was typed, else the variable
         (call after :meth:`settings`), for errors found later, such as a port in use."""
-        return self._name(field, self._typed)
+        return self._name(key, self._typed)
 
-    def _name(self, field: str, typed: set[str]) -> str:
-        return self._flag_of[field] if field in typed else variable_of(field)
+    def _name(self, key: str, typed: set[str]) -> str:
+        return self._flag_of[key] if key in typed else variable_of(key)
 
 
 class StopSignal:
@@ -212,9 +215,9 @@ class ConsumerCommand:
 
     prog: str
     description: str
-    flags: Sequence[tuple[str, str, str]]  # (--flag, Settings field, help)
-    group_field: str  # the Settings field of its consumer group ("store_group")
-    topic_field: str  # ... and of the topic it reads ("clean_topic")
+    flags: Sequence[tuple[str, str, str]]  # (--flag, setting key, help)
+    group_key: str  # the setting of its consumer group ("store.group")
+    topic_key: str  # ... and of the topic it reads ("topics.clean")
     announce: Callable[[Settings], str]
     new_metrics: Callable[[], ConsumerMetrics]
     service: Callable[..., ConsumerService]
@@ -224,8 +227,8 @@ class ConsumerCommand:
     def parser(self, defaults: Settings) -> ServiceParser:
         parser = ServiceParser(self.prog, self.description, defaults)
         parser.add_idle_flag()
-        for flag, field, help_text in self.flags:
-            parser.add_setting(flag, field, help_text)
+        for flag, key, help_text in self.flags:
+            parser.add_setting(flag, key, help_text)
         return parser
 
     def main(self, argv: Sequence[str] | None, defaults: Callable[[], Settings]) -> int:
@@ -240,12 +243,12 @@ class ConsumerCommand:
         settings = parser.settings(arguments, argv)
         print(self.announce(settings), flush=True)
         metrics = self.new_metrics()
-        group, topic = getattr(settings, self.group_field), getattr(settings, self.topic_field)
+        group, topic = str(settings.value(self.group_key)), str(settings.value(self.topic_key))
         metrics.watch_lag(settings, group, topic)
-        counted = metrics if arguments.metrics_port is not None else None
+        counted = metrics if settings.service.metrics_port is not None else None
         printer = None if arguments.quiet else self.printer
         service = self.service(settings, metrics=counted, **{self.reporter: printer})
-        return run_consumer_service(service, stop, arguments, metrics, parser)
+        return run_consumer_service(service, stop, arguments, metrics, parser, settings)
 
 
 def run_consumer_service(
@@ -254,12 +257,13 @@ def run_consumer_service(
     arguments: argparse.Namespace,
     metrics: ConsumerMetrics,
     parser: ServiceParser,
+    settings: Settings,
 ) -> int:
     """Serve ``metrics`` if ``--metrics-port`` (or its variable) is set, connect ``service``, run
     it until ``--count``, ``--duration`` or ``--idle`` says so or ``stop`` is signalled, and print
     its summary."""
-    source = parser.name_of("metrics_port")
-    with metrics_endpoint(metrics.registry, arguments.metrics_port, source=source):
+    source = parser.name_of("service.metrics_port")
+    with metrics_endpoint(metrics.registry, settings.service.metrics_port, source=source):
         try:
             return _run_consumer(service, stop, arguments)
         finally:
@@ -313,7 +317,7 @@ def run_service(body: Callable[[], int]) -> int:
     logging.getLogger("orderbook_kit.kafka.producer").setLevel(logging.ERROR)
     _dump_stacks_on_sigusr1()
     try:
-        _configure_logging(str(read_setting("log_level")))
+        _configure_logging(str(read_setting("service.log_level")))
         return body()
     except (DeliveryError, DatabaseLostError, ArchiveWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

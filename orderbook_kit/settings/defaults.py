@@ -62,6 +62,13 @@ METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses
 # Prometheus, where the kit runs it (`python -m orderbook_kit.lab.prometheus start`) and
 # where notebook 10 asks it; Prometheus's own default port.
 PROMETHEUS_URL = "http://127.0.0.1:9090"
+# How long the lab waits for a server it starts (a broker's JVM, PostgreSQL) to answer.
+SERVER_START_TIMEOUT_S = 60.0
+# Ports the lab hands out for listeners: below Linux's default ephemeral range (32768-60999), so
+# the kernel never gives one to an outgoing connection. A client retrying a stopped broker on an
+# ephemeral port can otherwise end up connected to itself on it, and the restarted broker then
+# finds its port taken. Two test workers each get a range of their own (ORDERBOOK_FREE_PORTS).
+FREE_PORTS = range(20000, 32000)
 
 # Cold storage: the archive service's Parquet files. None: the workbook's git-ignored `.archive`
 # folder; else a folder or an `s3://bucket/prefix` URL.

@@ -20,13 +20,16 @@ __all__ = [
     "SYMBOL_PATTERN",
     "Rule",
     "archive_url",
+    "as_text",
     "bootstrap_servers",
     "database_url",
     "db_schema",
     "group_id",
     "kafka_client",
+    "log_level",
     "metrics_port",
     "number",
+    "port_range",
     "probability",
     "prometheus_url",
     "redacted_url",
@@ -292,3 +295,23 @@ def s3_endpoint_url(value: Any) -> str | None:
             "(the kit's own S3 server), or unset it for Amazon S3"
         )
     return text
+
+
+def port_range(value: Any) -> range:
+    """Where the lab looks for free ports: ``LOW-HIGH`` (both included) between 1024 and 65535."""
+    text = as_text(value).strip()
+    low, _, high = text.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65535):
+        raise ValueError(
+            f"{text!r} is not a port range; use LOW-HIGH between 1024 and 65535, e.g. 20000-25999"
+        )
+    return range(int(low), int(high) + 1)
+
+
+def as_text(value: object) -> str:
+    """A checked value as its variable would hold it (the inverse of the rules): None is unset."""
+    if value is None:
+        return ""
+    if isinstance(value, range):
+        return f"{value.start}-{value.stop - 1}"
+    return str(value)

@@ -28,9 +28,9 @@ from orderbook_kit.store.tables import drop_schema
 
 def announce(settings: Settings) -> str:
     return (
-        f"Storing '{settings.clean_topic}' (Kafka at {settings.bootstrap_servers}) as group "
-        f"'{settings.store_group}' into PostgreSQL at {redacted_url(settings.database_url)}, "
-        f"schema '{settings.db_schema}'"
+        f"Storing '{settings.topics.clean}' (Kafka at {settings.kafka.bootstrap_servers}) as group "
+        f"'{settings.store.group}' into PostgreSQL at {redacted_url(settings.store.database_url)}, "
+        f"schema '{settings.store.schema}'"
     )
 
 
@@ -38,13 +38,13 @@ COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.store",
     description=__doc__.splitlines()[0],
     flags=[
-        ("--source-topic", "clean_topic", "topic to store"),
-        ("--group", "store_group", "consumer group"),
-        ("--database-url", "database_url", "PostgreSQL to write to"),
-        ("--schema", "db_schema", "PostgreSQL schema of the store's tables"),
+        ("--source-topic", "topics.clean", "topic to store"),
+        ("--group", "store.group", "consumer group"),
+        ("--database-url", "store.database_url", "PostgreSQL to write to"),
+        ("--schema", "store.schema", "PostgreSQL schema of the store's tables"),
     ],
-    group_field="store_group",
-    topic_field="clean_topic",
+    group_key="store.group",
+    topic_key="topics.clean",
     announce=announce,
     new_metrics=StoreMetrics,
     service=StoreSink,
@@ -66,14 +66,14 @@ def reset(argv: Sequence[str]) -> int:
     settings = load_settings()
     if not confirmed:
         print(
-            f"error: this deletes every table in schema '{settings.db_schema}' at "
-            f"{redacted_url(settings.database_url)}; add --yes to do it",
+            f"error: this deletes every table in schema '{settings.store.schema}' at "
+            f"{redacted_url(settings.store.database_url)}; add --yes to do it",
             file=sys.stderr,
         )
         return 2
-    with connect(settings.database_url, timeout_s=settings.client_timeout_s) as conn:
-        drop_schema(conn, settings.db_schema)
-    print(f"Schema '{settings.db_schema}' deleted; the store creates it again when it starts.")
+    with connect(settings.store.database_url, timeout_s=settings.kafka.client_timeout_s) as conn:
+        drop_schema(conn, settings.store.schema)
+    print(f"Schema '{settings.store.schema}' deleted; the store creates it again when it starts.")
     return 0
 
 

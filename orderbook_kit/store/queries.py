@@ -1,7 +1,7 @@
 """Questions for the hot store, in SQL, answered as pandas DataFrames.
 
-Each function opens its own short connection (``settings.database_url``, schema
-``settings.db_schema``), so a notebook can call them at any time, or runs on the ``connection``
+Each function opens its own short connection (``settings.store.database_url``, schema
+``settings.store.schema``), so a notebook can call them at any time, or runs on the ``connection``
 it is given (a service reusing its connections); :func:`query` runs your own SQL.
 """
 
@@ -120,7 +120,9 @@ def query(
         return _rows(connection, sql, params)
     settings = settings or load_settings()
     with connect(
-        settings.database_url, timeout_s=settings.client_timeout_s, schema=settings.db_schema
+        settings.store.database_url,
+        timeout_s=settings.kafka.client_timeout_s,
+        schema=settings.store.schema,
     ) as conn:
         return _rows(conn, sql, params)
 

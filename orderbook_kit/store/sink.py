@@ -83,9 +83,9 @@ class StoreStats:
 
 
 class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
-    """Stores ``settings.clean_topic`` in the tables of ``settings.db_schema`` at
-    ``settings.database_url``, as consumer group ``settings.store_group``. Nothing connects until
-    :meth:`connect` (or ``with``, or :meth:`run`, which stores until a limit: see
+    """Stores ``settings.topics.clean`` in the tables of ``settings.store.schema`` at
+    ``settings.store.database_url``, as consumer group ``settings.store.group``. Nothing connects
+    until :meth:`connect` (or ``with``, or :meth:`run`, which stores until a limit: see
     :class:`GroupLoop`). Its own batch handler; its offsets are the rows' (:class:`OwnRecords`)."""
 
     def __init__(
@@ -110,8 +110,8 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             self.settings,
             self,
             offsets,
-            group=self.settings.store_group,
-            topic=self.settings.clean_topic,
+            group=self.settings.store.group,
+            topic=self.settings.topics.clean,
             client_id="orderbook-kit-store",
             max_batch=MAX_BATCH,
             service="the store",
@@ -126,13 +126,13 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             return
         settings = self.settings
         db = connect(
-            settings.database_url,
-            timeout_s=settings.client_timeout_s,
-            schema=settings.db_schema,
+            settings.store.database_url,
+            timeout_s=settings.kafka.client_timeout_s,
+            schema=settings.store.schema,
             application="orderbook-kit-store",
         )
         try:
-            apply_schema(db, settings.db_schema)
+            apply_schema(db, settings.store.schema)
             prepare_session(db)
         except BaseException:
             db.close()
@@ -161,7 +161,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         """The offsets stored with the rows (in the database's transaction, so exact)."""
         assert self._db is not None
         try:
-            return stored_offsets(self._db, self.settings.store_group, self.settings.clean_topic)
+            return stored_offsets(self._db, self.settings.store.group, self.settings.topics.clean)
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
 
@@ -177,7 +177,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             f"The store's stored offset for {tp.topic} partition {tp.partition} "
             f"({offset}) is past the end of the partition ({end}): the topic was "
             "deleted and created again, and the rows in schema "
-            f"{self.settings.db_schema!r} come from the old one. Start afresh with "
+            f"{self.settings.store.schema!r} come from the old one. Start afresh with "
             "`python -m orderbook_kit.store reset --yes`, or use another schema "
             "(ORDERBOOK_DB_SCHEMA)."
         )
@@ -212,7 +212,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             if records:
                 next_offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
         try:
-            result = write_batch(self._db, self.settings.store_group, rows, next_offsets)
+            result = write_batch(self._db, self.settings.store.group, rows, next_offsets)
         except psycopg.Error as exc:
             raise self._lost(exc, f"storing a batch of {len(rows)} tick(s)") from exc
         stats.read += sum(len(records) for records in batches.values())
@@ -232,12 +232,13 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             return DatabaseLostError(
                 f"PostgreSQL refused the store's statement while it was {doing} "
                 f"({type(exc).__name__}: {reason}), so the store stopped. {safe}. Check the "
-                f"tables in schema {self.settings.db_schema!r} (were they changed by hand?); "
+                f"tables in schema {self.settings.store.schema!r} (were they changed by hand?); "
                 "`python -m orderbook_kit.store reset --yes` recreates them empty."
             )
         return DatabaseLostError(
             f"PostgreSQL failed while the store was {doing} ({reason}), so the store stopped. "
-            f"{safe}. Make sure PostgreSQL runs at {redacted_url(self.settings.database_url)} "
+            f"{safe}. Make sure PostgreSQL runs at "
+            f"{redacted_url(self.settings.store.database_url)} "
             "(`python -m orderbook_kit.lab.postgres status`) and start the store again: it resumes "
             "at the last stored offset, and a tick stored already is not written twice."
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import json
 import os
 import socket
@@ -88,7 +87,7 @@ def ticks(count: int, seed: int = 1) -> list[Tick]:
 
 
 def produce_paced(settings: Settings, sent: list[Tick], per_second: int) -> None:
-    with TickProducer(settings, topic=settings.clean_topic) as producer:
+    with TickProducer(settings, topic=settings.topics.clean) as producer:
         started = time.monotonic()
         for index, tick in enumerate(sent):
             producer.send(tick)
@@ -335,7 +334,7 @@ def test_postgres_down_answers_503_with_the_reason_and_recovers_by_itself(
     settings: Settings, own_database: tuple[str, Path]
 ) -> None:
     url, state = own_database
-    own = dataclasses.replace(settings, database_url=url)
+    own = settings.replace(store={"database_url": url})
     produce_clean(own, ticks(300))
     StoreSink(own).run(count=300)
     api = RunningApi(own)
@@ -372,7 +371,7 @@ def test_kafka_down_answers_503_with_the_reason_and_recovers_by_itself(
     settings: Settings, own_broker: tuple[str, Path]
 ) -> None:
     address, state = own_broker
-    own = dataclasses.replace(settings, bootstrap_servers=address)
+    own = settings.replace(kafka={"bootstrap_servers": address})
     produce_clean(own, ticks(60))
     api = RunningApi(own)
     try:

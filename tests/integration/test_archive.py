@@ -4,7 +4,6 @@ questions with the hot store's answers."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -45,9 +44,7 @@ SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
 def settings(tmp_path: Path) -> Settings:
     """Topics and groups of the test's own, and an archive folder of its own; small ranges."""
     own = load_settings().isolated(f"archive-{uuid.uuid4().hex[:10]}")
-    return dataclasses.replace(
-        own, archive_url=str(tmp_path / "archive"), archive_roll_ticks=700, archive_roll_s=30
-    )
+    return own.replace(archive={"url": str(tmp_path / "archive"), "roll_ticks": 700, "roll_s": 30})
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +93,7 @@ def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(
     with Archive(settings) as archive:
         for marker in archive.ranges():
             offsets = json.loads(open_storage(settings).read(marker))
-            assert offsets["records"] <= settings.archive_roll_ticks
+            assert offsets["records"] <= settings.archive.roll_ticks
         assert (
             sum(pq.read_metadata(archive.storage.location(f)).num_rows for f in archive.files)
             == 5000
@@ -118,7 +115,7 @@ def test_every_file_is_hive_partitioned_by_symbol_and_event_date(settings: Setti
         assert "symbol" not in table.column_names  # it is the folder's name
         times = table.column("event_time").to_pylist()
         assert {t.date() for t in times} == {day}
-        assert offsets.topic == settings.clean_topic
+        assert offsets.topic == settings.topics.clean
         assert all(offsets.first <= o <= offsets.last for o in table.column("offset").to_pylist())
 
 
@@ -129,7 +126,7 @@ def test_sigkill_at_any_moment_and_restarts_archive_each_tick_exactly_once(
     storage = open_storage(settings)
     flags = ("--quiet", "--roll-ticks", "300", "--roll-seconds", "0.5")
     # Its log, kafka-python's included, in what a failure shows.
-    logged = dataclasses.replace(settings, log_level="INFO")
+    logged = settings.replace(service={"log_level": "INFO"})
 
     # Killed twice while it works, each time with files committed. Each run gets 4,000 new ticks
     # first (over a dozen ranges of work), and is killed once two of its ranges are committed: a
@@ -196,10 +193,11 @@ def test_a_message_that_is_not_a_tick_is_skipped_and_never_blocks_its_partition(
 def test_archives_to_a_real_s3_server_and_reads_back_with_duckdb(
     settings: Settings, s3_endpoint: str
 ) -> None:
-    s3 = dataclasses.replace(
-        settings,
-        archive_url=f"s3://orderbook/{settings.archive_group}",
-        s3_endpoint_url=s3_endpoint,
+    s3 = settings.replace(
+        archive={
+            "url": f"s3://orderbook/{settings.archive.group}",
+            "archive.s3_endpoint_url": s3_endpoint,
+        }
     )
     sent = ticks(3000)
     produce_clean(s3, sent)
@@ -217,8 +215,8 @@ def test_archives_to_a_real_s3_server_and_reads_back_with_duckdb(
 def test_a_missing_bucket_or_a_stopped_s3_server_is_one_clear_error(
     settings: Settings, s3_endpoint: str
 ) -> None:
-    missing = dataclasses.replace(
-        settings, archive_url="s3://no-such-bucket/archive", s3_endpoint_url=s3_endpoint
+    missing = settings.replace(
+        archive={"url": "s3://no-such-bucket/archive", "s3_endpoint_url": s3_endpoint}
     )
     with pytest.raises(ArchiveStorageError, match=r"no-such-bucket.*does not exist.*s3 start"):
         open_storage(missing).check()
@@ -226,10 +224,11 @@ def test_a_missing_bucket_or_a_stopped_s3_server_is_one_clear_error(
     assert archive.wait(60) == 2
     assert archive.output().strip().splitlines()[-1].startswith("error: ORDERBOOK_ARCHIVE_URL")
 
-    nobody = dataclasses.replace(
-        settings,
-        archive_url="s3://orderbook/archive",
-        s3_endpoint_url=f"http://127.0.0.1:{free_ports(1)[0]}",
+    nobody = settings.replace(
+        archive={
+            "url": "s3://orderbook/archive",
+            "archive.s3_endpoint_url": f"http://127.0.0.1:{free_ports(1)[0]}",
+        }
     )
     with pytest.raises(ArchiveStorageError, match="Could not reach the S3 server"):
         open_storage(nobody).check()
@@ -238,7 +237,7 @@ def test_a_missing_bucket_or_a_stopped_s3_server_is_one_clear_error(
 def test_an_unwritable_folder_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    bad = dataclasses.replace(settings, archive_url=str(blocker / "archive"))
+    bad = settings.replace(archive={"url": str(blocker / "archive")})
     archive = start_service("archive", bad, "--idle", "1")
     assert archive.wait(60) == 2
     last = archive.output().strip().splitlines()[-1]
@@ -269,8 +268,8 @@ def test_the_hot_store_and_the_archive_give_the_same_candles(settings: Settings)
             hot.spread_stats(settings), spreads, check_dtype=False, rtol=1e-9
         )
     finally:
-        with connect(settings.database_url, timeout_s=10) as conn:
-            drop_schema(conn, settings.db_schema)
+        with connect(settings.store.database_url, timeout_s=10) as conn:
+            drop_schema(conn, settings.store.schema)
 
 
 def test_the_s3_server_keeps_its_buckets_across_a_restart(tmp_path: Path) -> None:
@@ -278,9 +277,7 @@ def test_the_s3_server_keeps_its_buckets_across_a_restart(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{free_ports(1)[0]}"
     s3_server.start(url, state, buckets=("kept",))
     try:
-        settings = dataclasses.replace(
-            load_settings(), archive_url="s3://kept/x", s3_endpoint_url=url
-        )
+        settings = load_settings().replace(archive={"url": "s3://kept/x", "s3_endpoint_url": url})
         open_storage(settings).write("hello.txt", b"hello")
         assert s3_server.stop(state)
         assert s3_server.status(state) is None

@@ -71,7 +71,7 @@ def test_the_dashboard_updates_live_as_ticks_flow(
 
     def feed() -> None:  # a live feed of clean ticks, 200 a second, until the test has seen them
         live = OrderbookSimulator(SYMBOLS, seed=5)
-        with TickProducer(settings, topic=settings.clean_topic) as producer:
+        with TickProducer(settings, topic=settings.topics.clean) as producer:
             while not stop.is_set():
                 for tick in live.ticks(20):
                     producer.send(tick)

@@ -7,7 +7,6 @@ give the same records, byte for byte.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -26,7 +25,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def with_client(settings: Settings, client: str) -> Settings:
-    return dataclasses.replace(settings, kafka_client=client)
+    return settings.replace(kafka={"client": client})
 
 
 def test_both_clients_put_a_symbol_in_the_same_partition_and_read_the_same_records() -> None:

@@ -4,7 +4,6 @@ middle of a stream with nothing lost and nothing written twice."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import tempfile
 import uuid
@@ -51,10 +50,10 @@ def test_a_topic_the_kit_creates_has_three_replicas_and_needs_two_in_sync(
     three_nodes: tuple[str, Path],
 ) -> None:
     settings = cluster_settings(three_nodes[0])
-    with admin_client(settings.bootstrap_servers, 10) as admin:
-        assert ensure_topic(admin, settings.raw_topic, 3)
-        min_insync = topic_config(admin, settings.raw_topic, "min.insync.replicas")
-    partitions = partition_replicas(settings.raw_topic, settings)
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        assert ensure_topic(admin, settings.topics.raw, 3)
+        min_insync = topic_config(admin, settings.topics.raw, "min.insync.replicas")
+    partitions = partition_replicas(settings.topics.raw, settings)
     assert list(partitions["replicas"]) == [[1, 2, 3]] * 3
     assert set(partitions["leader"]) == {1, 2, 3}  # leadership is spread
     assert min_insync == "2"  # acks=all: acknowledged once two of the three have it
@@ -70,29 +69,31 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
         "ingest", settings, "-q", "--count", "4000", "--interval", "0.002", *symbols
     )
     try:
-        wait_for(lambda: sum(end_offsets(settings.raw_topic, settings).values()) > 600, 60, "ticks")
+        wait_for(
+            lambda: sum(end_offsets(settings.topics.raw, settings).values()) > 600, 60, "ticks"
+        )
         # The leader of TTF-GAS's partition, killed while ticks keep coming.
-        by_partition = partition_replicas(settings.raw_topic, settings)["leader"]
+        by_partition = partition_replicas(settings.topics.raw, settings)["leader"]
         # Kafka's default partitioner: murmur2 of the key, modulo the partition count.
         partition = (murmur2(b"TTF-GAS") & 0x7FFFFFFF) % 3
         victim = int(by_partition[partition])
-        sent_before = sum(end_offsets(settings.raw_topic, settings).values())
+        sent_before = sum(end_offsets(settings.topics.raw, settings).values())
         assert cluster.kill_node(directory, victim)
         assert ingest.wait(180) == 0, ingest.output()
     finally:
         ingest.kill()
-    ticks = read_ticks(settings.raw_topic, settings=settings, timeout_s=60).frame
+    ticks = read_ticks(settings.topics.raw, settings=settings, timeout_s=60).frame
     assert len(ticks) == 4000 > sent_before  # the stream went on after the kill
     for symbol, rows in ticks.groupby("symbol"):
         seqs = sorted(rows["seq"])
         assert seqs == list(range(len(seqs))), f"{symbol}: a hole or a duplicate"
-    new_leader = partition_replicas(settings.raw_topic, settings)["leader"][partition]
+    new_leader = partition_replicas(settings.topics.raw, settings)["leader"][partition]
     assert new_leader != victim
 
     cluster.start_node(directory, victim, timeout_s=120)
 
     def back_in_sync() -> bool:
-        in_sync = partition_replicas(settings.raw_topic, settings)["in_sync"]
+        in_sync = partition_replicas(settings.topics.raw, settings)["in_sync"]
         return all(len(nodes) == 3 for nodes in in_sync)
 
     wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
@@ -102,17 +103,17 @@ def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_ca
     three_nodes: tuple[str, Path],
 ) -> None:
     bootstrap, directory = three_nodes
-    settings = dataclasses.replace(
-        cluster_settings(bootstrap), client_timeout_s=3, delivery_timeout_s=5
+    settings = cluster_settings(bootstrap).replace(
+        kafka={"client_timeout_s": 3, "delivery_timeout_s": 5}
     )
-    with admin_client(settings.bootstrap_servers, 10) as admin:
-        ensure_topic(admin, settings.raw_topic, 1)
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.topics.raw, 1)
     ticks = OrderbookSimulator("TTF-GAS", seed=1).ticks(3)
 
     def in_sync() -> list[int]:
-        return list(partition_replicas(settings.raw_topic, settings)["in_sync"][0])
+        return list(partition_replicas(settings.topics.raw, settings)["in_sync"][0])
 
-    leader = int(partition_replicas(settings.raw_topic, settings)["leader"][0])
+    leader = int(partition_replicas(settings.topics.raw, settings)["leader"][0])
     first, second = (node for node in (1, 2, 3) if node != leader)
     # One node down: the partition drops it from its in-sync replicas, and writes go on.
     assert cluster.kill_node(directory, first)
@@ -126,7 +127,7 @@ def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_ca
     # A client tries bootstrap addresses at random: given only the node that is up, it never
     # spends its connection timeout on the two that are down.
     (survivor,) = [n.address for n in cluster.read_layout(directory) or [] if n.node_id == leader]
-    on_survivor = dataclasses.replace(settings, bootstrap_servers=survivor)
+    on_survivor = settings.replace(kafka={"bootstrap_servers": survivor})
     producer = TickProducer(on_survivor, create_topic=False).connect()
     try:
         producer.send(next(ticks))
@@ -144,5 +145,5 @@ def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_ca
     wait_for(lambda: len(in_sync()) == 3, 90, "every node back in sync")
     with TickProducer(settings) as producer:
         producer.send(next(ticks))
-    written = read_ticks(settings.raw_topic, settings=settings, timeout_s=30).frame
+    written = read_ticks(settings.topics.raw, settings=settings, timeout_s=30).frame
     assert list(written["seq"]) == [0, 2]  # the refused tick is not there, and says so above

@@ -27,7 +27,7 @@ def test_the_last_tick_is_found_windows_back_past_other_symbols(
         producer.send_all(OrderbookSimulator("EUA-CO2", seed=2).ticks(60))
     monkeypatch.setattr(feed_position, "FIRST_WINDOW", 5)  # windows of 5, 20, 80 records
 
-    found = last_ticks(settings, settings.raw_topic, ["TTF-GAS", "NBP-GAS"], timeout_s=60)
+    found = last_ticks(settings, settings.topics.raw, ["TTF-GAS", "NBP-GAS"], timeout_s=60)
 
     assert {symbol: tick.seq for symbol, tick in found.items()} == {"TTF-GAS": 9}
     assert (

@@ -38,7 +38,7 @@ def send(settings: Settings, ticks: list[Tick]) -> None:
 
 
 def reasons_of_new_dead_letters(settings: Settings, before: int) -> list[str | None]:
-    dead = read_records(settings.dlq_topic, settings=settings).records
+    dead = read_records(settings.topics.dead_letters, settings=settings).records
     return [header(record, HEADER_REASON) for record in dead][before:]
 
 
@@ -67,7 +67,7 @@ def test_after_a_restart_the_gate_still_knows_each_symbols_last_tick() -> None:
         "seq_gap",
         "price_jump",
     ]
-    clean = read_ticks(settings.clean_topic, settings=settings).frame
+    clean = read_ticks(settings.topics.clean, settings=settings).frame
     assert list(clean["seq"]) == [*range(20), last.seq + 1]
 
 
@@ -78,16 +78,16 @@ def test_messages_routed_before_a_lost_commit_are_not_cleaned_twice() -> None:
     # As if the gate had died after saving its memory and before committing: Kafka's committed
     # offsets say nothing was checked, the memory says everything was.
     set_group_offsets(
-        settings.quality_group, settings.raw_topic, dict.fromkeys(range(3), 0), settings
+        settings.gate.group, settings.topics.raw, dict.fromkeys(range(3), 0), settings
     )
     again = QualityGate(settings).run(idle_s=2, duration_s=60)
     assert (again.processed, again.clean) == (30, 0)
-    dead = read_records(settings.dlq_topic, settings=settings).records
+    dead = read_records(settings.topics.dead_letters, settings=settings).records
     assert Counter(header(record, HEADER_REASON) for record in dead) == {"duplicate": 30}
     assert all("already checked" in (header(record, HEADER_DETAIL) or "") for record in dead)
     outputs = read_outputs(settings)
     assert set(copies_by_source(outputs).values()) == {2}  # once clean, once dead-lettered
-    assert len(read_records(settings.clean_topic, settings=settings).records) == 30
+    assert len(read_records(settings.topics.clean, settings=settings).records) == 30
 
 
 def test_a_raw_topic_created_again_starts_with_a_blank_memory() -> None:
@@ -95,13 +95,15 @@ def test_a_raw_topic_created_again_starts_with_a_blank_memory() -> None:
     ticks = list(OrderbookSimulator("TTF-GAS", seed=5).ticks(10))
     send(settings, ticks)
     assert QualityGate(settings).run(count=10, duration_s=30).clean == 10
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        admin.delete_groups([settings.quality_group])
-        admin.delete_topics([settings.raw_topic])
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
+        admin.delete_groups([settings.gate.group])
+        admin.delete_topics([settings.topics.raw])
 
     def raw_topic_gone() -> bool:
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-            return settings.raw_topic not in admin.list_topics()
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
+            return settings.topics.raw not in admin.list_topics()
 
     wait_for(raw_topic_gone, 30, "the raw topic to be deleted")
     send(settings, ticks)  # the same seqs, in a new topic of the same name
@@ -119,23 +121,23 @@ def test_two_gates_share_the_partitions_and_one_killed_loses_nothing() -> None:
     gates = [start_service("quality", settings, "-q") for _ in range(2)]
     try:
         wait_for_members(
-            settings.quality_group,
+            settings.gate.group,
             lambda members: len(members) == 2 and all(members.values()),
             settings,
             what="two gates sharing the partitions",
         )
 
         def every_partition_committed() -> bool:
-            lag = group_lag(settings.quality_group, settings.raw_topic, settings)
+            lag = group_lag(settings.gate.group, settings.topics.raw, settings)
             return bool(lag["committed"].gt(0).all())
 
         wait_for(every_partition_committed, 60, "each gate to commit a batch")
         gates[0].kill()
         assert ingest.wait(120) == 0, ingest.output()
-        raw_count = sum(end_offsets(settings.raw_topic, settings).values())
+        raw_count = sum(end_offsets(settings.topics.raw, settings).values())
 
         def all_committed() -> bool:
-            lag = group_lag(settings.quality_group, settings.raw_topic, settings)
+            lag = group_lag(settings.gate.group, settings.topics.raw, settings)
             return int(lag["committed"].sum()) == raw_count
 
         # The survivor takes over once the killed gate's session times out (10 s).
@@ -148,11 +150,12 @@ def test_two_gates_share_the_partitions_and_one_killed_loses_nothing() -> None:
     sources = copies_by_source(outputs)
     assert len(sources) == raw_count  # every raw offset reached clean or dead letters
     assert set(sources) == {
-        (r.partition, r.offset) for r in read_records(settings.raw_topic, settings=settings).records
+        (r.partition, r.offset)
+        for r in read_records(settings.topics.raw, settings=settings).records
     }
     # The survivor judged the killed gate's partitions with its memory: in the clean topic, each
     # symbol's seqs only go up (a copy written twice aside), as they would with one gate.
-    clean = read_ticks(settings.clean_topic, settings=settings).frame
+    clean = read_ticks(settings.topics.clean, settings=settings).frame
     for symbol, rows in clean.groupby("symbol"):
         assert rows.drop_duplicates("seq")["seq"].is_monotonic_increasing, symbol
     rechecked = [r for r in outputs if "already checked" in (header(r, HEADER_DETAIL) or "")]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.kafka
 
 def test_members_share_the_partitions_and_the_group_reads_everything_once() -> None:
     settings = load_settings().isolated(f"groups-{uuid.uuid4().hex[:8]}")
-    topic, group = settings.raw_topic, f"group-{uuid.uuid4().hex[:8]}"
+    topic, group = settings.topics.raw, f"group-{uuid.uuid4().hex[:8]}"
     with TickProducer(settings) as producer:  # four symbols: partitions 1 and 2 get ticks
         producer.send_all(
             OrderbookSimulator(["TTF-GAS", "NBP-GAS", "EUA-CO2", "THE-GAS"]).ticks(80)
@@ -58,7 +58,9 @@ def test_members_share_the_partitions_and_the_group_reads_everything_once() -> N
         delete_pipeline(settings, groups=[group])
 
     def group_gone() -> bool:
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
             return group not in {g["group_id"] for g in admin.list_groups()}
 
     wait_for(group_gone, 15, "the group to be deleted")

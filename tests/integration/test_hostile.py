@@ -8,7 +8,6 @@ letter fits wherever its raw message fitted. The reader must skip what is not a 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections import Counter
 
@@ -30,11 +29,11 @@ Where = tuple[int, int]
 
 def produce(settings: Settings, messages: list[tuple[bytes | None, bytes | None]]) -> list[Where]:
     producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         max_request_size=2 * 1024 * 1024,  # room for the largest message the broker accepts
     )
     try:
-        futures = [producer.send(settings.raw_topic, key=k, value=v) for k, v in messages]
+        futures = [producer.send(settings.topics.raw, key=k, value=v) for k, v in messages]
         producer.flush(timeout=30)
         return [(f.get(10).partition, f.get(10).offset) for f in futures]
     finally:
@@ -45,9 +44,9 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes | None]
 def stream() -> tuple[Settings, dict[Where, Hostile | None]]:
     """The raw topic: good ticks of TTF-GAS, each followed by one hostile message."""
     settings = load_settings().isolated(f"hostile-{uuid.uuid4().hex[:8]}")
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        ensure_topic(admin, settings.raw_topic, settings.partitions)
-        limit = message_size_limit(admin, settings.raw_topic)
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, settings.topics.raw, settings.topics.partitions)
+        limit = message_size_limit(admin, settings.topics.raw)
     largest = Hostile(
         "as large as the broker accepts", SYMBOL.encode(), b"x" * (limit - 1024), Reason.TOO_LARGE
     )
@@ -73,8 +72,8 @@ def test_the_gate_routes_every_hostile_message_once_on_the_first_run(
     assert stats.processed == len(raw)
     assert gate.tracked_symbols == 1
 
-    clean = read_records(settings.clean_topic, settings=settings, timeout_s=30).records
-    dead = read_records(settings.dlq_topic, settings=settings, timeout_s=30).records
+    clean = read_records(settings.topics.clean, settings=settings, timeout_s=30).records
+    dead = read_records(settings.topics.dead_letters, settings=settings, timeout_s=30).records
     sources = [source_of(record)[1:] for record in clean + dead]
     assert sorted(sources) == sorted(raw)  # every raw offset, exactly once
     assert all(raw[source_of(record)[1:]] is None for record in clean)  # only the good ticks
@@ -94,8 +93,8 @@ def test_the_reader_skips_what_is_not_a_tick_and_never_raises(
     stream: tuple[Settings, dict[Where, Hostile | None]], client: str
 ) -> None:
     settings, raw = stream
-    settings = dataclasses.replace(settings, kafka_client=client)
-    result = read_ticks(settings.raw_topic, settings=settings, timeout_s=30)
+    settings = settings.replace(kafka={"client": client})
+    result = read_ticks(settings.topics.raw, settings=settings, timeout_s=30)
     frame = result.frame
     good = [where for where, item in raw.items() if item is None]
     # The reader judges each message alone: what needs the gate's memory or clock passes it.

@@ -42,8 +42,8 @@ def settings() -> Iterator[Settings]:
     settings = load_settings().isolated(f"metrics-{uuid.uuid4().hex[:8]}")
     yield settings
     delete_pipeline(settings)
-    with connect(settings.database_url, timeout_s=10) as conn:
-        drop_schema(conn, settings.db_schema)
+    with connect(settings.store.database_url, timeout_s=10) as conn:
+        drop_schema(conn, settings.store.schema)
 
 
 def produce(settings: Settings, messages: list[RawMessage]) -> None:
@@ -77,7 +77,7 @@ def test_gate_and_store_export_what_they_did(settings: Settings) -> None:
 
         def drained(url: str) -> bool:
             lags = scrape(url).by_label("orderbook_consumer_lag_messages", "partition")
-            return len(lags) == settings.partitions and sum(lags.values()) == 0
+            return len(lags) == settings.topics.partitions and sum(lags.values()) == 0
 
         wait_for(lambda: drained(gate_url), 30, "the gate's lag to be 0 on every partition")
 
@@ -102,7 +102,7 @@ def test_lag_grows_while_the_gate_is_paused_and_drains_when_it_resumes(settings:
     produce(settings, list(FaultInjector({}).messages(simulator.ticks(30))))
     gate = start_service("quality", settings, "-q", "--metrics-port", "0", "--idle", "60")
     watcher = GateMetrics()  # the lag as any scraper sees it, from the broker
-    watcher.watch_lag(settings, settings.quality_group, settings.raw_topic)
+    watcher.watch_lag(settings, settings.gate.group, settings.topics.raw)
     assert watcher.lag is not None
     lag = watcher.lag
 
@@ -149,9 +149,9 @@ def test_ingest_exports_what_kafka_acknowledged(settings: Settings) -> None:
     assert acknowledged <= seen.value("orderbook_ingest_messages_sent_total")
     assert seen.value("orderbook_ingest_messages_failed_total") == 0
     # Whatever the endpoint said was acknowledged is in the topic (and more came after).
-    assert sum(end_offsets(settings.raw_topic, settings).values()) >= acknowledged
+    assert sum(end_offsets(settings.topics.raw, settings).values()) >= acknowledged
     ages = seen.by_label("orderbook_last_tick_age_seconds", "symbol")
-    assert set(ages) == {settings.symbol} and 0 <= ages[settings.symbol] < 5
+    assert set(ages) == {settings.simulator.symbol} and 0 <= ages[settings.simulator.symbol] < 5
 
 
 def other_local_address() -> str | None:

@@ -62,11 +62,11 @@ def ingest(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
 
 
 def raw_count(settings: Settings) -> int:
-    return sum(end_offsets(settings.raw_topic, settings).values())
+    return sum(end_offsets(settings.topics.raw, settings).values())
 
 
 def assert_contiguous_from_zero(settings: Settings, expected_total: int) -> None:
-    frame = read_ticks(settings.raw_topic, settings=settings, timeout_s=30).frame
+    frame = read_ticks(settings.topics.raw, settings=settings, timeout_s=30).frame
     assert len(frame) == expected_total
     for symbol, rows in frame.groupby("symbol"):
         seqs = sorted(rows["seq"])
@@ -92,9 +92,7 @@ def test_broker_killed_and_restarted_at_once_loses_nothing(
     def gate_caught_up() -> bool:
         if gate.poll() is not None:
             pytest.fail(f"the gate exited ({gate.returncode}):\n{gate_log.read_text()}")
-        return (
-            int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
-        )
+        return int(group_lag(settings.gate.group, settings.topics.raw, settings)["lag"].sum()) == 0
 
     try:
         wait_for(lambda: raw_count(settings) > 100, 30, "the feed to be under way")
@@ -117,7 +115,7 @@ def test_broker_killed_and_restarted_at_once_loses_nothing(
         gate.kill()
     raw = {
         (r.partition, r.offset)
-        for r in read_records(settings.raw_topic, settings=settings, timeout_s=30).records
+        for r in read_records(settings.topics.raw, settings=settings, timeout_s=30).records
     }
     assert len(raw) == total
     written = copies_by_source(read_outputs(settings, timeout_s=30))
@@ -151,7 +149,7 @@ def test_an_outage_longer_than_the_delivery_timeout_stops_ingest_with_the_count(
     # What Kafka acknowledged is there, every symbol from seq 0 with no hole: nothing silent.
     # "Not acknowledged" means "may be missing", not "missing": a message the broker wrote just
     # before it was killed, whose acknowledgement never left, is in the log too.
-    frame = read_ticks(settings.raw_topic, settings=settings, timeout_s=30).frame
+    frame = read_ticks(settings.topics.raw, settings=settings, timeout_s=30).frame
     assert sent - lost <= len(frame) <= sent
     for symbol, rows in frame.groupby("symbol"):
         seqs = sorted(rows["seq"])
@@ -239,4 +237,4 @@ def test_a_broker_lost_while_the_gate_connects_is_waited_for(
     gate.loop.consumer = outcome["consumer"]  # type: ignore[assignment]
     with gate:
         assert gate.run(count=30, duration_s=60).processed == 30
-    assert int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
+    assert int(group_lag(settings.gate.group, settings.topics.raw, settings)["lag"].sum()) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -175,17 +174,17 @@ def test_a_restarted_feed_continues_each_sequence_and_every_tick_stays_clean() -
 
     assert stats.clean == 90, stats.summary()  # every tick of the restarted feed is clean
     assert "TTF-GAS: a new feed" in "\n".join(first)
-    raw = read_ticks(settings.raw_topic, settings=settings).frame
+    raw = read_ticks(settings.topics.raw, settings=settings).frame
     raw = raw.sort_values(["partition", "offset"])  # each symbol's ticks in the order sent
     for symbol in ("TTF-GAS", "NBP-GAS", "EUA-CO2"):
-        continued = f"{symbol}: continuing the feed in '{settings.raw_topic}' from seq 20"
+        continued = f"{symbol}: continuing the feed in '{settings.topics.raw}' from seq 20"
         assert any(line.startswith(continued) for line in second), second
         assert raw.loc[raw["symbol"] == symbol, "seq"].tolist() == list(range(50))
         # Ingest looks for a symbol only in the partition its key hashes to, with either client.
         assert set(raw.loc[raw["symbol"] == symbol, "partition"]) == {partition_of(symbol, 3)}
     # The price goes on too: the first new mid is within the gate's jump limit of the last one.
     ttf = raw.loc[raw["symbol"] == "TTF-GAS", "mid"].tolist()
-    assert abs(ttf[20] / ttf[19] - 1) < settings.price_jump_limit
+    assert abs(ttf[20] / ttf[19] - 1) < settings.gate.price_jump_limit
 
 
 @pytest.fixture
@@ -194,7 +193,7 @@ def nowhere(free_address: str) -> str:
 
 
 def test_unreachable_broker_producer_and_reader(nowhere: str) -> None:
-    settings = dataclasses.replace(load_settings(), bootstrap_servers=nowhere, client_timeout_s=3)
+    settings = load_settings().replace(kafka={"bootstrap_servers": nowhere, "client_timeout_s": 3})
     for attempt in (
         lambda: TickProducer(settings).connect(),
         lambda: read_ticks("orderbook.raw", settings=settings),
@@ -226,8 +225,8 @@ def test_a_live_read_started_before_the_producer_misses_nothing_and_ends_with_it
     # so no tick can slip in before the reader looks; the read ends once the producer is done.
     settings = load_settings()
     topic = new_topic()
-    with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
-        ensure_topic(admin, topic, settings.partitions)
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, topic, settings.topics.partitions)
     start = end_offsets(topic, settings)
     simulator = OrderbookSimulator(["TTF-GAS", "NBP-GAS"], interval_s=0.01, seed=5)
     began = time.monotonic()

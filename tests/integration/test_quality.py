@@ -62,8 +62,8 @@ def test_every_raw_message_is_clean_or_dead_lettered_once_with_its_reason() -> N
     stats = QualityGate(settings).run(count=n, duration_s=60)
     assert stats.processed == n
 
-    clean = read_records(settings.clean_topic, settings=settings).records
-    dead = read_records(settings.dlq_topic, settings=settings).records
+    clean = read_records(settings.topics.clean, settings=settings).records
+    dead = read_records(settings.topics.dead_letters, settings=settings).records
     assert len(clean) + len(dead) == n
     clean_sources = [source_of(record)[1:] for record in clean]
     dead_sources = [source_of(record)[1:] for record in dead]
@@ -82,26 +82,28 @@ def test_every_raw_message_is_clean_or_dead_lettered_once_with_its_reason() -> N
     frame = read_dead_letters(settings)
     assert Counter(frame["reason"]) == injector.injected
     assert frame["detail"].str.len().min() > 0
-    assert int(group_lag(settings.quality_group, settings.raw_topic, settings)["lag"].sum()) == 0
+    assert int(group_lag(settings.gate.group, settings.topics.raw, settings)["lag"].sum()) == 0
 
 
 def test_an_isolated_run_deletes_its_topics_and_group() -> None:
     settings = lesson_settings()
-    assert settings.raw_topic.startswith("orderbook.raw.test-")
+    assert settings.topics.raw.startswith("orderbook.raw.test-")
     produce(settings, FaultInjector({}).messages(OrderbookSimulator().ticks(5)))
     assert QualityGate(settings).run(count=5, duration_s=30).processed == 5
     delete_pipeline(settings)
     names = {
-        settings.raw_topic,
-        settings.clean_topic,
-        settings.dlq_topic,
-        settings.gate_state_topic,
+        settings.topics.raw,
+        settings.topics.clean,
+        settings.topics.dead_letters,
+        settings.topics.gate_state,
     }
 
     def gone() -> bool:  # deletion spreads through the cluster's metadata asynchronously
-        with admin_client(settings.bootstrap_servers, settings.client_timeout_s) as admin:
+        with admin_client(
+            settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
+        ) as admin:
             groups = {g["group_id"] for g in admin.list_groups()}
-            return not names & set(admin.list_topics()) and settings.quality_group not in groups
+            return not names & set(admin.list_topics()) and settings.gate.group not in groups
 
     wait_for(gone, 15, "the run's topics and group to be deleted")
     delete_pipeline(settings)  # nothing left to delete is not an error
@@ -115,14 +117,14 @@ def test_a_gate_run_again_continues_where_it_committed() -> None:
     produce(settings, FaultInjector({}).messages(simulator.ticks(12)))
     again = QualityGate(settings).run(idle_s=2, duration_s=30)
     assert (again.processed, again.clean) == (12, 12)  # only the new ones, all clean
-    assert len(read_ticks(settings.clean_topic, settings=settings).frame) == 42
+    assert len(read_ticks(settings.topics.clean, settings=settings).frame) == 42
 
 
 def committed(settings: Settings) -> int:
     """The gate group's committed offsets, summed; -1 while the broker is too busy to answer
     (a loaded machine: the waits below ask again rather than fail on one slow request)."""
     try:
-        lag = group_lag(settings.quality_group, settings.raw_topic, settings)
+        lag = group_lag(settings.gate.group, settings.topics.raw, settings)
     except (KafkaError, OrderbookKitError):
         return -1
     return int(lag["committed"].sum())
@@ -163,7 +165,7 @@ def test_killed_quality_service_loses_nothing_after_restart() -> None:
         second = subprocess.Popen(gate_command, env=env, stdout=subprocess.PIPE, text=True)
         try:
             assert ingest.wait(120) == 0, ingest.stderr.read() if ingest.stderr else ""
-            raw_count = sum(end_offsets(settings.raw_topic, settings).values())
+            raw_count = sum(end_offsets(settings.topics.raw, settings).values())
             wait_for(lambda: committed(settings) == raw_count, 120, "the restarted gate")
             second.send_signal(signal.SIGTERM)  # a graceful stop: finish the batch, report
             output, _ = second.communicate(timeout=30)
@@ -178,7 +180,7 @@ def test_killed_quality_service_loses_nothing_after_restart() -> None:
 
     raw = {
         (r.partition, r.offset): r
-        for r in read_records(settings.raw_topic, settings=settings).records
+        for r in read_records(settings.topics.raw, settings=settings).records
     }
     outputs = read_outputs(settings)
     sources = copies_by_source(outputs)
@@ -210,7 +212,7 @@ def test_replay_from_a_timestamp_returns_exactly_the_messages_at_or_after_it() -
         stamped[(metadata.partition, metadata.offset)] = timestamp_ms
 
     def replayed(cut: datetime) -> set[Coordinates]:
-        frame = read_ticks(settings.raw_topic, settings=settings, from_time=cut).frame
+        frame = read_ticks(settings.topics.raw, settings=settings, from_time=cut).frame
         return set(zip(frame["partition"], frame["offset"], strict=True))
 
     def expected(cut_ms: float) -> set[Coordinates]:

@@ -49,7 +49,7 @@ def live_tick(seq: int, bid: float = 30.0) -> Tick:
 
 
 def produce_raw(settings: Settings, ticks: list[Tick]) -> None:
-    with TickProducer(settings, topic=settings.raw_topic) as producer:
+    with TickProducer(settings, topic=settings.topics.raw) as producer:
         for tick in ticks:
             producer.send_raw(tick.symbol, tick.to_json())
         producer.flush()
@@ -57,8 +57,8 @@ def produce_raw(settings: Settings, ticks: list[Tick]) -> None:
 
 def routed(settings: Settings) -> tuple[list[Tick], dict[int, tuple[str, str]]]:
     """The clean ticks, and each dead letter's (reason, detail) by the seq it carries."""
-    clean = read_ticks(settings.clean_topic, settings=settings, timeout_s=30).frame
-    dead = read_records(settings.dlq_topic, settings=settings, timeout_s=30).records
+    clean = read_ticks(settings.topics.clean, settings=settings, timeout_s=30).frame
+    dead = read_records(settings.topics.dead_letters, settings=settings, timeout_s=30).records
     letters = {
         Tick.from_json(record.value).seq: (
             header(record, HEADER_REASON) or "",
@@ -89,7 +89,7 @@ class _BrokenGate(QualityGate):
     """A gate whose checker has a bug: one of its rules raises on a bid of POISON_BID."""
 
     def _new_checker(self) -> QualityChecker:
-        return _BrokenChecker(self.settings.price_jump_limit)
+        return _BrokenChecker(self.settings.gate.price_jump_limit)
 
 
 class _BrokenChecker(QualityChecker):
@@ -160,13 +160,13 @@ def test_ticks_at_the_ends_of_their_ranges_are_stored_archived_and_read_unchange
 
     stored = StoreSink(settings).run(count=len(sent), duration_s=60)
     archived = ArchiveSink(settings).run(count=len(sent), duration_s=60)
-    frame = read_ticks(settings.clean_topic, settings=settings, timeout_s=30).frame
+    frame = read_ticks(settings.topics.clean, settings=settings, timeout_s=30).frame
 
     assert (stored.stored, stored.skipped_count) == (len(sent), 0)
     assert (archived.archived, archived.skipped_count) == (len(sent), 0)
     fields = ["seq", "bid", "ask", "bid_size", "ask_size", "event_time"]
     expected = [tuple(getattr(t, f) for f in fields) for t in sent]
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         rows = conn.execute(f"SELECT {', '.join(fields)} FROM ticks ORDER BY seq").fetchall()
     assert [tuple(row) for row in rows] == expected
     with Archive(settings) as archive:

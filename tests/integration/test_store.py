@@ -3,7 +3,6 @@ stored exactly once, whatever is killed, duplicated or broken on the way."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import socket
@@ -44,8 +43,8 @@ def settings() -> Iterator[Settings]:
     """Topics, groups and a database schema of the test's own."""
     own = load_settings().isolated(f"store-{uuid.uuid4().hex[:10]}")
     yield own
-    with connect(own.database_url, timeout_s=10) as conn:
-        drop_schema(conn, own.db_schema)
+    with connect(own.store.database_url, timeout_s=10) as conn:
+        drop_schema(conn, own.store.schema)
 
 
 def ticks(count: int, seed: int = 1) -> list[Tick]:
@@ -53,7 +52,7 @@ def ticks(count: int, seed: int = 1) -> list[Tick]:
 
 
 def stored_keys(settings: Settings) -> list[tuple[str, int]]:
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         return conn.execute("SELECT symbol, seq FROM ticks ORDER BY symbol, seq").fetchall()
 
 
@@ -65,24 +64,24 @@ def row_count(settings: Settings) -> int:
 
 
 def offsets_in_database(settings: Settings) -> dict[int, int]:
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
-        return stored_offsets(conn, settings.store_group, settings.clean_topic)
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
+        return stored_offsets(conn, settings.store.group, settings.topics.clean)
 
 
 def committed_in_kafka(settings: Settings) -> dict[int, int]:
-    lag = group_lag(settings.store_group, settings.clean_topic, settings)
+    lag = group_lag(settings.store.group, settings.topics.clean, settings)
     return {int(row.partition): int(row.committed) for row in lag.itertuples() if row.committed > 0}
 
 
 def ends_of_clean(settings: Settings) -> dict[int, int]:
     """The clean topic's end offset per partition that holds messages (the others have no
     stored offset: there was nothing to store)."""
-    return {p: end for p, end in end_offsets(settings.clean_topic, settings).items() if end}
+    return {p: end for p, end in end_offsets(settings.topics.clean, settings).items() if end}
 
 
 def topic_exists(settings: Settings) -> bool:
-    with admin_client(settings.bootstrap_servers, 10) as admin:
-        return settings.clean_topic in admin.list_topics()
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        return settings.topics.clean in admin.list_topics()
 
 
 def distinct_keys(sent: list[Tick]) -> list[tuple[str, int]]:
@@ -100,7 +99,7 @@ def test_n_clean_ticks_give_n_rows_and_the_offsets_of_the_topic_end(settings: Se
     ends = ends_of_clean(settings)
     assert offsets_in_database(settings) == ends
     assert committed_in_kafka(settings) == ends  # Kafka's tools see the same progress
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         row = conn.execute(
             "SELECT bid, ask, event_time FROM ticks WHERE symbol = %s AND seq = %s",
             (sent[7].symbol, sent[7].seq),
@@ -175,9 +174,9 @@ def test_killed_with_sigkill_mid_stream_and_restarted_stores_exactly_the_distinc
 def members_with_partitions(settings: Settings) -> int:
     """How many members of the store group own partitions, once the group is stable (0 while
     the broker cannot describe it yet: right after it starts, its group coordinator is loading)."""
-    with admin_client(settings.bootstrap_servers, 10) as admin:
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
         try:
-            group = admin.describe_groups([settings.store_group])[settings.store_group]
+            group = admin.describe_groups([settings.store.group])[settings.store.group]
         except KafkaError as exc:
             if not exc.retriable:
                 raise
@@ -190,8 +189,8 @@ def members_with_partitions(settings: Settings) -> int:
 def test_two_instances_in_one_group_split_the_partitions_and_store_each_tick_once(
     settings: Settings,
 ) -> None:
-    with admin_client(settings.bootstrap_servers, 10) as admin:
-        ensure_topic(admin, settings.clean_topic, 3)
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.topics.clean, 3)
     stores = [start_service("store", settings, "--idle", "6") for _ in range(2)]
     try:
         wait_for(lambda: members_with_partitions(settings) == 2, 60, "both stores in the group")
@@ -213,18 +212,18 @@ def test_an_offset_is_never_moved_back_by_a_late_writer(settings: Settings) -> N
     # A store that stalled and lost its partition may still commit its old batch: the offset
     # the partition's new owner stored must win.
     StoreSink(settings).connect().close()  # creates the tables
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         prepare_session(conn)
-        write_batch(conn, settings.store_group, [], {(settings.clean_topic, 0): 100})
-        write_batch(conn, settings.store_group, [], {(settings.clean_topic, 0): 40})
-        assert stored_offsets(conn, settings.store_group, settings.clean_topic) == {0: 100}
+        write_batch(conn, settings.store.group, [], {(settings.topics.clean, 0): 100})
+        write_batch(conn, settings.store.group, [], {(settings.topics.clean, 0): 40})
+        assert stored_offsets(conn, settings.store.group, settings.topics.clean) == {0: 100}
 
 
 def test_the_database_going_away_stops_the_store_clearly_and_a_restart_loses_nothing(
     settings: Settings, own_database: tuple[str, Path]
 ) -> None:
     url, state = own_database
-    settings = dataclasses.replace(settings, database_url=url)
+    settings = settings.replace(store={"database_url": url})
     first, second = ticks(1200)[:900], ticks(1200)[900:]
     produce_clean(settings, first)
     store = start_service("store", settings, "--quiet")
@@ -278,7 +277,7 @@ def test_no_database_at_database_url_is_one_error_line_naming_the_fix(
 
 
 def test_a_database_url_with_a_wrong_user_or_password_names_the_user(settings: Settings) -> None:
-    host = settings.database_url.split("@")[1]
+    host = settings.store.database_url.split("@")[1]
     url = f"postgresql://intruder:s3cret@{host}"
     code, stderr, _ = run_store(settings, DATABASE_URL=url)
     assert code == 2
@@ -377,7 +376,7 @@ def test_the_most_extreme_valid_ticks_are_stored_as_they_are(settings: Settings)
     stats = StoreSink(settings).run(idle_s=1, duration_s=60)
 
     assert (stats.stored, stats.skipped_count) == (len(sent), 0)
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         rows = conn.execute(
             "SELECT seq, bid, ask, bid_size, ask_size, event_time FROM ticks ORDER BY seq"
         ).fetchall()
@@ -404,7 +403,7 @@ def test_a_table_changed_by_hand_stops_the_store_clearly_without_skipping_ticks(
     settings: Settings,
 ) -> None:
     StoreSink(settings).connect().close()  # creates the tables
-    with connect(settings.database_url, timeout_s=10, schema=settings.db_schema) as conn:
+    with connect(settings.store.database_url, timeout_s=10, schema=settings.store.schema) as conn:
         conn.execute("ALTER TABLE ticks ADD CONSTRAINT no_gas CHECK (symbol NOT LIKE '%-GAS')")
     produce_clean(settings, ticks(30))
 

@@ -4,7 +4,6 @@ each kind of planted bad data."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -196,22 +195,22 @@ def test_the_parquet_schema_keeps_every_field_of_a_tick() -> None:
     [(None, "LocalStorage"), ("/data/archive", "LocalStorage"), ("s3://orderbook/a", "S3Storage")],
 )
 def test_the_archive_url_picks_the_storage(url: str | None, kind: str) -> None:
-    storage = open_storage(dataclasses.replace(Settings(), archive_url=url))
+    storage = open_storage(Settings().replace(archive={"url": url}))
     assert type(storage).__name__ == kind
 
 
 @pytest.mark.parametrize(
     ("field", "value", "hint"),
     [
-        ("archive_url", "gs://bucket/x", "s3://"),
-        ("archive_url", "s3://", "names no bucket"),
-        ("s3_endpoint_url", "127.0.0.1:9000", "http://host:port"),
-        ("archive_roll_ticks", 0, "ORDERBOOK_ARCHIVE_ROLL_TICKS"),
+        ("archive.url", "gs://bucket/x", "s3://"),
+        ("archive.url", "s3://", "names no bucket"),
+        ("archive.s3_endpoint_url", "127.0.0.1:9000", "http://host:port"),
+        ("archive.roll_ticks", 0, "ORDERBOOK_ARCHIVE_ROLL_TICKS"),
     ],
 )
 def test_bad_archive_settings_name_the_variable_and_the_fix(
     field: str, value: object, hint: str
 ) -> None:
     with pytest.raises(SettingsError) as error:
-        dataclasses.replace(Settings(), **{field: value})
+        Settings().with_values({field: value})
     assert hint in str(error.value)

@@ -18,6 +18,7 @@ from orderbook_kit.lab.broker import cluster
 from orderbook_kit.lab.broker import server as process
 from orderbook_kit.lab.broker.server import BrokerState
 from orderbook_kit.lab.processes import command_line, wait_for_exit
+from orderbook_kit.settings import defaults
 
 # A parent that starts a short-lived child, never reaps it, and prints the child's pid: once the
 # child exits it stays a zombie - as the test session's broker does when a notebook kernel (not
@@ -145,7 +146,7 @@ def test_free_ports_come_from_the_configured_range(monkeypatch: pytest.MonkeyPat
     ports = lab_ports.free_ports("127.0.0.1", 5)
     assert len(set(ports)) == 5 and all(26000 <= port <= 26099 for port in ports)
     monkeypatch.delenv("ORDERBOOK_FREE_PORTS")
-    assert lab_ports.listen_ports() == lab_ports.LISTEN_PORTS
+    assert lab_ports.listen_ports() == defaults.FREE_PORTS
 
 
 @pytest.mark.parametrize("value", ["abc", "30000-20000", "80-90", "20000-70000", "20000"])

@@ -55,7 +55,7 @@ def test_a_missing_package_names_the_extra_to_install(monkeypatch: pytest.Monkey
 
 
 def test_the_client_is_chosen_by_one_variable_any_case() -> None:
-    assert load_settings({}).kafka_client == "kafka-python"
-    assert load_settings({"ORDERBOOK_KAFKA_CLIENT": " Confluent "}).kafka_client == "confluent"
+    assert load_settings({}).kafka.client == "kafka-python"
+    assert load_settings({"ORDERBOOK_KAFKA_CLIENT": " Confluent "}).kafka.client == "confluent"
     with pytest.raises(SettingsError, match="ORDERBOOK_KAFKA_CLIENT"):
         load_settings({"ORDERBOOK_KAFKA_CLIENT": "rdkafka"})

@@ -74,4 +74,4 @@ def test_the_public_api_covers_a_first_lesson() -> None:
     tick = next(OrderbookSimulator(["TTF-GAS"], seed=1).ticks(1))
     assert isinstance(tick, Tick) and tick.symbol == "TTF-GAS"
     assert callable(TickProducer) and callable(read_ticks)
-    assert load_settings().raw_topic
+    assert load_settings().topics.raw

@@ -26,6 +26,7 @@ from orderbook_kit.settings.environment import (
     environment_variables,
     load_settings,
 )
+from orderbook_kit.settings.sections import SECTIONS
 
 SERVICES = [
     "orderbook_kit.ingest",
@@ -63,7 +64,7 @@ SERVICES = [
         (
             "ORDERBOOK_GATE_STATE_TOPIC",
             "orderbook.dlq",
-            "'orderbook.dlq' is also the dlq topic (ORDERBOOK_DLQ_TOPIC)",
+            "'orderbook.dlq' is also the dead letters topic (ORDERBOOK_DLQ_TOPIC)",
         ),
         (
             "ORDERBOOK_SYMBOL",
@@ -126,31 +127,62 @@ def test_a_bad_variable_is_named_with_the_fix(
     assert expected in str(error.value)
 
 
-def test_every_field_has_its_variable_and_rule() -> None:
-    assert set(SETTINGS) == {field.name for field in dataclasses.fields(Settings)}
-    assert len(environment_variables()) == len(SETTINGS)  # one variable per field
+def test_every_setting_sits_in_one_section_with_its_variable_and_rule() -> None:
+    sections = {field.name: field.type for field in dataclasses.fields(Settings)}
+    assert list(sections) == [section.name for section in SECTIONS]  # one attribute per section
+    assert set(SETTINGS) == {
+        f"{section.name}.{field.name}"
+        for section in SECTIONS
+        for field in dataclasses.fields(section)
+    }
+    assert len(environment_variables()) == len(SETTINGS)  # one variable per setting
+    for key in SETTINGS:  # each default is the section's, and reads back by key
+        section, _, name = key.partition(".")
+        assert Settings().value(key) == getattr(getattr(Settings(), section), name)
+
+
+def test_settings_change_by_section_and_every_change_is_checked() -> None:
+    settings = Settings()
+    fast = settings.replace(kafka={"client": "confluent"}, archive={"roll_ticks": "7"})
+    assert (fast.kafka.client, fast.archive.roll_ticks) == ("confluent", 7)  # typed by its rule
+    assert (fast.topics, fast.store) == (settings.topics, settings.store)  # the rest unchanged
+    assert settings.kafka.client == "kafka-python"  # frozen: a new value, the old one intact
+    assert fast == settings.with_values({"kafka.client": "confluent", "archive.roll_ticks": 7})
+    assert settings.replace(kafka=fast.kafka).kafka == fast.kafka  # a whole section
+    with pytest.raises(TypeError, match="no section 'kafak'; its sections are kafka, topics"):
+        settings.replace(kafak={"client": "confluent"})
+    with pytest.raises(TypeError, match="client_library"):
+        settings.replace(kafka={"client_library": "confluent"})
+    with pytest.raises(SettingsError, match=r"^ORDERBOOK_KAFKA_CLIENT: 'java' is not a client"):
+        settings.replace(kafka={"client": "java"})
 
 
 def test_unset_or_blank_means_the_default_and_values_get_their_type() -> None:
     assert load_settings({}) == Settings()
-    assert load_settings({"TICK_COUNT": "  ", "ORDERBOOK_PARTITIONS": " 6 "}).partitions == 6
+    assert load_settings({"TICK_COUNT": "  ", "ORDERBOOK_PARTITIONS": " 6 "}).topics.partitions == 6
 
 
 def test_settings_as_environment_variables_give_the_same_settings() -> None:
-    settings = Settings(partitions=6, tick_interval_s=0.25).isolated("lesson-07")
+    changed = Settings().replace(
+        topics={"partitions": 6},
+        simulator={"tick_interval_s": 0.25},
+        service={"metrics_port": 0},
+        lab={"free_ports": "21000-21999"},
+    )
+    settings = changed.isolated("lesson-07")
     assert load_settings(settings.as_environment()) == settings
 
 
 def test_an_isolated_run_has_a_schema_and_groups_of_its_own() -> None:
     settings = Settings().isolated("Test-1.A")
-    assert settings.db_schema == "orderbook_test_1_a"  # a valid schema name, whatever the label
-    assert settings.store_group == "orderbook-store.Test-1.A"
-    assert settings.clean_topic == "orderbook.clean.Test-1.A"
+    assert settings.store.schema == "orderbook_test_1_a"  # a valid schema name, whatever the label
+    assert settings.store.group == "orderbook-store.Test-1.A"
+    assert settings.topics.clean == "orderbook.clean.Test-1.A"
 
 
 def test_settings_made_in_code_are_checked_too() -> None:
     with pytest.raises(SettingsError, match=r"^ORDERBOOK_PARTITIONS: must be at least 1"):
-        dataclasses.replace(Settings(), partitions=0)
+        Settings().replace(topics={"partitions": 0})
     with pytest.raises(
         SettingsError, match=r"^ORDERBOOK_TOPIC: 'orderbook\.raw\.a b' is not a valid Kafka"
     ):
@@ -366,7 +398,7 @@ def test_db_commands_need_only_database_url(tmp_path: Path) -> None:
 
 
 def test_log_level_is_a_checked_setting() -> None:
-    assert load_settings({"ORDERBOOK_LOG_LEVEL": " info "}).log_level == "INFO"
+    assert load_settings({"ORDERBOOK_LOG_LEVEL": " info "}).service.log_level == "INFO"
     with pytest.raises(SettingsError, match=r"^ORDERBOOK_LOG_LEVEL: 'loud' is not a log level"):
         load_settings({"ORDERBOOK_LOG_LEVEL": "loud"})
 
@@ -411,9 +443,9 @@ def test_the_embedded_server_takes_port_user_and_database_from_database_url(
 def test_on_cluster_points_the_clients_at_the_cluster_and_keeps_the_rest() -> None:
     settings = load_settings({"KAFKA_CLUSTER_SERVERS": "127.0.0.1:7001,127.0.0.1:7002"})
     on_cluster = settings.on_cluster()
-    assert on_cluster.bootstrap_servers == "127.0.0.1:7001,127.0.0.1:7002"
-    assert on_cluster == dataclasses.replace(
-        settings, bootstrap_servers=on_cluster.bootstrap_servers
+    assert on_cluster.kafka.bootstrap_servers == "127.0.0.1:7001,127.0.0.1:7002"
+    assert on_cluster == settings.replace(
+        kafka={"bootstrap_servers": on_cluster.kafka.bootstrap_servers}
     )
 
 

@@ -40,7 +40,7 @@ def recent_ticks(
     since = datetime.now(UTC) - timedelta(seconds=seconds)
     result = api.kafka(
         lambda: read_ticks(
-            settings.clean_topic,
+            settings.topics.clean,
             settings=settings,
             from_time=since,
             timeout_s=READ_TIMEOUT_S,
@@ -49,7 +49,7 @@ def recent_ticks(
         no_topic=lambda: ReadResult(empty_frame()),
     )
     if result.outage is not None:
-        raise Unavailable(f"Kafka at {settings.bootstrap_servers} failed: {result.outage}")
+        raise Unavailable(f"Kafka at {settings.kafka.bootstrap_servers} failed: {result.outage}")
     frame = result.frame
     if frame.empty:
         return []

@@ -1,6 +1,6 @@
 """The kit's producer and reader on confluent-kafka (librdkafka) instead of kafka-python.
 
-Chosen with ``ORDERBOOK_KAFKA_CLIENT=confluent`` (``Settings.kafka_client``) and installed with
+Chosen with ``ORDERBOOK_KAFKA_CLIENT=confluent`` (``settings.kafka.client``) and installed with
 ``pip install -e .[fast]``. kafka-python stays the default and the notebooks' main path: it is pure
 Python, so a learner can read every line of it. librdkafka is C, with its own I/O threads, and is
 several times faster where the interpreter is the limit (notebook 09 measures both).

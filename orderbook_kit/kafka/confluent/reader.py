@@ -55,13 +55,13 @@ def read_records_confluent(
 
     consumer = module.Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "client.id": "orderbook-kit-consumer",
             # librdkafka needs a group id even to assign; with no commits, nothing is created.
             "group.id": group_id or f"orderbook-kit-read-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "socket.timeout.ms": max(int(settings.client_timeout_s * 1000), 1000),
+            "socket.timeout.ms": max(int(settings.kafka.client_timeout_s * 1000), 1000),
             "reconnect.backoff.max.ms": 1000,
             # The broker answers a connection's requests in order, so a watermark asked for while
             # a fetch waits for data (librdkafka's default: up to 500 ms) waits behind it.
@@ -182,16 +182,16 @@ class _Reader:
     def _existing_partitions(self) -> set[int]:
         try:
             # Bounded like kafka-python's bootstrap: by the client timeout, not the whole read.
-            timeout_s = min(self.settings.client_timeout_s, self._bound())
+            timeout_s = min(self.settings.kafka.client_timeout_s, self._bound())
             metadata = self.consumer.list_topics(self.topic, timeout=timeout_s)
         except self.module.KafkaException as exc:
             raise unreachable_error(
-                self.settings.bootstrap_servers, self.settings.client_timeout_s
+                self.settings.kafka.bootstrap_servers, self.settings.kafka.client_timeout_s
             ) from exc
         found = metadata.topics.get(self.topic)
         if found is None or found.error is not None or not found.partitions:
             raise TopicNotFoundError(
-                f"Topic {self.topic!r} does not exist at {self.settings.bootstrap_servers}. "
+                f"Topic {self.topic!r} does not exist at {self.settings.kafka.bootstrap_servers}. "
                 "Produce to it first (the kit's producer creates it), or check the topic name."
             )
         return set(found.partitions)

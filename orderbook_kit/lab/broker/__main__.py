@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import subprocess
 import sys
 
-from orderbook_kit.errors import OrderbookKitError, SettingsError
+from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import broker_answers
 from orderbook_kit.lab.broker import cluster
 from orderbook_kit.lab.broker import server as process
@@ -31,7 +30,6 @@ from orderbook_kit.lab.jvm import KAFKA_VERSION
 from orderbook_kit.runtime.command_line import CommandParser, flag_type
 from orderbook_kit.settings import rules as validation
 from orderbook_kit.settings.environment import read_setting
-from orderbook_kit.settings.rules import seconds
 
 # Kafka's command-line tools, by the name of their kafka-*.sh script.
 TOOLS = {
@@ -44,29 +42,21 @@ TOOLS = {
 
 
 def start_timeout() -> float:
-    raw = os.environ.get("KAFKA_START_TIMEOUT_S", "").strip()
-    if not raw:
-        return process.DEFAULT_START_TIMEOUT_S
-    try:
-        return float(seconds(minimum=1, maximum=3600, example=120)(raw))
-    except ValueError as exc:
-        raise SettingsError("start_timeout_s", "KAFKA_START_TIMEOUT_S", str(exc)) from None
+    """How long a node may take to answer (KAFKA_START_TIMEOUT_S)."""
+    return float(read_setting("lab.start_timeout_s"))  # type: ignore[arg-type]
 
 
 def bootstrap_servers(*, on_cluster: bool = False) -> str:
     """Only the one setting the broker commands need: a bad TICK_COUNT must not stop `stop`."""
-    return str(read_setting("cluster_servers" if on_cluster else "bootstrap_servers"))
+    return str(read_setting("kafka.cluster_servers" if on_cluster else "kafka.bootstrap_servers"))
 
 
 def metrics_port(flag: int | None) -> int | None:
     """The broker's metrics port: ``--metrics-port``, else KAFKA_METRICS_PORT, else none."""
     if flag is not None:
         return flag
-    raw = os.environ.get("KAFKA_METRICS_PORT", "").strip()
-    try:
-        return validation.metrics_port(raw) if raw else None
-    except ValueError as exc:
-        raise SettingsError("metrics_port", "KAFKA_METRICS_PORT", str(exc)) from None
+    port = read_setting("lab.broker_metrics_port")
+    return None if port is None else int(port)  # type: ignore[call-overload]
 
 
 def cmd_start(bootstrap: str, port: int | None = None) -> int:

@@ -29,7 +29,7 @@ COMMANDS = ServerCommands(
 
 def database_url() -> str:
     """Only the one setting the db commands need: a bad TICK_COUNT must not stop `stop`."""
-    return str(read_setting("database_url"))
+    return str(read_setting("store.database_url"))
 
 
 def command(arguments: argparse.Namespace) -> int:

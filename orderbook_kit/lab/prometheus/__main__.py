@@ -27,7 +27,7 @@ COMMANDS = ServerCommands(
 
 
 def command(arguments: argparse.Namespace) -> int:
-    url, directory = str(read_setting("prometheus_url")), prometheus.default_state_dir()
+    url, directory = str(read_setting("lab.prometheus_url")), prometheus.default_state_dir()
     if arguments.command in {"start", "ensure"}:
         if arguments.command == "start":
             url, started = prometheus.start(url, directory), True

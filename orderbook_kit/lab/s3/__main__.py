@@ -31,7 +31,7 @@ COMMANDS = ServerCommands(
 
 def s3_url() -> str:
     """Only the one setting the s3 commands need: a bad TICK_COUNT must not stop `stop`."""
-    return str(read_setting("s3_endpoint_url") or LOCAL_S3_URL)
+    return str(read_setting("archive.s3_endpoint_url") or LOCAL_S3_URL)
 
 
 def start(arguments: argparse.Namespace) -> int:
