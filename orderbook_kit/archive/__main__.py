@@ -28,8 +28,7 @@ from orderbook_kit.settings.environment import Settings, load_settings
 def announce(settings: Settings) -> str:
     return (
         f"Archiving '{settings.topics.clean}' (Kafka at {settings.kafka.bootstrap_servers}) as "
-        "group "
-        f"'{settings.archive.group}' into {archive_location(settings)}, a file range every "
+        f"group '{settings.archive.group}' into {archive_location(settings)}, a file range every "
         f"{settings.archive.roll_ticks} records or {settings.archive.roll_s:g} s"
     )
 
@@ -37,15 +36,14 @@ def announce(settings: Settings) -> str:
 COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.archive",
     description=__doc__.splitlines()[0],
+    topic_key="topics.clean",
+    reads="topic to archive",
+    group_key="archive.group",
     flags=[
-        ("--source-topic", "topics.clean", "topic to archive"),
-        ("--group", "archive.group", "consumer group"),
         ("--archive-url", "archive.url", "folder or s3://bucket/prefix"),
         ("--roll-ticks", "archive.roll_ticks", "close a file range after N records"),
         ("--roll-seconds", "archive.roll_s", "...or after this many seconds"),
     ],
-    group_key="archive.group",
-    topic_key="topics.clean",
     announce=announce,
     new_metrics=ArchiveMetrics,
     service=ArchiveSink,

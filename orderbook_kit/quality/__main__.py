@@ -39,20 +39,19 @@ def announce(settings: Settings) -> str:
 COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.quality",
     description=__doc__.splitlines()[0],
+    topic_key="topics.raw",
+    reads="topic to check",
+    group_key="gate.group",
     flags=[
-        ("--source-topic", "topics.raw", "topic to check"),
         ("--clean-topic", "topics.clean", "where clean ticks go"),
         ("--dlq-topic", "topics.dead_letters", "where rejected messages go"),
         ("--state-topic", "topics.gate_state", "where the gate keeps its memory"),
-        ("--group", "gate.group", "consumer group"),
         (
             "--price-jump-limit",
             "gate.price_jump_limit",
             "largest accepted relative move of the mid per tick",
         ),
     ],
-    group_key="gate.group",
-    topic_key="topics.raw",
     announce=announce,
     new_metrics=GateMetrics,
     service=QualityGate,

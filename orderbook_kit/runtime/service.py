@@ -107,6 +107,7 @@ class ServiceParser(CommandParser):
         self.add_argument(
             flag,
             dest=key,
+            metavar=flag.lstrip("-").upper().replace("-", "_"),  # --source-topic SOURCE_TOPIC
             type=flag_type(spec.rule),
             default=self.defaults.value(key),
             help=f"{help} (env {spec.variable}, default %(default)s)",
@@ -215,9 +216,10 @@ class ConsumerCommand:
 
     prog: str
     description: str
-    flags: Sequence[tuple[str, str, str]]  # (--flag, setting key, help)
-    group_key: str  # the setting of its consumer group ("store.group")
-    topic_key: str  # ... and of the topic it reads ("topics.clean")
+    topic_key: str  # the setting of the topic it reads ("topics.clean"): --source-topic
+    reads: str  # what it does with that topic, for --source-topic's help ("topic to store")
+    group_key: str  # ... and of its consumer group ("store.group"): --group
+    flags: Sequence[tuple[str, str, str]]  # its own: (--flag, setting key, help)
     announce: Callable[[Settings], str]
     new_metrics: Callable[[], ConsumerMetrics]
     service: Callable[..., ConsumerService]
@@ -227,6 +229,8 @@ class ConsumerCommand:
     def parser(self, defaults: Settings) -> ServiceParser:
         parser = ServiceParser(self.prog, self.description, defaults)
         parser.add_idle_flag()
+        parser.add_setting("--source-topic", self.topic_key, self.reads)
+        parser.add_setting("--group", self.group_key, "consumer group")
         for flag, key, help_text in self.flags:
             parser.add_setting(flag, key, help_text)
         return parser

@@ -37,14 +37,13 @@ def announce(settings: Settings) -> str:
 COMMAND = ConsumerCommand(
     prog="python -m orderbook_kit.store",
     description=__doc__.splitlines()[0],
+    topic_key="topics.clean",
+    reads="topic to store",
+    group_key="store.group",
     flags=[
-        ("--source-topic", "topics.clean", "topic to store"),
-        ("--group", "store.group", "consumer group"),
         ("--database-url", "store.database_url", "PostgreSQL to write to"),
         ("--schema", "store.schema", "PostgreSQL schema of the store's tables"),
     ],
-    group_key="store.group",
-    topic_key="topics.clean",
     announce=announce,
     new_metrics=StoreMetrics,
     service=StoreSink,

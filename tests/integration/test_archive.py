@@ -196,7 +196,7 @@ def test_archives_to_a_real_s3_server_and_reads_back_with_duckdb(
     s3 = settings.replace(
         archive={
             "url": f"s3://orderbook/{settings.archive.group}",
-            "archive.s3_endpoint_url": s3_endpoint,
+            "s3_endpoint_url": s3_endpoint,
         }
     )
     sent = ticks(3000)
@@ -227,7 +227,7 @@ def test_a_missing_bucket_or_a_stopped_s3_server_is_one_clear_error(
     nobody = settings.replace(
         archive={
             "url": "s3://orderbook/archive",
-            "archive.s3_endpoint_url": f"http://127.0.0.1:{free_ports(1)[0]}",
+            "s3_endpoint_url": f"http://127.0.0.1:{free_ports(1)[0]}",
         }
     )
     with pytest.raises(ArchiveStorageError, match="Could not reach the S3 server"):

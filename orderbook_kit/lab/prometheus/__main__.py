@@ -12,10 +12,43 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from orderbook_kit.lab.commands import ServerCommands, run_command
+from orderbook_kit.lab.commands import ServerCommands, Subcommands
 from orderbook_kit.lab.prometheus import server as prometheus
+from orderbook_kit.runtime.command_line import CommandParser
 from orderbook_kit.settings.environment import read_setting
+
+
+def start(arguments: argparse.Namespace, directory: Path) -> int:
+    url = str(read_setting("lab.prometheus_url"))
+    if arguments.command == "start":
+        url, started = prometheus.start(url, directory), True
+    else:
+        url, started = prometheus.ensure(url, directory)
+    where = f"data and log: {directory}" if started else "not the kit's"
+    print(f"Prometheus is up at {url} ({where}).")
+    print("Stop it with `python -m orderbook_kit.lab.prometheus stop`.")
+    return 0
+
+
+def describe(directory: Path) -> str | None:
+    found = prometheus.status(directory)
+    if found is None:
+        return None
+    state = "ready" if found.ready else "starting"
+    return f"Prometheus is {state} at {found.url} (pid {found.pid}), log {found.log_file}"
+
+
+def add_target(arguments: argparse.Namespace, directory: Path) -> int:
+    written = prometheus.register_target(directory, arguments.service, arguments.url)
+    print(f"Prometheus scrapes {arguments.url} as {arguments.service} ({written}).")
+    return 0
+
+
+def tail_log(directory: Path, lines: int) -> str:
+    return prometheus.PrometheusServer(directory).tail_log(lines)
+
 
 COMMANDS = ServerCommands(
     prog="python -m orderbook_kit.lab.prometheus",
@@ -23,43 +56,22 @@ COMMANDS = ServerCommands(
     epilog="Environment: ORDERBOOK_PROMETHEUS_URL, ORDERBOOK_PROMETHEUS_DIR (its data, default "
     "./.prometheus).",
     server="Prometheus",
+    state_dir=prometheus.default_state_dir,
+    stop=prometheus.stop,
+    describe=describe,
+    tail_log=tail_log,
 )
 
 
-def command(arguments: argparse.Namespace) -> int:
-    url, directory = str(read_setting("lab.prometheus_url")), prometheus.default_state_dir()
-    if arguments.command in {"start", "ensure"}:
-        if arguments.command == "start":
-            url, started = prometheus.start(url, directory), True
-        else:
-            url, started = prometheus.ensure(url, directory)
-        where = f"data and log: {directory}" if started else "not the kit's"
-        print(f"Prometheus is up at {url} ({where}).")
-        print("Stop it with `python -m orderbook_kit.lab.prometheus stop`.")
-    elif arguments.command == "stop":
-        return COMMANDS.stopped(prometheus.stop(directory), directory)
-    elif arguments.command == "status":
-        found = prometheus.status(directory)
-        line = None
-        if found is not None:
-            state = "ready" if found.ready else "starting"
-            line = f"Prometheus is {state} at {found.url} (pid {found.pid}), log {found.log_file}"
-        return COMMANDS.status(line, directory)
-    elif arguments.command == "target":
-        written = prometheus.register_target(directory, arguments.service, arguments.url)
-        print(f"Prometheus scrapes {arguments.url} as {arguments.service} ({written}).")
-    else:
-        print(prometheus.PrometheusServer(directory).tail_log(arguments.lines))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = COMMANDS.parser()
+def add_target_command(commands: Subcommands[CommandParser]) -> None:
     target = commands.add_parser("target", help="have it scrape a service's /metrics")
     target.add_argument("service", help="label for the service: ingest, quality, store...")
     target.add_argument("url", help="the URL the service printed")
-    arguments = parser.parse_args(argv)
-    return run_command(lambda: command(arguments))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    actions = {"start": start, "ensure": start, "target": add_target}
+    return COMMANDS.main(argv, actions, add_target_command)
 
 
 if __name__ == "__main__":

@@ -13,20 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from orderbook_kit.lab.commands import ServerCommands, run_command
+from orderbook_kit.lab.commands import ServerCommands, Subcommands
 from orderbook_kit.lab.s3 import server
+from orderbook_kit.runtime.command_line import CommandParser
 from orderbook_kit.settings.defaults import LOCAL_S3_URL
 from orderbook_kit.settings.environment import read_setting
-
-COMMANDS = ServerCommands(
-    prog="python -m orderbook_kit.lab.s3",
-    description="The kit's own S3-compatible server (S3Proxy, no Docker) on 127.0.0.1, at "
-    f"AWS_ENDPOINT_URL (default {LOCAL_S3_URL}).",
-    epilog="Environment: AWS_ENDPOINT_URL, ORDERBOOK_S3_DIR (its buckets, default ./.s3).",
-    server="S3 server",
-    kept="its buckets",
-)
 
 
 def s3_url() -> str:
@@ -34,8 +27,8 @@ def s3_url() -> str:
     return str(read_setting("archive.s3_endpoint_url") or LOCAL_S3_URL)
 
 
-def start(arguments: argparse.Namespace) -> int:
-    url, state_dir = s3_url(), server.default_state_dir()
+def start(arguments: argparse.Namespace, state_dir: Path) -> int:
+    url = s3_url()
     buckets = tuple(arguments.bucket or (server.DEFAULT_BUCKET,))
     if arguments.command == "start":
         server.start(url, state_dir, buckets=buckets)
@@ -56,32 +49,38 @@ def start(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def command(arguments: argparse.Namespace) -> int:
-    state_dir = server.default_state_dir()
-    if arguments.command in {"start", "ensure"}:
-        return start(arguments)
-    if arguments.command == "stop":
-        return COMMANDS.stopped(server.stop(state_dir), state_dir)
-    if arguments.command == "status":
-        running = server.status(state_dir)
-        found = None
-        if running is not None:
-            found = f"S3 server pid {running.pid} at {running.url}. Log: {running.log_file}"
-        return COMMANDS.status(found, state_dir)
-    print(server.tail_log(state_dir, arguments.lines))
-    return 0
+def describe(state_dir: Path) -> str | None:
+    running = server.status(state_dir)
+    if running is None:
+        return None
+    return f"S3 server pid {running.pid} at {running.url}. Log: {running.log_file}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = COMMANDS.parser()
+COMMANDS = ServerCommands(
+    prog="python -m orderbook_kit.lab.s3",
+    description="The kit's own S3-compatible server (S3Proxy, no Docker) on 127.0.0.1, at "
+    f"AWS_ENDPOINT_URL (default {LOCAL_S3_URL}).",
+    epilog="Environment: AWS_ENDPOINT_URL, ORDERBOOK_S3_DIR (its buckets, default ./.s3).",
+    server="S3 server",
+    state_dir=server.default_state_dir,
+    stop=server.stop,
+    describe=describe,
+    tail_log=server.tail_log,
+    kept="its buckets",
+)
+
+
+def add_bucket_flags(commands: Subcommands[CommandParser]) -> None:
     for name in ("start", "ensure"):
         commands.choices[name].add_argument(
             "--bucket",
             action="append",
             help=f"bucket to create (repeatable; default {server.DEFAULT_BUCKET})",
         )
-    arguments = parser.parse_args(argv)
-    return run_command(lambda: command(arguments))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return COMMANDS.main(argv, {"start": start, "ensure": start}, add_bucket_flags)
 
 
 if __name__ == "__main__":
