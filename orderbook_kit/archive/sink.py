@@ -130,17 +130,10 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         self.on_skipped = on_skipped
         self.metrics = metrics
         self._open: dict[int, _OpenRange] = {}  # by partition
-        offsets = OwnRecords(
-            self.settings,
-            "the archive",
-            read=self._resume_points,
-            read_error=self._markers_unreadable,
-            past_the_end_error=self._past_the_end,
-        )
         self.loop = GroupLoop(
             self.settings,
             self,
-            offsets,
+            OwnRecords(self.settings, "the archive", self),
             group=self.settings.archive.group,
             topic=self.settings.topics.clean,
             client_id="orderbook-kit-archive",
@@ -259,9 +252,9 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
             self.metrics.observe_ticks([row.tick for row in open_range.rows])
         return {TopicPartition(offsets.topic, partition): offsets.last + 1}
 
-    # --- OwnRecords: the commit markers -------------------------------------------------------
+    # --- StoredOffsets: the commit markers ---------------------------------------------------
 
-    def _resume_points(self, assigned: set[TopicPartition]) -> dict[int, int]:
+    def stored_offsets(self, assigned: set[TopicPartition]) -> dict[int, int]:
         """After the last committed range of each partition - once the files of its
         uncommitted ranges (left by a crash between files and marker) are deleted."""
         topic = self.settings.topics.clean
@@ -274,14 +267,14 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
             self.storage.delete(leftovers)
         return _after_last_markers(everything, topic)
 
-    def _markers_unreadable(self, failure: Exception) -> OrderbookKitError:
+    def offsets_unreadable(self, failure: Exception) -> OrderbookKitError:
         return ArchiveWriteError(
             f"The archive could not read its commit markers when it was given partitions "
             f"({type(failure).__name__}: {failure}), so it stopped before reading anything. "
             f"Check {self.storage.url} and start it again."
         )
 
-    def _past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+    def offsets_past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
         return OrderbookKitError(
             f"The archive at {self.storage.url} has {tp.topic} partition {tp.partition} up to "
             f"offset {offset - 1}, past the partition's end ({end}): the topic was deleted and "

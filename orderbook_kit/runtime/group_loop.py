@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -60,6 +60,7 @@ __all__ = [
     "OffsetKeeper",
     "Offsets",
     "OwnRecords",
+    "StoredOffsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,25 +162,41 @@ class KafkaCommits:
         return OrderbookKitError(f"{tp} resumed at {offset}, past its end {end}")
 
 
+class StoredOffsets(Protocol):
+    """A service that keeps its offsets with its data (the store's rows, the archive's
+    markers): how to read them, and what to say when that fails or they no longer fit."""
+
+    def stored_offsets(self, assigned: set[TopicPartition]) -> dict[int, int]:
+        """{partition: next offset} of ``assigned``, from the service's own records."""
+        ...
+
+    def offsets_unreadable(self, failure: Exception) -> OrderbookKitError:
+        """The error to stop with when reading them failed with ``failure``."""
+        ...
+
+    def offsets_past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+        """The error to stop with when one lies past its partition's end (the topic was deleted
+        and created again: the records describe the old one)."""
+        ...
+
+
 @dataclass
 class OwnRecords:
-    """Offsets kept by the service itself, in the same write as its data, so exact: ``read``
-    returns them. Kafka gets the same offsets afterwards, only so that lag tools see them (a
+    """Offsets kept by the service itself, in the same write as its data, so exact: ``records``
+    reads them. Kafka gets the same offsets afterwards, only so that lag tools see them (a
     failure there is logged, never fatal)."""
 
     settings: Settings
     service: str  # "the store", in messages
-    read: Callable[[set[TopicPartition]], dict[int, int]]
-    read_error: Callable[[Exception], OrderbookKitError]
-    past_the_end_error: Callable[[TopicPartition, int, int], OrderbookKitError]
+    records: StoredOffsets
 
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
         try:
-            return self.read(assigned)
+            return self.records.stored_offsets(assigned)
         except OrderbookKitError:
             raise
         except Exception as exc:
-            raise self.read_error(exc) from exc
+            raise self.records.offsets_unreadable(exc) from exc
 
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
         if not offsets:
@@ -191,7 +208,7 @@ class OwnRecords:
             log.warning("offsets committed by %s, but not to Kafka (%s)", self.service, exc)
 
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
-        return self.past_the_end_error(tp, offset, end)
+        return self.records.offsets_past_the_end(tp, offset, end)
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -62,6 +62,8 @@ METRICS_PORT_EXAMPLE = 9464  # the port OpenTelemetry's Prometheus exporter uses
 # Prometheus, where the kit runs it (`python -m orderbook_kit.lab.prometheus start`) and
 # where notebook 10 asks it; Prometheus's own default port.
 PROMETHEUS_URL = "http://127.0.0.1:9090"
+# The broker's metrics (Prometheus's JMX exporter, `broker start --metrics-port`): off unless asked.
+BROKER_METRICS_PORT = None
 # How long the lab waits for a server it starts (a broker's JVM, PostgreSQL) to answer.
 SERVER_START_TIMEOUT_S = 60.0
 # Ports the lab hands out for listeners: below Linux's default ephemeral range (32768-60999), so

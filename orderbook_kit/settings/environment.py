@@ -28,6 +28,7 @@ from orderbook_kit.settings.sections import (
     SimulatorSettings,
     StoreSettings,
     TopicSettings,
+    section_named,
     variable_of,
 )
 
@@ -144,7 +145,7 @@ def read_setting(key: str, environ: Mapping[str, str] | None = None) -> object:
     raw = env.get(spec.variable, "")
     if not raw.strip():
         section_name, _, field_name = key.partition(".")
-        return _section(section_name).default(field_name)
+        return section_named(section_name).default(field_name)
     return spec.parse(key, raw)
 
 
@@ -165,7 +166,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def environment_variables() -> dict[str, str]:
     """Variable name -> setting key, for the README and ``--help`` texts."""
     return {spec.variable: key for key, spec in SETTINGS.items()}
-
-
-def _section(name: str) -> type[Section]:
-    return next(section for section in SECTIONS if section.name == name)

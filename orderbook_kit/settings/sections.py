@@ -34,6 +34,7 @@ __all__ = [
     "SimulatorSettings",
     "StoreSettings",
     "TopicSettings",
+    "section_named",
     "setting",
 ]
 
@@ -157,13 +158,12 @@ class TopicSettings(Section):
 
     def check(self) -> None:
         # A gate whose output is its input reads its own writes forever.
-        topics = [(name, getattr(self, name)) for name in ("raw", "clean", "dead_letters")]
-        topics.append(("gate_state", self.gate_state))
-        for index, (field, topic) in enumerate(topics):
-            for other, other_topic in topics[:index]:
-                if topic == other_topic:
+        names = ("raw", "clean", "dead_letters", "gate_state")
+        for index, field in enumerate(names):
+            for other in names[:index]:
+                if getattr(self, field) == getattr(self, other):
                     raise SameTopicError(
-                        self.key(field), self.key(other), topic, lambda key: variable_of(key)
+                        self.key(field), self.key(other), getattr(self, field), variable_of
                     )
 
 
@@ -285,7 +285,7 @@ class LabSettings(Section):
         defaults.SERVER_START_TIMEOUT_S,
     )
     broker_metrics_port: int | None = setting(  # None: no JMX exporter
-        "KAFKA_METRICS_PORT", rules.metrics_port, None
+        "KAFKA_METRICS_PORT", rules.metrics_port, defaults.BROKER_METRICS_PORT
     )
     free_ports: range = setting("ORDERBOOK_FREE_PORTS", rules.port_range, defaults.FREE_PORTS)
 
@@ -327,8 +327,12 @@ SECTIONS: tuple[type[Section], ...] = (
 )
 
 
+def section_named(name: str) -> type[Section]:
+    """The section whose attribute on Settings is ``name`` (``"kafka"``)."""
+    return next(section for section in SECTIONS if section.name == name)
+
+
 def variable_of(key: str) -> str:
     """The environment variable of the setting ``key`` (``topics.clean``)."""
-    section_name, _, field = key.partition(".")
-    section = next(s for s in SECTIONS if s.name == section_name)
-    return section.specs()[field].variable
+    section, _, field = key.partition(".")
+    return section_named(section).specs()[field].variable

@@ -99,17 +99,10 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         self.on_skipped = on_skipped
         self.metrics = metrics  # counted once per batch, after its transaction
         self._db: psycopg.Connection | None = None
-        offsets = OwnRecords(
-            self.settings,
-            "the store",
-            read=self._stored_offsets,
-            read_error=self._offsets_unreadable,
-            past_the_end_error=self._past_the_end,
-        )
         self.loop = GroupLoop(
             self.settings,
             self,
-            offsets,
+            OwnRecords(self.settings, "the store", self),
             group=self.settings.store.group,
             topic=self.settings.topics.clean,
             client_id="orderbook-kit-store",
@@ -155,9 +148,9 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         stats.batches += 1
         return done
 
-    # --- OwnRecords: the offsets stored with the rows ----------------------------------------
+    # --- StoredOffsets: the offsets stored with the rows --------------------------------------
 
-    def _stored_offsets(self, assigned: set[TopicPartition]) -> dict[int, int]:
+    def stored_offsets(self, assigned: set[TopicPartition]) -> dict[int, int]:
         """The offsets stored with the rows (in the database's transaction, so exact)."""
         assert self._db is not None
         try:
@@ -165,14 +158,14 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
 
-    def _offsets_unreadable(self, failure: Exception) -> OrderbookKitError:
+    def offsets_unreadable(self, failure: Exception) -> OrderbookKitError:
         return DatabaseLostError(
             f"The store could not read its offsets from PostgreSQL when it was given partitions "
             f"({failure}), so it stopped before reading anything. Check the database "
             "(`python -m orderbook_kit.lab.postgres status`) and start the store again."
         )
 
-    def _past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+    def offsets_past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
         return DatabaseError(
             f"The store's stored offset for {tp.topic} partition {tp.partition} "
             f"({offset}) is past the end of the partition ({end}): the topic was "
