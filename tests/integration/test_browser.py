@@ -104,7 +104,12 @@ def test_the_dashboard_updates_live_as_ticks_flow(
         20,
         "dead letters by reason",
     )
-    rows = browser.find_elements(By.CSS_SELECTOR, "#freshness tbody tr")
-    assert sorted(r.get_attribute("data-symbol") for r in rows) == sorted(SYMBOLS)
+    # Read in one script: the table is redrawn every few seconds, and rows found by one call
+    # may be gone by the next (a stale element on a busy machine).
+    freshness = browser.execute_script(
+        "return [...document.querySelectorAll('#freshness tbody tr')]"
+        ".map((row) => row.dataset.symbol).sort();"
+    )
+    assert freshness == sorted(SYMBOLS)
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []  # no script error, no failed request
