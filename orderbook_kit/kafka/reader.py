@@ -72,12 +72,23 @@ class ReadResult:
         return text
 
 
+READ_COMMITTED = "read_committed"
+ISOLATION_LEVELS = (READ_COMMITTED, "read_uncommitted")
+
+
 def open_consumer(settings: Settings, **overrides: object) -> KafkaConsumer:
-    """A KafkaConsumer with bounded connection time; BrokerUnreachableError if none answers."""
+    """A KafkaConsumer with bounded connection time; BrokerUnreachableError if none answers.
+
+    It reads committed data only (``isolation_level="read_committed"``, kafka-python's default
+    is ``read_uncommitted``): records of a transaction that is still open, or was aborted, are
+    never returned, and the log's end for it is the *last stable offset* (where the oldest open
+    transaction begins), not the high watermark.
+    """
     config = {
         "bootstrap_servers": settings.kafka.bootstrap_servers,
         "client_id": "orderbook-kit-consumer",
         "enable_auto_commit": False,
+        "isolation_level": READ_COMMITTED,
         **client_timeouts(settings.kafka.client_timeout_s),
         **overrides,
     }
@@ -101,6 +112,7 @@ def read_records(
     until_end: bool = True,
     until: Callable[[], bool] | None = None,
     partitions: Collection[int] | None = None,
+    isolation_level: str = READ_COMMITTED,
 ) -> RecordsRead:
     """Read the raw Kafka records of ``topic`` (key, value bytes, headers, offsets...): of every
     partition, or of ``partitions`` only.
@@ -115,10 +127,19 @@ def read_records(
 
     A broker outage during the read is ridden out until ``timeout_s``; the result then says
     it stopped at the time limit, and why.
+
+    Only committed data is read (``isolation_level="read_committed"``): what the quality gate's
+    transactions committed, never what an aborted or still open one wrote. Pass
+    ``"read_uncommitted"`` to see every record in the log, aborted ones too (notebook 06).
     """
     settings = settings or load_settings()
     topic = topic or settings.topics.raw
     _check_where_to_start(offsets, from_time, group_id, partitions)
+    if isolation_level not in ISOLATION_LEVELS:
+        raise OrderbookKitError(
+            f"isolation_level={isolation_level!r}: use 'read_committed' (the default: what "
+            "transactions committed) or 'read_uncommitted' (every record, aborted ones too)"
+        )
     deadline = time.monotonic() + timeout_s
     if settings.kafka.client == "confluent":
         return read_records_confluent(
@@ -133,9 +154,11 @@ def read_records(
             until_end=until_end,
             until=until,
             partitions=partitions,
+            isolation_level=isolation_level,
         )
     consumer = open_consumer(
         settings,
+        isolation_level=isolation_level,
         group_id=group_id,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -198,8 +221,10 @@ def read_ticks(
     group_id: str | None = None,
     until_end: bool = True,
     until: Callable[[], bool] | None = None,
+    isolation_level: str = READ_COMMITTED,
 ) -> ReadResult:
-    """Read ticks from ``topic`` into a DataFrame; the arguments are those of :func:`read_records`.
+    """Read ticks from ``topic`` into a DataFrame; the arguments are those of :func:`read_records`
+    (committed data only, unless ``isolation_level="read_uncommitted"``).
 
     Messages that are not valid ticks are counted by reason in ``skipped``, not put in the frame.
     """
@@ -214,6 +239,7 @@ def read_ticks(
             group_id=group_id,
             until_end=until_end,
             until=until,
+            isolation_level=isolation_level,
         )
 
 

@@ -46,6 +46,8 @@ COMMAND = ConsumerCommand(
         ("--clean-topic", "topics.clean", "where clean ticks go"),
         ("--dlq-topic", "topics.dead_letters", "where rejected messages go"),
         ("--state-topic", "topics.gate_state", "where the gate keeps its memory"),
+        ("--delivery", "gate.delivery", "exactly-once (Kafka transactions) or at-least-once"),
+        ("--instance", "gate.instance", "this gate's name in its group; one per running gate"),
         (
             "--price-jump-limit",
             "gate.price_jump_limit",

@@ -6,13 +6,20 @@ saying where it came from (and, in the dead-letter topic, why it was rejected)::
     orderbook.raw ──> QualityGate ──> orderbook.clean   (headers: source.*)
                                  └──> orderbook.dlq     (headers: reason, detail, source.*)
 
-Delivery is *at least once*: after each batch the gate waits until Kafka has acknowledged every
-clean and dead-letter write, then saves its memory (``market/checker_memory.py``), and only then
-commits the batch's offsets (the loop does, through :class:`KafkaCommits`). A gate that is killed
-before committing re-reads the batch when it restarts, so nothing is lost; a message may then be
-written twice, and the ``source.*`` headers show the copy.
-Messages the saved memory says were already routed go to the dead-letter topic as ``duplicate``,
-so the clean topic gets a second copy only if the gate died before its memory was saved.
+Delivery is *exactly once* by default (``ORDERBOOK_GATE_DELIVERY``, :mod:`.writers`): each
+batch's clean and dead-letter writes, its memory (``market/checker_memory.py``) and its offsets
+are one Kafka transaction (:class:`KafkaTransactions` commits it). Killed at any moment, the gate
+leaves either the whole batch or none of it to readers of committed data, and a restart goes on
+from the last committed batch. The transactional id (``<group>.<instance>``) survives restarts:
+the restarted gate fences its dead predecessor, whose open transaction the broker aborts.
+
+*At least once* (``ORDERBOOK_GATE_DELIVERY=at-least-once``): after each batch the gate waits until
+Kafka has acknowledged every clean and dead-letter write, then saves its memory, and only then
+commits the batch's offsets (:class:`KafkaCommits`). A gate that is killed before committing
+re-reads the batch when it restarts, so nothing is lost; a message may then be written twice,
+and the ``source.*`` headers show the copy. Messages the saved memory says were already routed
+go to the dead-letter topic as ``duplicate``, so the clean topic gets a second copy only if the
+gate died before its memory was saved.
 
 Several gates can run as one consumer group: Kafka shares the raw partitions between them, and
 each partition's memory moves with it (the next owner reads it back before judging a message).
@@ -39,17 +46,20 @@ from orderbook_kit.kafka.admin import (
     raise_message_size_limit,
     topic_identity,
 )
-from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.kafka.transactions import TransactionalProducer
 from orderbook_kit.market.checks import QualityChecker, Verdict
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
+from orderbook_kit.quality.writers import AcknowledgedWrites, GateWriter, TransactionalWrites
 from orderbook_kit.runtime.group_loop import (
     Batches,
     BatchHandler,
     GroupLoop,
     GroupService,
     KafkaCommits,
+    KafkaTransactions,
+    OffsetKeeper,
     Offsets,
 )
 from orderbook_kit.settings.environment import Settings, load_settings
@@ -141,9 +151,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         self.settings = settings or load_settings()
         self.on_routed = on_routed
         self.metrics = metrics  # counted once per batch, once its writes are acknowledged
-        self._clean: TickProducer | None = None
-        self._dead: TickProducer | None = None
-        self._state: TickProducer | None = None
+        self._writer: GateWriter | None = None
         self._scope: MemoryScope | None = None  # known once the raw topic's id is
         self._memory: dict[int, PartitionMemory] = {}  # by raw partition
         self._moved: set[int] = set()  # partitions the group moved: memory to read again
@@ -151,7 +159,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         self.loop = GroupLoop(
             self.settings,
             self,
-            KafkaCommits(self.settings, self.settings.gate.group),
+            self._offset_keeper(),
             group=self.settings.gate.group,
             topic=self.settings.topics.raw,
             # One per process: `kafka-consumer-groups --describe` tells the gates apart.
@@ -159,8 +167,33 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             max_batch=MAX_BATCH,
             service="the gate",
             on_restart="a restart checks the rest",
-            consumer_options={"max_poll_records": MAX_BATCH},
+            consumer_options=self._consumer_options(),
         )
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.settings.gate.delivery == "exactly-once"
+
+    def _consumer_options(self) -> dict[str, object]:
+        options: dict[str, object] = {"max_poll_records": MAX_BATCH}
+        if self.exactly_once:
+            # A static member (KIP-345): a restarted gate of the same instance takes its
+            # partitions back at once, rather than after its dead predecessor's session.
+            options["group_instance_id"] = self.settings.gate.transactional_id
+        return options
+
+    def _offset_keeper(self) -> OffsetKeeper:
+        if not self.exactly_once:
+            return KafkaCommits(self.settings, self.settings.gate.group)
+        return KafkaTransactions(self._transactional_producer, self._forget_batch)
+
+    def _transactional_producer(self) -> TransactionalProducer:
+        assert isinstance(self._writer, TransactionalWrites), "connect() first"
+        return self._writer.producer
+
+    def _forget_batch(self, partitions: set[TopicPartition]) -> None:
+        """An aborted batch taught the memory things that did not happen: read it again."""
+        self.partitions_moved(partitions, assigned=True)
 
     @property
     def tracked_symbols(self) -> int:
@@ -173,45 +206,25 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     # --- BatchHandler ------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the four topics if needed and open the three producers (before joining)."""
-        if self._clean is not None:
+        """Create the four topics if needed and open the writer (before joining)."""
+        if self._writer is not None:
             return
-        settings = self.settings
         try:
-            dead_letter_limit = self._prepare_topics()
-            self._clean = TickProducer(settings, topic=settings.topics.clean, create_topic=False)
             # Room for the largest raw message plus the dead-letter headers.
-            self._dead = TickProducer(
-                settings,
-                topic=settings.topics.dead_letters,
-                create_topic=False,
-                max_request_size=dead_letter_limit,
-            )
-            self._state = TickProducer(
-                settings, topic=settings.topics.gate_state, create_topic=False
-            )
-            self._clean.connect()
-            self._dead.connect()
-            self._state.connect()
+            limit = self._prepare_topics()
+            kind = TransactionalWrites if self.exactly_once else AcknowledgedWrites
+            self._writer = kind(self.settings, max_request_size=limit)
+            self._writer.connect()
         except BaseException:
             self.release(timeout_s=0)
             raise
 
     def release(self, timeout_s: float | None) -> None:
-        """Close the producers (waiting up to ``timeout_s`` for their acknowledgements; nothing
-        is pending after a finished batch). Safe to call twice."""
-        producers = (self._clean, self._dead, self._state)
-        self._clean = self._dead = self._state = None
-        problems = []
-        for producer in producers:
-            if producer is None:
-                continue
-            try:
-                producer.close(timeout_s)
-            except OrderbookKitError as exc:
-                problems.append(exc)
-        if problems:
-            raise problems[0]
+        """Close the writer (waiting up to ``timeout_s`` for acknowledgements; nothing is
+        pending after a finished batch). Safe to call twice."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close(timeout_s)
 
     def new_stats(self) -> GateStats:
         return GateStats()
@@ -227,14 +240,16 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
 
     def handle(self, batches: Batches, stats: GateStats) -> Offsets:
         """Route the batch, wait for its writes, save the memory: then its offsets are done."""
-        assert self._clean is not None and self._dead is not None
+        writer = self._writer
+        assert writer is not None
         with self._moved_lock:
             moved, self._moved = self._moved, set()
         for partition in moved:
             self._memory.pop(partition, None)
         self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
-        clean = self._process(batches, self._clean, self._dead, stats)
-        self._save_memory(batches)
+        writer.begin()
+        clean = self._process(batches, writer, stats)
+        self._save_memory(batches, writer)
         stats.batches += 1
         if self.metrics is not None:
             self.metrics.count(stats)
@@ -282,15 +297,19 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
                     settings.topics.gate_state,
                 )
 
-    def _save_memory(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Write what the batch changed in the memory, and wait for Kafka to have it, before
-        the offsets are committed (and after the batch's own writes were acknowledged: the
-        memory never says a message was routed that is not in Kafka)."""
-        assert self._state is not None and self._scope is not None
+    def _save_memory(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]], writer: GateWriter
+    ) -> None:
+        """Write what the batch changed in the memory, before the offsets are committed: in
+        the batch's transaction, or - at least once - after the batch's own writes were
+        acknowledged, waiting for Kafka to have it (the memory never says a message was routed
+        that is not in Kafka)."""
+        assert self._scope is not None
+        state_topic = self.settings.topics.gate_state
         for tp in batches:
             for key, value in state_records(self._scope, tp.partition, self._memory[tp.partition]):
-                self._state.send_raw(key, value, partition=tp.partition)
-        self._state.flush()
+                writer.send(state_topic, key, value, partition=tp.partition)
+        writer.settle()
 
     def _prepare_topics(self) -> int:
         """Create the four topics if needed; return the dead-letter topic's message size limit.
@@ -334,13 +353,13 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     def _process(
         self,
         batches: dict[TopicPartition, list[ConsumerRecord]],
-        clean: TickProducer,
-        dead: TickProducer,
+        writer: GateWriter,
         stats: GateStats,
     ) -> list[Tick]:
         """Route every record of ``batches``; the clean ticks (kept only when metrics are on)."""
         clean_ticks: list[Tick] = []
         keep = clean_ticks.append if self.metrics is not None else None
+        clean, dead = self.settings.topics.clean, self.settings.topics.dead_letters
         for tp, records in batches.items():
             memory = self._memory[tp.partition]
             for record in records:
@@ -361,18 +380,17 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
                     ]
                 # Same key, same bytes, same timestamp: the copy is indistinguishable from the
                 # original except for the headers.
-                target.send_raw(record.key, record.value, headers, timestamp_ms=record.timestamp)
+                writer.send(
+                    target, record.key, record.value, headers=headers, timestamp_ms=record.timestamp
+                )
                 stats.processed += 1
                 if self.on_routed is not None:
-                    self.on_routed(Routed(record, verdict, target.topic))
+                    self.on_routed(Routed(record, verdict, target))
             if records:
                 memory.checked_through = max(memory.checked_through, records[-1].offset)
-        # Wait for every acknowledgement before the caller commits: this is what makes the
-        # delivery at-least-once. flush() raises DeliveryError if a write failed or Kafka does
-        # not answer in time; the batch's offsets are then not committed, and a restart checks
-        # those messages again.
-        clean.flush()
-        dead.flush()
+        # At least once: every acknowledgement before the memory and the commit (a failed or
+        # unanswered write raises DeliveryError; the offsets are then not committed).
+        writer.settle()
         return clean_ticks
 
 

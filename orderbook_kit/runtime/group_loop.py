@@ -10,7 +10,9 @@
   Kafka's acknowledgements, the store inserts the ticks and their offsets in one transaction, the
   archive collects ranges and closes them into files. It returns the offsets it has finished.
 - The **offset keeper** is where the group's progress lives, so where a restart resumes:
-  :class:`KafkaCommits` (Kafka's committed offsets: the gate), or :class:`OwnRecords` (the
+  :class:`KafkaTransactions` (Kafka's committed offsets, committed in the same transaction as the
+  batch's writes: the gate, exactly once), :class:`KafkaCommits` (committed after the writes were
+  acknowledged: the gate at least once), or :class:`OwnRecords` (the
   service's own records, written with its data: the store's table, the archive's markers - the
   KafkaConsumer documentation's "Storing Offsets Outside Kafka"; Kafka is then told the same
   offsets afterwards, for lag tools only).
@@ -42,6 +44,7 @@ from orderbook_kit.kafka.admin import (
     unreachable_error,
 )
 from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.kafka.transactions import TransactionAbortedError, TransactionalProducer
 from orderbook_kit.lifecycle import Connectable
 from orderbook_kit.runtime.polling import (
     OutageTolerantPoller,
@@ -57,6 +60,7 @@ __all__ = [
     "GroupLoop",
     "GroupService",
     "KafkaCommits",
+    "KafkaTransactions",
     "OffsetKeeper",
     "Offsets",
     "OwnRecords",
@@ -178,6 +182,45 @@ class StoredOffsets(Protocol):
         """The error to stop with when one lies past its partition's end (the topic was deleted
         and created again: the records describe the old one)."""
         ...
+
+
+@dataclass
+class KafkaTransactions:
+    """Offsets committed in the Kafka transaction that holds the batch's writes (exactly once:
+    both count, or neither). ``writer()`` is the handler's transactional producer, with the
+    batch's transaction open. A transaction that does not commit is aborted, the consumer goes
+    back to the group's committed offsets, and ``on_abort(partitions)`` tells the handler to
+    forget what it learnt from the batch: it is read and handled again."""
+
+    writer: Callable[[], TransactionalProducer]
+    on_abort: Callable[[set[TopicPartition]], None]
+
+    def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
+        return None  # the group's committed offsets: only committed transactions moved them
+
+    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+        writer = self.writer()
+        if not writer.in_transaction:
+            return
+        try:
+            writer.commit(offsets, consumer.group_metadata())
+        except TransactionAbortedError as exc:
+            log.warning("%s; handling the batch again", exc)
+            self._rewind(consumer)
+
+    def _rewind(self, consumer: KafkaConsumer) -> None:
+        assigned = consumer.assignment()
+        for tp in assigned:
+            committed = consumer.committed(tp, timeout_ms=10_000)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        self.on_abort(set(assigned))
+
+    def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
+        # Never asked: nothing is sought (resume_points is None), so nothing is checked.
+        return OrderbookKitError(f"{tp} resumed at {offset}, past its end {end}")
 
 
 @dataclass

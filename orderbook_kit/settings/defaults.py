@@ -18,6 +18,15 @@ DLQ_TOPIC = "orderbook.dlq"
 # compacted: a restarted or rebalanced gate picks up where the last one left off.
 GATE_STATE_TOPIC = "orderbook.quality.state"
 QUALITY_GROUP = "orderbook-quality"
+# How the gate hands a batch on. "exactly-once": its clean, dead-letter and memory writes and the
+# batch's offsets go in one Kafka transaction (readers that read committed data see each raw
+# message once). "at-least-once": written, acknowledged, then committed; a crash in between
+# writes a batch again (notebook 06 shows both).
+GATE_DELIVERIES = ("exactly-once", "at-least-once")
+GATE_DELIVERY = "exactly-once"
+# Which gate of the group this is: its transactional id is <group>.<instance>, the same after a
+# restart, so a restarted gate fences its dead predecessor. Two gates that run at once need two.
+GATE_INSTANCE = "0"
 STORE_GROUP = "orderbook-store"
 PARTITIONS = 3  # when the kit creates a topic
 

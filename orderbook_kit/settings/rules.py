@@ -24,7 +24,9 @@ __all__ = [
     "bootstrap_servers",
     "database_url",
     "db_schema",
+    "gate_delivery",
     "group_id",
+    "instance_name",
     "kafka_client",
     "log_level",
     "metrics_port",
@@ -212,6 +214,26 @@ def kafka_client(value: Any) -> str:
         raise ValueError(
             f"{value!r} is not a client the kit knows; use {choices} (confluent needs "
             "`pip install -e .[fast]`)"
+        )
+    return text
+
+
+def gate_delivery(value: Any) -> str:
+    """How the gate delivers: exactly once (Kafka transactions) or at least once."""
+    text = str(value).strip().lower()
+    if text not in defaults.GATE_DELIVERIES:
+        choices = " or ".join(repr(name) for name in defaults.GATE_DELIVERIES)
+        raise ValueError(f"{value!r} is not a delivery the gate knows; use {choices}")
+    return text
+
+
+def instance_name(value: Any) -> str:
+    """A gate's name within its group: letters, digits, ``.``, ``_`` and ``-``, 1-64 long."""
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", text):
+        raise ValueError(
+            f"{value!r} is not an instance name; use 1-64 letters, digits, '.', '_' or '-', "
+            "e.g. 0, 1, eu-1 (each gate that runs at the same time needs its own)"
         )
     return text
 

@@ -189,16 +189,24 @@ class SimulatorSettings(Section):
 
 @dataclass(frozen=True)
 class GateSettings(Section):
-    """The quality gate: its consumer group and how far a price may jump."""
+    """The quality gate: its consumer group, how it delivers, which instance it is, and how far
+    a price may jump."""
 
     name: ClassVar[str] = "gate"
 
     group: str = setting("ORDERBOOK_QUALITY_GROUP", rules.group_id, defaults.QUALITY_GROUP)
+    delivery: str = setting("ORDERBOOK_GATE_DELIVERY", rules.gate_delivery, defaults.GATE_DELIVERY)
+    instance: str = setting("ORDERBOOK_GATE_INSTANCE", rules.instance_name, defaults.GATE_INSTANCE)
     price_jump_limit: float = setting(
         "PRICE_JUMP_LIMIT",
         rules.number(above=0.0, maximum=10.0, example=defaults.PRICE_JUMP_LIMIT),
         defaults.PRICE_JUMP_LIMIT,
     )
+
+    @property
+    def transactional_id(self) -> str:
+        """The gate's transactional id: the same after a restart, so it fences its predecessor."""
+        return f"{self.group}.{self.instance}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ __all__ = [
     "POLL_MS",
     "SERVICE_POLL_MS",
     "SESSION_TIMEOUT_MS",
+    "TRANSACTION_TIMEOUT_MS",
 ]
 
 # A bounded read, a lesson's group member, the API's live stream: how long one poll may wait. Short,
@@ -32,3 +33,8 @@ HEARTBEAT_MS = 500
 # that hands the partitions out. Seen under load in a full test run; 2 s bounds that wait, for one
 # small request every 2 s to a broker on this machine.
 METADATA_MAX_AGE_MS = 2_000
+# A transaction the gate opened and never finished (it was killed, or frozen) holds back every
+# reader of committed data until the broker aborts it: after this long, or at once when a gate
+# with the same transactional id starts. Far above a batch's work (well under a second), far
+# below kafka-python's default of a minute.
+TRANSACTION_TIMEOUT_MS = 15_000

@@ -118,7 +118,7 @@ def test_two_gates_share_the_partitions_and_one_killed_loses_nothing() -> None:
         "ingest", settings, "-q", "--count", "1500", "--interval", "0.004", "--fault-rate", "0.02",
         *symbols,
     )  # fmt: skip
-    gates = [start_service("quality", settings, "-q") for _ in range(2)]
+    gates = [start_service("quality", settings, "-q", "--instance", str(i)) for i in range(2)]
     try:
         wait_for_members(
             settings.gate.group,

@@ -43,6 +43,7 @@ def read_records_confluent(
     until_end: bool,
     until: Callable[[], bool] | None,
     partitions: Collection[int] | None,
+    isolation_level: str,
 ) -> RecordsRead:
     """Read ``topic`` with librdkafka; the arguments mean what they mean for ``read_records``."""
     module = confluent_kafka()
@@ -61,6 +62,10 @@ def read_records_confluent(
             "group.id": group_id or f"orderbook-kit-read-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "isolation.level": isolation_level,
+            # An event at each partition's end, with the end's offset: past the commit markers
+            # of transactions, which are offsets no record is ever returned for.
+            "enable.partition.eof": True,
             "socket.timeout.ms": max(int(settings.kafka.client_timeout_s * 1000), 1000),
             "reconnect.backoff.max.ms": 1000,
             # The broker answers a connection's requests in order, so a watermark asked for while
@@ -161,6 +166,10 @@ class _Reader:
         for message in messages:
             error = message.error()
             if error is not None:
+                if error.code() == self.module.KafkaError._PARTITION_EOF:
+                    partition = message.partition()
+                    positions[partition] = max(positions.get(partition, 0), message.offset())
+                    continue
                 self._failed(error)
                 continue
             kept.append(message)

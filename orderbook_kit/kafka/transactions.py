@@ -1,0 +1,197 @@
+"""A transactional producer: writes to several topics and a consumer group's offsets, committed
+together or not at all (Kafka's exactly-once read-process-write).
+
+::
+
+    begin ──> send(clean) send(dead letter) send(memory) ──> commit(offsets, group metadata)
+                                                        └──> abort()   (on any error)
+
+Readers with ``isolation_level="read_committed"`` (the kit's default) see a transaction's records
+once it commits, and never those of one that aborted. The transactional id names the writer
+across restarts: a new producer with the same id *fences* the old one (its next commit fails,
+and its open transaction is aborted), so a restarted gate is never raced by its dead or frozen
+predecessor. The consumer's group metadata (generation and member id, KIP-447) goes with the
+offsets, so a member that lost its partitions in a rebalance cannot commit them either.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, ProducerFencedError
+from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import OffsetAndMetadata
+
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import client_timeouts, unreachable_error
+from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.timing import TRANSACTION_TIMEOUT_MS
+
+__all__ = ["FencedError", "TransactionAbortedError", "TransactionalProducer"]
+
+log = logging.getLogger(__name__)
+
+# Errors after which the producer cannot go on: only closing it (and a new one) helps.
+FATAL = (ProducerFencedError,)
+
+
+class FencedError(OrderbookKitError):
+    """Another producer with the same transactional id started: this one must stop."""
+
+
+class TransactionAbortedError(OrderbookKitError):
+    """The transaction was aborted: none of its records or offsets count; do the work again."""
+
+
+class TransactionalProducer:
+    """kafka-python's transactional producer, with bounded waits and the kit's errors. Nothing
+    connects until :meth:`connect`, which also fences any earlier producer of the same id."""
+
+    def __init__(
+        self, settings: Settings, transactional_id: str, *, max_request_size: int | None = None
+    ) -> None:
+        self.settings = settings
+        self.transactional_id = transactional_id
+        self.max_request_size = max_request_size
+        self._producer: KafkaProducer | None = None
+        self.in_transaction = False
+        self.committed = 0  # transactions committed
+        self.aborted = 0  # ... and aborted
+
+    def connect(self) -> TransactionalProducer:
+        """Open the producer and register its transactional id (fencing the previous holder,
+        whose open transaction the broker aborts)."""
+        if self._producer is not None:
+            return self
+        kafka = self.settings.kafka
+        config: dict[str, Any] = {
+            "bootstrap_servers": kafka.bootstrap_servers,
+            "client_id": f"orderbook-kit-{self.transactional_id}",
+            "transactional_id": self.transactional_id,
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": 5,
+            "batch_size": 64 * 1024,
+            "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS,
+            "max_block_ms": int(kafka.client_timeout_s * 1000),
+            **client_timeouts(kafka.client_timeout_s),
+        }
+        if self.max_request_size is not None:
+            config["max_request_size"] = self.max_request_size
+        try:
+            producer = KafkaProducer(**config)
+        except KafkaError as exc:
+            raise unreachable_error(kafka.bootstrap_servers, kafka.client_timeout_s) from exc
+        try:
+            producer.init_transactions()
+        except KafkaError as exc:
+            producer.close(timeout=0)
+            raise OrderbookKitError(
+                f"The broker at {kafka.bootstrap_servers} did not start transactional id "
+                f"{self.transactional_id!r} ({type(exc).__name__}: {exc}). A broker serves "
+                "transactions only when it can keep its transaction log: check that "
+                "transaction.state.log.replication.factor and transaction.state.log.min.isr are "
+                "at most its number of brokers (1 and 1 on one broker; the kit's brokers and the "
+                "compose file set them). Or run the gate at least once: "
+                "ORDERBOOK_GATE_DELIVERY=at-least-once."
+            ) from exc
+        self._producer = producer
+        return self
+
+    def begin(self) -> None:
+        """Start a transaction, unless one is open."""
+        if not self.in_transaction:
+            self._require().begin_transaction()
+            self.in_transaction = True
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+        partition: int | None = None,
+    ) -> FutureRecordMetadata:
+        """Send inside the open transaction (:meth:`begin` first)."""
+        assert self.in_transaction, "begin() first"
+        try:
+            return self._require().send(
+                topic,
+                key=key,
+                value=value,
+                headers=headers,
+                timestamp_ms=timestamp_ms,
+                partition=partition,
+            )
+        except FATAL as exc:
+            raise self._fenced(exc) from exc
+
+    def commit(self, offsets: dict[TopicPartition, int], group_metadata: object) -> None:
+        """Add ``offsets`` (the next offset to read, per partition) for the consumer group of
+        ``group_metadata`` to the transaction, and commit it. On failure the transaction is
+        aborted and :class:`TransactionAbortedError` raised (:class:`FencedError` if another
+        producer took the id over)."""
+        producer = self._require()
+        if not self.in_transaction:
+            return
+        marks = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+        try:
+            if marks:
+                producer.send_offsets_to_transaction(marks, group_metadata)
+            producer.commit_transaction()
+        except FATAL as exc:
+            raise self._fenced(exc) from exc
+        except KafkaError as exc:
+            self.abort()
+            raise TransactionAbortedError(
+                f"The transaction of {self.transactional_id!r} did not commit "
+                f"({type(exc).__name__}: {exc}); it was aborted, so none of its writes count."
+            ) from exc
+        self.in_transaction = False
+        self.committed += 1
+
+    def abort(self) -> None:
+        """Abort the open transaction (its records stay in the log, marked aborted: readers of
+        committed data skip them)."""
+        if not self.in_transaction or self._producer is None:
+            return
+        self.in_transaction = False
+        self.aborted += 1
+        try:
+            self._producer.abort_transaction()
+        except FATAL as exc:
+            raise self._fenced(exc) from exc
+        except KafkaError as exc:
+            raise OrderbookKitError(
+                f"Could not abort the transaction of {self.transactional_id!r} ({exc}). Its "
+                f"records stay invisible to readers of committed data; the broker aborts it "
+                f"after {TRANSACTION_TIMEOUT_MS // 1000} s, or at once when this gate restarts."
+            ) from exc
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Close; an open transaction is left for the broker to abort (readers never see it)."""
+        producer, self._producer = self._producer, None
+        self.in_transaction = False
+        if producer is not None:
+            try:
+                producer.close(timeout=0 if timeout_s is None else timeout_s)
+            except KafkaError as exc:
+                log.debug("closing the transactional producer: %s", exc)
+
+    def _require(self) -> KafkaProducer:
+        if self._producer is None:
+            raise OrderbookKitError("The transactional producer is not connected: connect() first.")
+        return self._producer
+
+    def _fenced(self, exc: BaseException) -> FencedError:
+        self.in_transaction = False
+        return FencedError(
+            f"Another producer now holds transactional id {self.transactional_id!r} "
+            f"({type(exc).__name__}), so this one stopped without committing: a newer gate with "
+            "the same ORDERBOOK_GATE_INSTANCE runs. Give each gate that runs at the same time its "
+            "own instance (ORDERBOOK_GATE_INSTANCE=1, 2, ...)."
+        )

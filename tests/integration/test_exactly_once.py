@@ -1,0 +1,108 @@
+"""Exactly once through the gate, proven: SIGKILL at random moments, count with another reader.
+
+The gate writes each batch (clean copies, dead letters, its memory) and the batch's offsets in one
+Kafka transaction. Killed at any moment - mid-batch, mid-commit - it leaves the whole batch or
+none of it to readers of committed data; the restarted gate (same transactional id) fences its
+dead predecessor and goes on from the last committed batch.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.quality.gate import source_of
+from orderbook_kit.quality.outputs import copies_by_source
+from orderbook_kit.runtime.launcher import ServiceProcess, start_service
+from orderbook_kit.settings.environment import Settings, load_settings
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.kafka]
+
+KILLS = 10
+TICKS = 20_000
+
+
+def committed(settings: Settings) -> int:
+    """The gate group's committed raw offsets, summed (-1 while the broker cannot say)."""
+    try:
+        lag = group_lag(settings.gate.group, settings.topics.raw, settings)
+    except (KafkaError, OrderbookKitError):
+        return -1
+    return int(lag["committed"].sum())
+
+
+def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
+    return [
+        record
+        for topic in (settings.topics.clean, settings.topics.dead_letters)
+        for record in read_records(
+            topic, settings=settings, timeout_s=60, isolation_level=isolation_level
+        ).records
+    ]
+
+
+def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_once() -> None:
+    settings = load_settings().isolated(f"eos-{uuid.uuid4().hex[:10]}")
+    rng = random.Random()
+    seed = rng.randrange(1_000_000)
+    print(f"kill moments from seed {seed}")
+    rng.seed(seed)
+    # A live feed with every kind of fault, so the gate works in many small transactions.
+    ingest = start_service(
+        "ingest", settings, "-q", "--count", str(TICKS), "--interval", "0.004",
+        "--fault-rate", "0.01",
+    )  # fmt: skip
+    gates: list[ServiceProcess] = []
+    try:
+        kills_at = []
+        for _ in range(KILLS):
+            gate = start_service("quality", settings, "-q")
+            gates.append(gate)
+            before = committed(settings)
+            # Working: it has committed a transaction of its own (after its predecessor's
+            # session ran out and the group handed it the partitions).
+            wait_for(lambda b=before: committed(settings) > b, 120, "the gate to commit", gate)
+            # Then a random moment of its work: the delay places the kill, it waits for nothing.
+            time.sleep(rng.uniform(0.0, 1.5))
+            gate.kill()
+            kills_at.append(committed(settings))
+        assert ingest.wait(300) == 0, ingest.output()
+        raw_count = sum(end_offsets(settings.topics.raw, settings).values())
+        last = start_service("quality", settings, "-q")
+        gates.append(last)
+        wait_for(lambda: committed(settings) == raw_count, 180, "the last gate", last)
+        assert last.stop() == 0, last.output()
+    finally:
+        for process in (ingest, *gates):
+            process.kill()
+    print(f"killed at committed offsets {kills_at} of {raw_count}")
+    assert raw_count >= TICKS
+
+    raw = {
+        (r.partition, r.offset): r.value
+        for r in read_records(settings.topics.raw, settings=settings, timeout_s=60).records
+    }
+    written = outputs(settings, "read_committed")
+    sources = copies_by_source(written)
+    missing = set(raw) - set(sources)
+    duplicated = {source: n for source, n in sources.items() if n > 1}
+    assert len(raw) == raw_count
+    assert not missing, f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}"
+    assert not duplicated, f"{len(duplicated)} written twice, e.g. {list(duplicated)[:5]}"
+    assert set(sources) == set(raw)  # and nothing that is not a raw message
+    for record in written:  # byte for byte
+        assert record.value == raw[source_of(record)[1:]]
+    everything = outputs(settings, "read_uncommitted")
+    print(
+        f"{raw_count} raw messages, each once under read_committed; the log holds "
+        f"{len(everything) - len(written)} more record(s) of aborted transactions"
+    )
