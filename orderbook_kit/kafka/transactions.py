@@ -17,6 +17,7 @@ offsets, so a member that lost its partitions in a rebalance cannot commit them 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
@@ -25,7 +26,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.kafka.admin import client_timeouts, unreachable_error
+from orderbook_kit.kafka.admin import RETRY_PAUSE_S, client_timeouts, unreachable_error
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import TRANSACTION_TIMEOUT_MS
 
@@ -80,25 +81,37 @@ class TransactionalProducer:
         }
         if self.max_request_size is not None:
             config["max_request_size"] = self.max_request_size
-        try:
-            producer = KafkaProducer(**config)
-        except KafkaError as exc:
-            raise unreachable_error(kafka.bootstrap_servers, kafka.client_timeout_s) from exc
-        try:
-            producer.init_transactions()
-        except KafkaError as exc:
-            producer.close(timeout=0)
-            raise OrderbookKitError(
-                f"The broker at {kafka.bootstrap_servers} did not start transactional id "
-                f"{self.transactional_id!r} ({type(exc).__name__}: {exc}). A broker serves "
-                "transactions only when it can keep its transaction log: check that "
-                "transaction.state.log.replication.factor and transaction.state.log.min.isr are "
-                "at most its number of brokers (1 and 1 on one broker; the kit's brokers and the "
-                "compose file set them). Or run the gate at least once: "
-                "ORDERBOOK_GATE_DELIVERY=at-least-once."
-            ) from exc
+        # A broker that has just (re)started loads its transaction log first, and says "not
+        # ready" meanwhile: tried again, each time with a new producer, up to the delivery timeout.
+        deadline = time.monotonic() + kafka.delivery_timeout_s
+        while True:
+            try:
+                producer = KafkaProducer(**config)
+            except KafkaError as exc:
+                raise unreachable_error(kafka.bootstrap_servers, kafka.client_timeout_s) from exc
+            try:
+                producer.init_transactions()
+                break
+            except KafkaError as exc:
+                producer.close(timeout=0)
+                if not exc.retriable or time.monotonic() >= deadline:
+                    raise self._not_started(exc) from exc
+                log.info("transactional id %r not started yet (%s)", self.transactional_id, exc)
+                time.sleep(RETRY_PAUSE_S)
         self._producer = producer
         return self
+
+    def _not_started(self, exc: KafkaError) -> OrderbookKitError:
+        kafka = self.settings.kafka
+        return OrderbookKitError(
+            f"The broker at {kafka.bootstrap_servers} did not start transactional id "
+            f"{self.transactional_id!r} within {kafka.delivery_timeout_s:g} s "
+            f"({type(exc).__name__}: {exc}). A broker serves transactions only when it can keep "
+            "its transaction log: check that transaction.state.log.replication.factor and "
+            "transaction.state.log.min.isr are at most its number of running brokers (1 and 1 on "
+            "one broker; the kit's brokers and the compose file set them), and that it runs "
+            "(`make status`). Or run the gate at least once: ORDERBOOK_GATE_DELIVERY=at-least-once."
+        )
 
     def begin(self) -> None:
         """Start a transaction, unless one is open."""

@@ -32,7 +32,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -131,6 +131,16 @@ class GateStats:
         return text + "."
 
 
+@dataclass
+class _Uncommitted:
+    """A handled batch until its transaction commits: the run's counts with it and before it,
+    and its clean ticks (for the metrics; kept only when they are on)."""
+
+    stats: GateStats
+    before: GateStats
+    clean: list[Tick]
+
+
 class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     """Validates ``settings.topics.raw`` into ``clean_topic`` and ``dlq_topic``, as consumer group
     ``settings.gate.group``. Nothing connects until :meth:`connect` (or ``with``, or
@@ -150,12 +160,13 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     ) -> None:
         self.settings = settings or load_settings()
         self.on_routed = on_routed
-        self.metrics = metrics  # counted once per batch, once its writes are acknowledged
+        self.metrics = metrics  # counted once per batch, once it is committed or acknowledged
         self._writer: GateWriter | None = None
         self._scope: MemoryScope | None = None  # known once the raw topic's id is
         self._memory: dict[int, PartitionMemory] = {}  # by raw partition
         self._moved: set[int] = set()  # partitions the group moved: memory to read again
         self._moved_lock = threading.Lock()
+        self._uncommitted: _Uncommitted | None = None  # the last batch, until it counts
         self.loop = GroupLoop(
             self.settings,
             self,
@@ -175,12 +186,10 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         return self.settings.gate.delivery == "exactly-once"
 
     def _consumer_options(self) -> dict[str, object]:
-        options: dict[str, object] = {"max_poll_records": MAX_BATCH}
-        if self.exactly_once:
-            # A static member (KIP-345): a restarted gate of the same instance takes its
-            # partitions back at once, rather than after its dead predecessor's session.
-            options["group_instance_id"] = self.settings.gate.transactional_id
-        return options
+        # Not a static member (KIP-345), though a restarted gate would get its partitions back
+        # sooner: a static member does not leave its group when it closes, so the group could
+        # not be reset or deleted until its session ran out.
+        return {"max_poll_records": MAX_BATCH}
 
     def _offset_keeper(self) -> OffsetKeeper:
         if not self.exactly_once:
@@ -192,8 +201,27 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         return self._writer.producer
 
     def _forget_batch(self, partitions: set[TopicPartition]) -> None:
-        """An aborted batch taught the memory things that did not happen: read it again."""
+        """An aborted batch taught the memory things that did not happen: read it again. Nor
+        does it count: the batch is read and checked again."""
         self.partitions_moved(partitions, assigned=True)
+        batch, self._uncommitted = self._uncommitted, None
+        if batch is not None:
+            stats, before = batch.stats, batch.before
+            stats.processed, stats.clean, stats.batches = (
+                before.processed,
+                before.clean,
+                before.batches,
+            )
+            stats.rejected = before.rejected
+
+    def after_poll(self, stats: GateStats) -> Offsets:
+        """The batch's transaction committed (or, at least once, its writes were acknowledged):
+        now it counts in the metrics."""
+        batch, self._uncommitted = self._uncommitted, None
+        if batch is not None and self.metrics is not None:
+            self.metrics.count(batch.stats)
+            self.metrics.observe_ticks(batch.clean)
+        return {}
 
     @property
     def tracked_symbols(self) -> int:
@@ -247,13 +275,14 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         for partition in moved:
             self._memory.pop(partition, None)
         self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
+        before = replace(stats, rejected=Counter(stats.rejected))
         writer.begin()
         clean = self._process(batches, writer, stats)
         self._save_memory(batches, writer)
         stats.batches += 1
-        if self.metrics is not None:
-            self.metrics.count(stats)
-            self.metrics.observe_ticks(clean)
+        self._uncommitted = _Uncommitted(stats, before, clean)
+        if not self.exactly_once:
+            self.after_poll(stats)  # its writes are acknowledged: it counts
         # The committed offset is the *next* message to read: one past the last one written.
         return {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
 

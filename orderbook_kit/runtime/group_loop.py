@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -99,6 +99,13 @@ class BatchHandler(Protocol[StatsT]):
 
     def finish(self, stats: StatsT) -> Offsets:
         """At the end of a run that ended normally (a limit, or ``stop``)."""
+        return {}
+
+    def passed(self, offsets: Offsets, stats: StatsT) -> Offsets:
+        """The consumer moved past offsets that hold no message for it (a transaction's commit
+        marker, an aborted transaction's records) and nothing else is pending: ``offsets`` is the
+        next offset to read per partition. Return what to record as done (a handler that keeps
+        its own offsets records them first), or nothing to leave them as they are."""
         return {}
 
     def partitions_moved(self, partitions: set[TopicPartition], *, assigned: bool) -> None:
@@ -264,6 +271,8 @@ class _Rebalance(ConsumerRebalanceListener):
         self.to_check: dict[TopicPartition, int] = {}  # sought offsets, checked after the poll
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.loop.read_to.pop(tp, None)
         self.loop.handler.partitions_moved(revoked, assigned=False)
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -289,6 +298,7 @@ class _Rebalance(ConsumerRebalanceListener):
             else:
                 consumer.seek(tp, offset)
                 self.to_check[tp] = offset
+                self.loop.read_to[tp] = offset
         log.info("resuming at %s", {tp.partition: points.get(tp.partition) for tp in assigned})
 
 
@@ -316,6 +326,9 @@ class GroupLoop(Generic[StatsT]):
         self.max_batch, self.service, self.on_restart = max_batch, service, on_restart
         self.consumer_options = dict(consumer_options or {})
         self.consumer: KafkaConsumer | None = None
+        # Per partition, the offset after the last record handed to the handler (or where it
+        # was sought to): the consumer's position beyond it passed offsets with no message.
+        self.read_to: Offsets = {}
         self._rebalance = _Rebalance(self)
 
     @property
@@ -373,6 +386,7 @@ class GroupLoop(Generic[StatsT]):
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group, then release the handler. Safe to call twice, or before joining."""
         consumer, self.consumer = self.consumer, None
+        self.read_to = {}
         if consumer is not None:
             try:
                 consumer.close(autocommit=False)
@@ -410,9 +424,24 @@ class GroupLoop(Generic[StatsT]):
             if batches:
                 limits.got_messages()
                 self.keeper.commit(consumer, handler.handle(batches, stats))
+            elif passed := self._passed_without_messages():
+                self.keeper.commit(consumer, handler.passed(passed, stats))
             self.keeper.commit(consumer, handler.after_poll(stats))
         self.keeper.commit(consumer, handler.finish(stats))
         return stats
+
+    def next_offsets(self, batches: Batches) -> Offsets:
+        """Per partition of ``batches``, the next offset to read once all its records are done:
+        past its last record, and past what the consumer skipped after it - on a topic written
+        in transactions, the commit marker that ends each one (an offset, but no message) and
+        the records of aborted transactions. So a reader that records these offsets is at the
+        partition's end when it has read everything, as Kafka's lag tools count it."""
+        offsets = {}
+        for tp, records in batches.items():
+            if records:
+                after_last = records[-1].offset + 1
+                offsets[tp] = max(after_last, self.read_to.get(tp, after_last))
+        return offsets
 
     def _poll(self, poller: OutageTolerantPoller, limit: int) -> Batches:
         try:
@@ -420,7 +449,30 @@ class GroupLoop(Generic[StatsT]):
         finally:
             self._raise_rebalance_failure()
         self._check_resume_points()  # before any record of the poll is handled
+        for tp, records in batches.items():
+            if records:
+                # Past the last record; past a commit marker too, if the fetch held it and the
+                # consumer skipped it already (it never skips a message it has not returned).
+                self.read_to[tp] = max(records[-1].offset + 1, self._position(tp) or 0)
         return batches
+
+    def _position(self, tp: TopicPartition) -> int | None:
+        """The consumer's position of ``tp``, if it has one now. Read from its subscription state:
+        ``KafkaConsumer.position`` may ask the group coordinator first, and this must never wait."""
+        assert self.consumer is not None
+        state = self.consumer._subscription.assignment.get(tp)
+        position = getattr(state, "position", None)
+        return None if position is None else int(position.offset)
+
+    def _passed_without_messages(self) -> Offsets:
+        """Partitions whose position moved past :attr:`read_to` in a poll with no message for
+        them: the offsets between held none (commit markers, aborted records)."""
+        passed = {}
+        for tp, read_to in self.read_to.items():
+            position = self._position(tp)
+            if position is not None and position > read_to:
+                passed[tp] = self.read_to[tp] = position
+        return passed
 
     def _raise_rebalance_failure(self) -> None:
         failure, self._rebalance.failure = self._rebalance.failure, None

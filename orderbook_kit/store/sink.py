@@ -181,7 +181,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         ticks: list[Tick] = []  # kept only when metrics are on
         keep = ticks.append if self.metrics is not None else None
         next_offsets: dict[tuple[str, int], int] = {}
-        for tp, records in batches.items():
+        for records in batches.values():
             for record in records:
                 decoded = decode_message(record.key, record.value)
                 if isinstance(decoded, DecodeFailure):
@@ -202,8 +202,8 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
                     rows.append(tick_row(decoded, record))
                     if keep is not None:
                         keep(decoded)
-            if records:
-                next_offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+        for tp, offset in self.loop.next_offsets(batches).items():
+            next_offsets[(tp.topic, tp.partition)] = offset
         try:
             result = write_batch(self._db, self.settings.store.group, rows, next_offsets)
         except psycopg.Error as exc:
@@ -215,6 +215,16 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             self.metrics.count(stats)
             self.metrics.observe_ticks(ticks)
         return {TopicPartition(t, p): o for (t, p), o in next_offsets.items()}
+
+    def passed(self, offsets: Offsets, stats: StoreStats) -> Offsets:
+        """Past commit markers (and aborted records) only: their offsets, with no rows."""
+        assert self._db is not None
+        moved = {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+        try:
+            write_batch(self._db, self.settings.store.group, [], moved)
+        except psycopg.Error as exc:
+            raise self._lost(exc, "storing its offsets") from exc
+        return offsets
 
     def _lost(self, exc: psycopg.Error, doing: str) -> DatabaseLostError:
         reason = first_line(exc)

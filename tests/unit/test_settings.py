@@ -113,6 +113,14 @@ SERVICES = [
         ),
         ("ORDERBOOK_DB_SCHEMA", "1st", "'1st' is not a usable schema name"),
         ("ORDERBOOK_STORE_GROUP", " ", None),  # blank means the default: no error
+        (
+            "ORDERBOOK_GATE_DELIVERY",
+            "exactly_once",
+            "ORDERBOOK_GATE_DELIVERY: 'exactly_once' is not a delivery the gate knows; use "
+            "'exactly-once' or 'at-least-once'",
+        ),
+        ("ORDERBOOK_GATE_INSTANCE", "gate/1", "ORDERBOOK_GATE_INSTANCE: 'gate/1' is not an"),
+        ("ORDERBOOK_GATE_DELIVERY", " At-Least-Once ", None),  # case and spaces do not matter
     ],
 )
 def test_a_bad_variable_is_named_with_the_fix(
@@ -125,6 +133,19 @@ def test_a_bad_variable_is_named_with_the_fix(
         load_settings({variable: value})
     assert str(error.value).startswith(f"{variable}: ")
     assert expected in str(error.value)
+
+
+def test_the_gate_is_exactly_once_by_default_under_a_transactional_id_that_survives_restarts() -> (
+    None
+):
+    gate = load_settings({}).gate
+    assert gate.delivery == "exactly-once"
+    assert gate.transactional_id == f"{gate.group}.0"
+    second = load_settings({"ORDERBOOK_GATE_INSTANCE": "eu-1", "ORDERBOOK_QUALITY_GROUP": "g"})
+    assert second.gate.transactional_id == "g.eu-1"
+    assert load_settings({"ORDERBOOK_GATE_DELIVERY": "AT-LEAST-ONCE"}).gate.delivery == (
+        "at-least-once"
+    )
 
 
 def test_every_setting_sits_in_one_section_with_its_variable_and_rule() -> None:
@@ -294,6 +315,9 @@ def test_a_service_process_refuses_a_bad_setting_with_one_line_and_exit_code_2(
         ("orderbook_kit.ingest", ["--fault", "gap"], "--fault: 'gap' is not KIND=PROBABILITY"),
         ("orderbook_kit.quality", ["--group", ""], "--group: '' is not a usable consumer group"),
         ("orderbook_kit.quality", ["--idle", "0"], "--idle: must be more than 0 s"),
+        ("orderbook_kit.quality", ["--delivery", "twice"], "--delivery: 'twice' is not a delivery"),
+        ("orderbook_kit.quality", ["--instance", "a b"], "--instance: 'a b' is not an instance"),
+        ("orderbook_kit.quality", ["--instance", "x" * 65], "--instance: 'xxxxxxxx"),
         ("orderbook_kit.store", ["--idle", "0"], "--idle: must be more than 0 s"),
         ("orderbook_kit.store", ["--schema", "Bad"], "--schema: 'Bad' is not a usable schema"),
         ("orderbook_kit.store", ["--group", ""], "--group: '' is not a usable consumer group"),
