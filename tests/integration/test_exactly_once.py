@@ -40,6 +40,13 @@ def committed(settings: Settings) -> int:
     return int(lag["committed"].sum())
 
 
+def raw_messages(settings: Settings) -> int:
+    try:
+        return sum(end_offsets(settings.topics.raw, settings).values())
+    except (KafkaError, OrderbookKitError):
+        return -1
+
+
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
     return [
         record
@@ -56,11 +63,10 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
     seed = rng.randrange(1_000_000)
     print(f"kill moments from seed {seed}")
     rng.seed(seed)
-    # A live feed with every kind of fault, so the gate works in many small transactions.
-    ingest = start_service(
-        "ingest", settings, "-q", "--count", str(TICKS), "--interval", "0.004",
-        "--fault-rate", "0.01",
-    )  # fmt: skip
+    # A live feed with every kind of fault, so the gate works in many small transactions. It
+    # runs until the kills are over: each restarted gate waits out its dead predecessor's
+    # session (10 s) before the group hands it the partitions.
+    ingest = start_service("ingest", settings, "-q", "--interval", "0.004", "--fault-rate", "0.01")
     gates: list[ServiceProcess] = []
     try:
         kills_at = []
@@ -75,7 +81,8 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
             time.sleep(rng.uniform(0.0, 1.5))
             gate.kill()
             kills_at.append(committed(settings))
-        assert ingest.wait(300) == 0, ingest.output()
+        wait_for(lambda: raw_messages(settings) >= TICKS, 300, f"{TICKS} raw messages", ingest)
+        assert ingest.stop() == 0, ingest.output()
         raw_count = sum(end_offsets(settings.topics.raw, settings).values())
         last = start_service("quality", settings, "-q")
         gates.append(last)
