@@ -20,14 +20,21 @@ __all__ = ["copies_by_source", "read_outputs"]
 
 
 def read_outputs(
-    settings: Settings | None = None, *, timeout_s: float = 10.0
+    settings: Settings | None = None,
+    *,
+    timeout_s: float = 10.0,
+    isolation_level: str = "read_committed",
 ) -> list[ConsumerRecord]:
-    """Every message in the clean topic, then every one in the dead-letter topic."""
+    """Every message in the clean topic, then every one in the dead-letter topic: those of
+    committed transactions (the default), or with ``isolation_level="read_uncommitted"`` those
+    of aborted ones too."""
     settings = settings or load_settings()
     return [
         record
         for topic in (settings.topics.clean, settings.topics.dead_letters)
-        for record in read_records(topic, settings=settings, timeout_s=timeout_s).records
+        for record in read_records(
+            topic, settings=settings, timeout_s=timeout_s, isolation_level=isolation_level
+        ).records
     ]
 
 
