@@ -15,6 +15,7 @@ import argparse
 import json
 import resource
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.database.client import connect, database_answers
 from orderbook_kit.kafka.admin import admin_client, broker_answers, delete_pipeline, ensure_topic
+from orderbook_kit.kafka.groups import wait_until_read
 from orderbook_kit.kafka.offsets import end_offsets
 from orderbook_kit.kafka.producer import PRODUCER_TUNING, TickProducer, produce_in_background
 from orderbook_kit.kafka.reader import read_ticks
@@ -40,6 +42,7 @@ from orderbook_kit.market.checks import QualityChecker
 from orderbook_kit.market.faults import FaultInjector
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick
+from orderbook_kit.quality.gate import MAX_BATCH as GATE_BATCH
 from orderbook_kit.quality.gate import GateStats, QualityGate
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import MAX_BATCH, StoreSink
@@ -242,6 +245,8 @@ FAST_BARE = "produce: bare confluent-kafka, the kit's settings"
 FAST_READ = "read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"
 FAST_FETCH = "read: bare confluent-kafka fetch alone"
 FAST_GATE = "gate: kit, ORDERBOOK_KAFKA_CLIENT=confluent (its producers)"
+DELIVERIES = ("at-least-once", "exactly-once")
+SMALL_BATCH = 500  # messages a poll: ten times the transactions of the default batch
 
 
 def on_kafka(results: Results, count: int, settings: Settings, *, with_database: bool) -> None:
@@ -478,6 +483,68 @@ def latency(results: Results, settings: Settings, *, rate: int, seconds: float) 
         print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
 
 
+def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: float) -> None:
+    """The gate exactly once (a Kafka transaction per batch) against at least once: throughput
+    at the default batch and a small one, then the publish-to-clean latency of a paced stream."""
+    print("-- the gate: exactly once (transactions) against at least once")
+    ticks = OrderbookSimulator(SYMBOLS).ticks(count, start_time=START)
+    messages = list(FaultInjector.uniform(0.01).messages(ticks))
+    n = len(messages)
+    for batch in (GATE_BATCH, SMALL_BATCH):
+        for delivery in DELIVERIES:
+            run = settings.isolated(f"{delivery}-{batch}").replace(gate={"delivery": delivery})
+            try:
+                with TickProducer(run) as producer:
+                    for message in messages:
+                        producer.send_raw(message.key, message.value)
+                    producer.flush()
+                gate = QualityGate(run, max_batch=batch)
+                name = f"gate {delivery}, batches of up to {batch}"
+                results.measure(name, n, lambda g=gate: g.run(count=n, duration_s=600))
+            finally:
+                delete_pipeline(run)
+        results.compare(
+            f"exactly / at least once, batch {batch}",
+            f"gate exactly-once, batches of up to {batch}",
+            f"gate at-least-once, batches of up to {batch}",
+        )
+    rate = 1000
+    print(f"-- publish-to-clean latency through the gate at {rate:,} ticks/s for {seconds:g} s")
+    for delivery in DELIVERIES:
+        run = settings.isolated(f"latency-{delivery}").replace(gate={"delivery": delivery})
+        simulator = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / rate)
+        gate, stop, done = QualityGate(run), threading.Event(), threading.Event()
+        try:
+            gate.connect()
+            gating = threading.Thread(target=lambda g=gate, s=stop: g.run(stop=s), daemon=True)
+            gating.start()
+            writer = produce_in_background(simulator.stream(duration_s=seconds), run)
+
+            def all_gated(w=writer, r=run, d=done) -> None:
+                w.join(seconds + 60)
+                wait_until_read(r.gate.group, r.topics.raw, r, timeout_s=120)
+                d.set()
+
+            threading.Thread(target=all_gated, daemon=True).start()
+            read = read_ticks(run.topics.clean, settings=run, until=done.is_set, timeout_s=300)
+        finally:
+            stop.set()
+            gate.close()
+            delete_pipeline(run)
+        frame = read.frame
+        latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
+        figures = {
+            "p50": latency_ms.quantile(0.5),
+            "p99": latency_ms.quantile(0.99),
+            "max": latency_ms.max(),
+            "ticks": float(len(frame)),
+        }
+        label = f"raw -> gate {delivery} -> clean"
+        results.latency_ms[label] = figures
+        shown = "  ".join(f"{k} {v:6.1f}" for k, v in figures.items() if k != "ticks")
+        print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50_000, help="ticks (default %(default)s)")
@@ -499,6 +566,7 @@ def main() -> None:
         on_kafka(results, count, settings, with_database=with_database)
         on_confluent(results, count, settings)
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
+        gate_delivery(results, count, settings, seconds=arguments.latency_seconds)
     else:
         where = settings.kafka.bootstrap_servers
         print(f"(no broker at {where}: Kafka figures skipped; `make broker`)")

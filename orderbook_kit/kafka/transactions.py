@@ -203,8 +203,12 @@ class TransactionalProducer:
     def _fenced(self, exc: BaseException) -> FencedError:
         self.in_transaction = False
         return FencedError(
-            f"Another producer now holds transactional id {self.transactional_id!r} "
-            f"({type(exc).__name__}), so this one stopped without committing: a newer gate with "
-            "the same ORDERBOOK_GATE_INSTANCE runs. Give each gate that runs at the same time its "
-            "own instance (ORDERBOOK_GATE_INSTANCE=1, 2, ...)."
+            f"The broker fenced transactional id {self.transactional_id!r} "
+            f"({type(exc).__name__}): another producer took the id over - a newer gate with the "
+            "same ORDERBOOK_GATE_INSTANCE - or this one's transaction ran longer than "
+            f"{TRANSACTION_TIMEOUT_MS // 1000} s (the process was paused or stalled) and the "
+            "broker aborted it. So it stopped without committing; nothing it wrote counts, and "
+            "the batch is read again by whichever gate has its partitions. Give each gate that "
+            "runs at the same time its own instance (ORDERBOOK_GATE_INSTANCE=1, 2, ...), and "
+            "start this one again."
         )

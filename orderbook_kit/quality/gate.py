@@ -157,8 +157,10 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         *,
         on_routed: Callable[[Routed], None] | None = None,
         metrics: GateMetrics | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.settings = settings or load_settings()
+        self.max_batch = max_batch  # messages a poll, so a batch (a transaction, exactly once)
         self.on_routed = on_routed
         self.metrics = metrics  # counted once per batch, once it is committed or acknowledged
         self._writer: GateWriter | None = None
@@ -175,7 +177,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             topic=self.settings.topics.raw,
             # One per process: `kafka-consumer-groups --describe` tells the gates apart.
             client_id=f"orderbook-kit-quality-{os.getpid()}",
-            max_batch=MAX_BATCH,
+            max_batch=max_batch,
             service="the gate",
             on_restart="a restart checks the rest",
             consumer_options=self._consumer_options(),
@@ -189,7 +191,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         # Not a static member (KIP-345), though a restarted gate would get its partitions back
         # sooner: a static member does not leave its group when it closes, so the group could
         # not be reset or deleted until its session ran out.
-        return {"max_poll_records": MAX_BATCH}
+        return {"max_poll_records": self.max_batch}
 
     def _offset_keeper(self) -> OffsetKeeper:
         if not self.exactly_once:

@@ -3,7 +3,8 @@
 The gate writes each batch (clean copies, dead letters, its memory) and the batch's offsets in one
 Kafka transaction. Killed at any moment - mid-batch, mid-commit - it leaves the whole batch or
 none of it to readers of committed data; the restarted gate (same transactional id) fences its
-dead predecessor and goes on from the last committed batch.
+dead predecessor and goes on from the last committed batch. A gate frozen mid-stream (SIGSTOP)
+whose partitions moved to another gate is a zombie: resumed, it cannot commit what it holds.
 """
 
 from __future__ import annotations
@@ -45,6 +46,25 @@ def raw_messages(settings: Settings) -> int:
         return sum(end_offsets(settings.topics.raw, settings).values())
     except (KafkaError, OrderbookKitError):
         return -1
+
+
+def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
+    """Every raw message exactly once in clean or dead letters under read_committed, byte for
+    byte; (raw messages, records of aborted transactions)."""
+    raw = {
+        (r.partition, r.offset): r.value
+        for r in read_records(settings.topics.raw, settings=settings, timeout_s=60).records
+    }
+    written = outputs(settings, "read_committed")
+    sources = copies_by_source(written)
+    missing = set(raw) - set(sources)
+    duplicated = {source: n for source, n in sources.items() if n > 1}
+    assert not missing, f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}"
+    assert not duplicated, f"{len(duplicated)} written twice, e.g. {list(duplicated)[:5]}"
+    assert set(sources) == set(raw)  # and nothing that is not a raw message
+    for record in written:  # byte for byte
+        assert record.value == raw[source_of(record)[1:]]
+    return len(raw), len(outputs(settings, "read_uncommitted")) - len(written)
 
 
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
@@ -93,23 +113,36 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
             process.kill()
     print(f"killed at committed offsets {kills_at} of {raw_count}")
     assert raw_count >= TICKS
+    checked, aborted = assert_each_raw_message_once(settings)
+    assert checked == raw_count
+    print(f"{raw_count} raw messages, each once under read_committed; the log holds {aborted} more")
 
-    raw = {
-        (r.partition, r.offset): r.value
-        for r in read_records(settings.topics.raw, settings=settings, timeout_s=60).records
-    }
-    written = outputs(settings, "read_committed")
-    sources = copies_by_source(written)
-    missing = set(raw) - set(sources)
-    duplicated = {source: n for source, n in sources.items() if n > 1}
-    assert len(raw) == raw_count
-    assert not missing, f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}"
-    assert not duplicated, f"{len(duplicated)} written twice, e.g. {list(duplicated)[:5]}"
-    assert set(sources) == set(raw)  # and nothing that is not a raw message
-    for record in written:  # byte for byte
-        assert record.value == raw[source_of(record)[1:]]
-    everything = outputs(settings, "read_uncommitted")
-    print(
-        f"{raw_count} raw messages, each once under read_committed; the log holds "
-        f"{len(everything) - len(written)} more record(s) of aborted transactions"
-    )
+
+def test_a_paused_gate_whose_partitions_moved_cannot_commit_its_stale_batch() -> None:
+    settings = load_settings().isolated(f"zombie-{uuid.uuid4().hex[:10]}")
+    ingest = start_service("ingest", settings, "-q", "--interval", "0.004", "--fault-rate", "0.01")
+    zombie = start_service("quality", settings, "-q", "--instance", "0")
+    successor: ServiceProcess | None = None
+    try:
+        wait_for(lambda: committed(settings) > 0, 120, "the first gate to commit", zombie)
+        zombie.pause()  # frozen mid-stream, maybe with a transaction open: it cannot tell
+        frozen_at = committed(settings)
+        successor = start_service("quality", settings, "-q", "--instance", "1")
+        # The group hands the successor every partition once the frozen gate's session ran out.
+        moved_on = lambda: committed(settings) > frozen_at  # noqa: E731
+        wait_for(moved_on, 120, "the second gate to commit", successor)
+        zombie.resume()  # wakes up holding a batch of partitions that are no longer its own
+        resumed_at = committed(settings)
+        wait_for(lambda: committed(settings) > resumed_at + 500, 120, "more commits", successor)
+        assert ingest.stop() == 0, ingest.output()
+        raw_count = raw_messages(settings)
+        wait_for(lambda: committed(settings) == raw_count, 180, "the gates to finish", successor)
+        assert successor.stop() == 0, successor.output()
+        print("the paused gate, resumed:", zombie.output()[-600:])
+        zombie.stop()
+    finally:
+        for process in (ingest, zombie, *([successor] if successor else [])):
+            process.kill()
+    checked, aborted = assert_each_raw_message_once(settings)
+    assert checked == raw_count
+    print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")
