@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from orderbook_kit.database.client import connect
@@ -105,6 +106,44 @@ def test_n_clean_ticks_give_n_rows_and_the_offsets_of_the_topic_end(settings: Se
             (sent[7].symbol, sent[7].seq),
         ).fetchone()
     assert row == (sent[7].bid, sent[7].ask, sent[7].event_time)  # the tick's own values
+
+
+def test_at_the_end_of_a_topic_written_in_transactions_the_store_shows_no_lag(
+    settings: Settings,
+) -> None:
+    # Committed transactions, an aborted one, then one more: each ends with a marker that takes
+    # an offset but is no message. The store reads the committed ticks only, and its offsets are
+    # past the markers, so at the end it is at the end - stored and in Kafka, lag 0.
+    sent = ticks(120)
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.topics.clean, 3)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        transactional_id=f"{settings.topics.clean}.writer",
+    )
+    try:
+        producer.init_transactions()
+        for n, chunk in enumerate((sent[:40], sent[40:80], sent[80:])):
+            producer.begin_transaction()
+            for tick in chunk:
+                producer.send(settings.topics.clean, key=tick.symbol.encode(), value=tick.to_json())
+            producer.flush()
+            if n == 1:
+                producer.abort_transaction()
+            else:
+                producer.commit_transaction()
+    finally:
+        producer.close()
+    committed_ticks = sent[:40] + sent[80:]
+
+    stats = StoreSink(settings).run(idle_s=2, duration_s=60)
+
+    assert (stats.read, stats.stored) == (80, 80)
+    assert stored_keys(settings) == distinct_keys(committed_ticks)
+    ends = ends_of_clean(settings)
+    assert sum(ends.values()) > 120  # the markers: offsets with no message
+    assert offsets_in_database(settings) == ends
+    wait_for(lambda: committed_in_kafka(settings) == ends, 30, "Kafka's copy of the offsets")
 
 
 def test_duplicated_input_gives_no_duplicate_rows(settings: Settings) -> None:
