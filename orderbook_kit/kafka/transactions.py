@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import CommitFailedError, KafkaError, ProducerFencedError
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -43,7 +43,13 @@ class FencedError(OrderbookKitError):
 
 
 class TransactionAbortedError(OrderbookKitError):
-    """The transaction was aborted: none of its records or offsets count; do the work again."""
+    """The transaction was aborted: none of its records or offsets count; do the work again.
+    ``member_lost``: the offsets were refused because the consumer is no longer the group member
+    it was (its group moved on while it was paused): it must join again first."""
+
+    def __init__(self, message: str, *, member_lost: bool = False) -> None:
+        super().__init__(message)
+        self.member_lost = member_lost
 
 
 class TransactionalProducer:
@@ -162,14 +168,17 @@ class TransactionalProducer:
             self.abort()
             raise TransactionAbortedError(
                 f"The transaction of {self.transactional_id!r} did not commit "
-                f"({type(exc).__name__}: {exc}); it was aborted, so none of its writes count."
+                f"({type(exc).__name__}: {exc}); it was aborted, so none of its writes count.",
+                member_lost=isinstance(exc, CommitFailedError),
             ) from exc
         self.in_transaction = False
         self.committed += 1
 
     def abort(self) -> None:
         """Abort the open transaction (its records stay in the log, marked aborted: readers of
-        committed data skip them)."""
+        committed data skip them). A producer that cannot abort (the broker did not answer in
+        time, and kafka-python keeps it in an error state) is replaced by a new one with the same
+        transactional id, whose start aborts the transaction on the broker."""
         if not self.in_transaction or self._producer is None:
             return
         self.in_transaction = False
@@ -179,11 +188,13 @@ class TransactionalProducer:
         except FATAL as exc:
             raise self._fenced(exc) from exc
         except KafkaError as exc:
-            raise OrderbookKitError(
-                f"Could not abort the transaction of {self.transactional_id!r} ({exc}). Its "
-                f"records stay invisible to readers of committed data; the broker aborts it "
-                f"after {TRANSACTION_TIMEOUT_MS // 1000} s, or at once when this gate restarts."
-            ) from exc
+            log.warning(
+                "could not abort (%s): starting transactional id %r again",
+                exc,
+                self.transactional_id,
+            )
+            self.close()
+            self.connect()
 
     def close(self, timeout_s: float | None = None) -> None:
         """Close; an open transaction is left for the broker to abort (readers never see it)."""

@@ -196,7 +196,9 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
     def _offset_keeper(self) -> OffsetKeeper:
         if not self.exactly_once:
             return KafkaCommits(self.settings, self.settings.gate.group)
-        return KafkaTransactions(self._transactional_producer, self._forget_batch)
+        return KafkaTransactions(
+            self._transactional_producer, self._forget_batch, rejoin=lambda: self.loop.rejoin()
+        )
 
     def _transactional_producer(self) -> TransactionalProducer:
         assert isinstance(self._writer, TransactionalWrites), "connect() first"

@@ -201,6 +201,7 @@ class KafkaTransactions:
 
     writer: Callable[[], TransactionalProducer]
     on_abort: Callable[[set[TopicPartition]], None]
+    rejoin: Callable[[], None]
 
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
         return None  # the group's committed offsets: only committed transactions moved them
@@ -213,7 +214,13 @@ class KafkaTransactions:
             writer.commit(offsets, consumer.group_metadata())
         except TransactionAbortedError as exc:
             log.warning("%s; handling the batch again", exc)
-            self._rewind(consumer)
+            if exc.member_lost:
+                # Paused past its session: the group gave its partitions to another member.
+                # Joining again gets it a fresh share, read from the committed offsets.
+                self.on_abort(consumer.assignment())
+                self.rejoin()
+            else:
+                self._rewind(consumer)
 
     def _rewind(self, consumer: KafkaConsumer) -> None:
         assigned = consumer.assignment()
@@ -429,6 +436,16 @@ class GroupLoop(Generic[StatsT]):
             self.keeper.commit(consumer, handler.after_poll(stats))
         self.keeper.commit(consumer, handler.finish(stats))
         return stats
+
+    def rejoin(self) -> None:
+        """Leave the group and join it again (at the next poll): for a member the group has
+        moved on without - its partitions were handed to others while it was paused."""
+        consumer = self.consumer
+        assert consumer is not None
+        self.handler.partitions_moved(consumer.assignment(), assigned=False)
+        self.read_to = {}
+        consumer.unsubscribe()
+        consumer.subscribe([self.topic], listener=self._rebalance)
 
     def next_offsets(self, batches: Batches) -> Offsets:
         """Per partition of ``batches``, the next offset to read once all its records are done:

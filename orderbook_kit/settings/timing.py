@@ -35,6 +35,8 @@ HEARTBEAT_MS = 500
 METADATA_MAX_AGE_MS = 2_000
 # A transaction the gate opened and never finished (it was killed, or frozen) holds back every
 # reader of committed data until the broker aborts it: after this long, or at once when a gate
-# with the same transactional id starts. Far above a batch's work (well under a second), far
-# below kafka-python's default of a minute.
-TRANSACTION_TIMEOUT_MS = 15_000
+# with the same transactional id starts. Far above a batch's work (well under a second), below
+# kafka-python's default of a minute, and well above the session timeout: a gate frozen past
+# its session finds its group moved on when it wakes, aborts its batch and joins again, rather
+# than being fenced by the broker's abort and stopping.
+TRANSACTION_TIMEOUT_MS = 30_000
