@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, ProducerFencedError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, ProducerFencedError
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -160,8 +160,9 @@ class TransactionalProducer:
         marks = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
             if marks:
-                producer.send_offsets_to_transaction(marks, group_metadata)
-            producer.commit_transaction()
+                tm = producer._transaction_manager
+                self._wait(tm.send_offsets_to_transaction(marks, group_metadata), "its offsets")
+            self._wait(producer._transaction_manager.begin_commit(), "its commit")
         except FATAL as exc:
             raise self._fenced(exc) from exc
         except KafkaError as exc:
@@ -184,7 +185,7 @@ class TransactionalProducer:
         self.in_transaction = False
         self.aborted += 1
         try:
-            self._producer.abort_transaction()
+            self._wait(self._producer._transaction_manager.begin_abort(), "its abort")
         except FATAL as exc:
             raise self._fenced(exc) from exc
         except KafkaError as exc:
@@ -205,6 +206,19 @@ class TransactionalProducer:
                 producer.close(timeout=0 if timeout_s is None else timeout_s)
             except KafkaError as exc:
                 log.debug("closing the transactional producer: %s", exc)
+
+    def _wait(self, result: Any, what: str) -> None:
+        """What ``send_offsets_to_transaction``, ``commit_transaction`` and ``abort_transaction``
+        do, with a bound: kafka-python 3.0.12 waits for the broker's answer without one, and
+        waited minutes when a node of a cluster was killed mid-transaction. Past the transaction
+        timeout the broker aborts the transaction anyway, so that is the bound."""
+        assert self._producer is not None
+        self._producer._sender.wakeup()
+        if not result.wait(timeout_ms=TRANSACTION_TIMEOUT_MS):
+            raise KafkaTimeoutError(
+                f"{what} not answered within {TRANSACTION_TIMEOUT_MS // 1000} s (the transaction "
+                "timeout: the broker aborts it by then)"
+            )
 
     def _require(self) -> KafkaProducer:
         if self._producer is None:
