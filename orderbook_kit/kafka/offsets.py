@@ -35,7 +35,12 @@ def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
 
 
 def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd.DataFrame:
-    """Per partition: the group's committed offset, the log's end offset, and the lag between."""
+    """Per partition: the group's committed offset, the log's end offset, and the lag between.
+
+    On a topic written in transactions (the clean topic) the end offset counts each
+    transaction's commit marker, which is no message: a reader that commits its consumer's
+    position, past the markers, is at lag 0 at the end. A transaction still open shows as lag
+    too - ``read_committed`` readers cannot read past its start, the *last stable offset*."""
     settings = settings or load_settings()
     with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         committed = retry_while_retriable(
