@@ -535,6 +535,7 @@ def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: 
         latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
         figures = {
             "p50": latency_ms.quantile(0.5),
+            "p90": latency_ms.quantile(0.9),
             "p99": latency_ms.quantile(0.99),
             "max": latency_ms.max(),
             "ticks": float(len(frame)),

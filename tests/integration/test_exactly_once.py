@@ -18,6 +18,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.offsets import end_offsets, group_lag
 from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.quality.gate import source_of
@@ -122,15 +123,25 @@ def test_a_paused_gate_whose_partitions_moved_cannot_commit_its_stale_batch() ->
     settings = load_settings().isolated(f"zombie-{uuid.uuid4().hex[:10]}")
     ingest = start_service("ingest", settings, "-q", "--interval", "0.004", "--fault-rate", "0.01")
     zombie = start_service("quality", settings, "-q", "--instance", "0")
-    successor: ServiceProcess | None = None
+    successor = start_service("quality", settings, "-q", "--instance", "1")
+    members = lambda: group_members(settings.gate.group, settings)  # noqa: E731
+    zombie_id, successor_id = (f"orderbook-kit-quality-{gate.pid}" for gate in (zombie, successor))
     try:
-        wait_for(lambda: committed(settings) > 0, 120, "the first gate to commit", zombie)
+
+        def both_working() -> bool:
+            now = members()
+            return sorted(now) == sorted([zombie_id, successor_id]) and all(now.values())
+
+        wait_for(both_working, 120, "both gates with partitions of their own", zombie)
+        wait_for(lambda: committed(settings) > 0, 120, "the gates to commit", zombie)
         zombie.pause()  # frozen mid-stream, maybe with a transaction open: it cannot tell
         frozen_at = committed(settings)
-        successor = start_service("quality", settings, "-q", "--instance", "1")
-        # The group hands the successor every partition once the frozen gate's session ran out.
-        moved_on = lambda: committed(settings) > frozen_at  # noqa: E731
-        wait_for(moved_on, 120, "the second gate to commit", successor)
+        # Its session runs out (10 s), and the group hands all its partitions to the successor,
+        # which commits them: the frozen gate's batch is now the successor's to write.
+        every = list(range(settings.topics.partitions))
+        alone = lambda: {m: sorted(p) for m, p in members().items()} == {successor_id: every}  # noqa: E731
+        wait_for(alone, 120, "the successor to hold every partition", successor)
+        wait_for(lambda: committed(settings) > frozen_at, 120, "the successor to commit", successor)
         zombie.resume()  # wakes up holding a batch of partitions that are no longer its own
         resumed_at = committed(settings)
         wait_for(lambda: committed(settings) > resumed_at + 500, 120, "more commits", successor)
@@ -143,7 +154,7 @@ def test_a_paused_gate_whose_partitions_moved_cannot_commit_its_stale_batch() ->
         assert zombie.stop() == 0, zombie.output()
         assert zombie.output().count("did not commit") <= 1, zombie.output()
     finally:
-        for process in (ingest, zombie, *([successor] if successor else [])):
+        for process in (ingest, zombie, successor):
             process.kill()
     checked, aborted = assert_each_raw_message_once(settings)
     assert checked == raw_count
