@@ -447,6 +447,21 @@ def on_confluent(results: Results, count: int, settings: Settings) -> None:
             admin.delete_topics([kit_topic, bare_topic])
 
 
+def record_latency(results: Results, label: str, frame: pd.DataFrame) -> None:
+    """Publish-to-consume latency percentiles of the ticks read into ``frame``, kept and shown."""
+    latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
+    figures = {
+        "p50": latency_ms.quantile(0.5),
+        "p90": latency_ms.quantile(0.9),
+        "p99": latency_ms.quantile(0.99),
+        "max": latency_ms.max(),
+        "ticks": float(len(frame)),
+    }
+    results.latency_ms[label] = figures
+    shown = "  ".join(f"{k} {v:6.1f}" for k, v in figures.items() if k != "ticks")
+    print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
+
+
 def latency(results: Results, settings: Settings, *, rate: int, seconds: float) -> None:
     """Publish-to-consume latency of a paced stream, read while it is written."""
     print(f"-- publish-to-consume latency at {rate:,} ticks/s for {seconds:g} s")
@@ -469,18 +484,7 @@ def latency(results: Results, settings: Settings, *, rate: int, seconds: float) 
             writer.join(60)
         finally:
             delete_pipeline(topic_settings)
-        frame = read.frame
-        latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
-        figures = {
-            "p50": latency_ms.quantile(0.5),
-            "p90": latency_ms.quantile(0.9),
-            "p99": latency_ms.quantile(0.99),
-            "max": latency_ms.max(),
-            "ticks": float(len(frame)),
-        }
-        results.latency_ms[label] = figures
-        shown = "  ".join(f"{k} {v:6.1f}" for k, v in figures.items() if k != "ticks")
-        print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
+        record_latency(results, label, read.frame)
 
 
 def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: float) -> None:
@@ -514,9 +518,9 @@ def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: 
         run = settings.isolated(f"latency-{delivery}").replace(gate={"delivery": delivery})
         simulator = OrderbookSimulator(SYMBOLS, interval_s=len(SYMBOLS) / rate)
         gate, stop, done = QualityGate(run), threading.Event(), threading.Event()
+        gating = threading.Thread(target=lambda g=gate, s=stop: g.run(stop=s), daemon=True)
         try:
             gate.connect()
-            gating = threading.Thread(target=lambda g=gate, s=stop: g.run(stop=s), daemon=True)
             gating.start()
             writer = produce_in_background(simulator.stream(duration_s=seconds), run)
 
@@ -529,21 +533,11 @@ def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: 
             read = read_ticks(run.topics.clean, settings=run, until=done.is_set, timeout_s=300)
         finally:
             stop.set()
+            if gating.is_alive():
+                gating.join(60)  # it finishes its batch, then the gate can close
             gate.close()
             delete_pipeline(run)
-        frame = read.frame
-        latency_ms = (frame["consume_time"] - frame["publish_time"]).dt.total_seconds() * 1000
-        figures = {
-            "p50": latency_ms.quantile(0.5),
-            "p90": latency_ms.quantile(0.9),
-            "p99": latency_ms.quantile(0.99),
-            "max": latency_ms.max(),
-            "ticks": float(len(frame)),
-        }
-        label = f"raw -> gate {delivery} -> clean"
-        results.latency_ms[label] = figures
-        shown = "  ".join(f"{k} {v:6.1f}" for k, v in figures.items() if k != "ticks")
-        print(f"{label:<40} {shown} ms  ({len(frame)} ticks)", flush=True)
+        record_latency(results, f"raw -> gate {delivery} -> clean", read.frame)
 
 
 def main() -> None:
