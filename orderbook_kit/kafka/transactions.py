@@ -87,14 +87,21 @@ class TransactionalProducer:
         }
         if self.max_request_size is not None:
             config["max_request_size"] = self.max_request_size
-        # A broker that has just (re)started loads its transaction log first, and says "not
-        # ready" meanwhile: tried again, each time with a new producer, up to the delivery timeout.
+        # A broker that is restarting does not answer, and one that has just started loads its
+        # transaction log first and says "not ready" meanwhile: tried again, each time with a new
+        # producer, up to the delivery timeout (the loop says "no broker at all" before this).
         deadline = time.monotonic() + kafka.delivery_timeout_s
         while True:
             try:
                 producer = KafkaProducer(**config)
-            except KafkaError as exc:
-                raise unreachable_error(kafka.bootstrap_servers, kafka.client_timeout_s) from exc
+            except KafkaError as exc:  # no broker answered: one restarting is waited for
+                if time.monotonic() >= deadline:
+                    raise unreachable_error(
+                        kafka.bootstrap_servers, kafka.client_timeout_s
+                    ) from exc
+                log.info("no broker answered yet (%s); trying again", exc)
+                time.sleep(RETRY_PAUSE_S)
+                continue
             try:
                 producer.init_transactions()
                 break

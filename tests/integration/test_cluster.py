@@ -1,14 +1,11 @@
 """A three-node cluster on this machine: replicated topics, and a partition leader killed in the
-middle of a stream with nothing lost and nothing written twice - into the raw topic, and through
-the exactly-once gate, killed itself too."""
+middle of a stream with nothing lost and nothing written twice."""
 
 from __future__ import annotations
 
 import contextlib
-import random
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,6 @@ from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import free_ports, wait_for
-from tests.integration.test_exactly_once import assert_each_raw_message_once, committed
 
 pytestmark = pytest.mark.kafka
 
@@ -101,47 +97,6 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
         return all(len(nodes) == 3 for nodes in in_sync)
 
     wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
-
-
-def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
-    three_nodes: tuple[str, Path],
-) -> None:
-    bootstrap, directory = three_nodes
-    settings = cluster_settings(bootstrap)
-    rng = random.Random()
-    seed = rng.randrange(1_000_000)
-    print(f"kill moments from seed {seed}")
-    rng.seed(seed)
-    ingest = start_service(
-        "ingest", settings, "-q", "--count", "6000", "--interval", "0.004", "--fault-rate", "0.01"
-    )
-    gate = start_service("quality", settings, "-q")
-    victim = None
-    try:
-        wait_for(lambda: committed(settings) > 0, 120, "the gate to commit", gate)
-        # The leader of a clean partition, killed while the gate's transactions write to it.
-        partition = (murmur2(b"TTF-GAS") & 0x7FFFFFFF) % 3
-        victim = int(partition_replicas(settings.topics.clean, settings)["leader"][partition])
-        time.sleep(rng.uniform(0.0, 1.0))  # places the kill; it waits for nothing
-        before = committed(settings)
-        assert cluster.kill_node(directory, victim)
-        wait_for(lambda: committed(settings) > before, 120, "a commit after the kill", gate)
-        # And the gate itself, killed at a random moment after that, and started again.
-        time.sleep(rng.uniform(0.0, 1.5))
-        gate.kill()
-        assert ingest.wait(180) == 0, ingest.output()
-        gate = start_service("quality", settings, "-q")
-        raw_count = sum(end_offsets(settings.topics.raw, settings).values())
-        wait_for(lambda: committed(settings) == raw_count, 180, "the gate to finish", gate)
-        assert gate.stop() == 0, gate.output()
-    finally:
-        ingest.kill()
-        gate.kill()
-        if victim is not None:
-            cluster.start_node(directory, victim, timeout_s=120)
-    checked, aborted = assert_each_raw_message_once(settings)
-    assert checked == raw_count >= 6000  # the faults add some (repeats)
-    print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")
 
 
 def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_cause(
