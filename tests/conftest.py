@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from kafka import KafkaProducer
 
+from orderbook_kit.kafka.admin import admin_client, ensure_topic
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.lab import ports as lab_ports
 from orderbook_kit.lab.broker import server as process
@@ -154,6 +156,36 @@ def produce_clean(
             else:
                 producer.send_raw(*message)
         producer.flush()
+
+
+def produce_clean_in_transactions(
+    settings: Settings, chunks: list[list[Tick]], *, aborted: set[int]
+) -> list[Tick]:
+    """Write each chunk of ticks to the clean topic in a Kafka transaction of its own, aborting
+    those whose index is in ``aborted`` (flushed first, so their records are in the log); the
+    committed ticks. Each transaction leaves a marker: an offset that is no message."""
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.topics.clean, settings.topics.partitions)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        transactional_id=f"{settings.topics.clean}.writer",
+    )
+    committed: list[Tick] = []
+    try:
+        producer.init_transactions()
+        for n, chunk in enumerate(chunks):
+            producer.begin_transaction()
+            for tick in chunk:
+                producer.send(settings.topics.clean, key=tick.symbol.encode(), value=tick.to_json())
+            producer.flush()
+            if n in aborted:
+                producer.abort_transaction()
+            else:
+                producer.commit_transaction()
+                committed.extend(chunk)
+    finally:
+        producer.close()
+    return committed
 
 
 @pytest.fixture

@@ -130,6 +130,7 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         self.on_skipped = on_skipped
         self.metrics = metrics
         self._open: dict[int, _OpenRange] = {}  # by partition
+        self._handed_last: dict[int, int] = {}  # by partition: the last offset handed over
         self.loop = GroupLoop(
             self.settings,
             self,
@@ -162,6 +163,8 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         roll_ticks = self.settings.archive.roll_ticks
         done: Offsets = {}
         for tp, records in batches.items():
+            if records:
+                self._handed_last[tp.partition] = records[-1].offset
             for record in records:
                 open_range = self._open.get(tp.partition)
                 if open_range is None:
@@ -250,7 +253,17 @@ class ArchiveSink(GroupService[ArchiveStats], BatchHandler[ArchiveStats]):
         if self.metrics is not None:
             self.metrics.count(stats)
             self.metrics.observe_ticks([row.tick for row in open_range.rows])
-        return {TopicPartition(offsets.topic, partition): offsets.last + 1}
+        tp = TopicPartition(offsets.topic, partition)
+        if self._handed_last.get(partition) == offsets.last:
+            # Every record handed over is in this range: Kafka may hear of what the consumer
+            # skipped after it too (commit markers), so that an archive at the end shows lag 0.
+            return {tp: max(offsets.last + 1, self.loop.read_to.get(tp, 0))}
+        return {tp: offsets.last + 1}
+
+    def passed(self, offsets: Offsets, stats: ArchiveStats) -> Offsets:
+        """Past commit markers only: for Kafka (lag tools), where no range is open. The markers
+        in the archive stay after the last record; a restart there skips the same markers."""
+        return {tp: offset for tp, offset in offsets.items() if tp.partition not in self._open}
 
     # --- StoredOffsets: the commit markers ---------------------------------------------------
 

@@ -25,6 +25,7 @@ from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.archive.storage import open_storage
 from orderbook_kit.database.client import connect
 from orderbook_kit.errors import ArchiveStorageError, OrderbookKitError
+from orderbook_kit.kafka.offsets import group_lag
 from orderbook_kit.lab.s3 import server as s3_server
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick
@@ -33,7 +34,7 @@ from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store import queries as hot
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema
-from tests.conftest import free_ports, produce_clean, wait_for
+from tests.conftest import free_ports, produce_clean, produce_clean_in_transactions, wait_for
 
 pytestmark = [pytest.mark.kafka]
 
@@ -72,6 +73,24 @@ def keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
 
 def sent_keys(sent: list[Tick]) -> list[tuple[str, int]]:
     return sorted((t.symbol, t.seq) for t in sent)
+
+
+def test_at_the_end_of_a_topic_written_in_transactions_the_archive_shows_no_lag(
+    settings: Settings,
+) -> None:
+    # Each transaction leaves a marker, an offset that is no message: the archive holds the
+    # committed ticks only, and Kafka hears of the offsets past the markers (lag 0 at the end).
+    sent = ticks(900)
+    chunks = [sent[:300], sent[300:600], sent[600:]]
+    committed = produce_clean_in_transactions(settings, chunks, aborted={1})
+
+    stats = ArchiveSink(settings).run(idle_s=2, duration_s=60)
+
+    assert (stats.read, stats.archived) == (600, 600)
+    assert keys(archived(settings)) == sent_keys(committed)
+    lag = lambda: group_lag(settings.archive.group, settings.topics.clean, settings)  # noqa: E731
+    assert lag()["end"].sum() > 900  # the markers
+    wait_for(lambda: lag()["lag"].sum() == 0, 30, "the archive's offsets at the topic's end")
 
 
 def test_n_clean_ticks_become_exactly_n_rows_with_every_field_kept(

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from orderbook_kit.database.client import connect
@@ -31,7 +30,7 @@ from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import StoreSink
 from orderbook_kit.store.tables import drop_schema, prepare_session, stored_offsets, write_batch
-from tests.conftest import produce_clean, wait_for
+from tests.conftest import produce_clean, produce_clean_in_transactions, wait_for
 from tests.hostile import hostile_cases
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -115,26 +114,9 @@ def test_at_the_end_of_a_topic_written_in_transactions_the_store_shows_no_lag(
     # an offset but is no message. The store reads the committed ticks only, and its offsets are
     # past the markers, so at the end it is at the end - stored and in Kafka, lag 0.
     sent = ticks(120)
-    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
-        ensure_topic(admin, settings.topics.clean, 3)
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        transactional_id=f"{settings.topics.clean}.writer",
+    committed_ticks = produce_clean_in_transactions(
+        settings, [sent[:40], sent[40:80], sent[80:]], aborted={1}
     )
-    try:
-        producer.init_transactions()
-        for n, chunk in enumerate((sent[:40], sent[40:80], sent[80:])):
-            producer.begin_transaction()
-            for tick in chunk:
-                producer.send(settings.topics.clean, key=tick.symbol.encode(), value=tick.to_json())
-            producer.flush()
-            if n == 1:
-                producer.abort_transaction()
-            else:
-                producer.commit_transaction()
-    finally:
-        producer.close()
-    committed_ticks = sent[:40] + sent[80:]
 
     stats = StoreSink(settings).run(idle_s=2, duration_s=60)
 
