@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 import pandas as pd
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, retry_while_retriable
-from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.kafka.reader import READ_UNCOMMITTED, open_consumer
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.waiting import poll_until
 
-__all__ = ["end_offsets", "group_lag", "set_group_offsets", "wait_for_messages"]
+__all__ = [
+    "end_offsets",
+    "group_lag",
+    "set_group_offsets",
+    "wait_for_committed_reads",
+    "wait_for_messages",
+]
+
+log = logging.getLogger(__name__)
 
 
-def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
-    """{partition: offset the next message will get} for every partition of ``topic``."""
+def end_offsets(
+    topic: str, settings: Settings | None = None, *, isolation_level: str = "read_committed"
+) -> dict[int, int]:
+    """{partition: offset the next message will get} for every partition of ``topic``: as readers
+    of committed data see it (the default: the *last stable offset*, where the oldest open
+    transaction begins), or with ``isolation_level="read_uncommitted"`` the log's end."""
     settings = settings or load_settings()
-    consumer = open_consumer(settings)
+    consumer = open_consumer(settings, isolation_level=isolation_level)
     try:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
@@ -92,3 +107,32 @@ def wait_for_messages(
         timeout_s=timeout_s,
     )
     return held
+
+
+def wait_for_committed_reads(
+    topics: Iterable[str], settings: Settings | None = None, *, timeout_s: float = 10.0
+) -> bool:
+    """Wait until readers of committed data can read every record ``topics`` hold now: each
+    partition's last stable offset reaches its end as it is now. The broker answers a
+    transaction's commit before it has written the commit markers that make the records readable
+    (a read right after the commit may find none of them); this waits for the markers. False
+    (and logged) if, after ``timeout_s``, another producer's open transaction still holds a
+    partition back."""
+    settings = settings or load_settings()
+    topics = list(topics)
+    targets = {t: end_offsets(t, settings, isolation_level=READ_UNCOMMITTED) for t in topics}
+
+    def behind() -> dict[str, dict[int, int]]:
+        stable = {t: end_offsets(t, settings) for t in topics}
+        return {
+            t: {p: end for p, end in ends.items() if stable[t].get(p, 0) < end}
+            for t, ends in targets.items()
+            if any(stable[t].get(p, 0) < end for p, end in ends.items())
+        }
+
+    try:
+        poll_until(behind, lambda left: not left, what="committed reads", timeout_s=timeout_s)
+    except OrderbookKitError as exc:
+        log.warning("readers of committed data are still held back: %s", exc)
+        return False
+    return True

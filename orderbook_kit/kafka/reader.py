@@ -73,7 +73,8 @@ class ReadResult:
 
 
 READ_COMMITTED = "read_committed"
-ISOLATION_LEVELS = (READ_COMMITTED, "read_uncommitted")
+READ_UNCOMMITTED = "read_uncommitted"
+ISOLATION_LEVELS = (READ_COMMITTED, READ_UNCOMMITTED)
 
 
 def open_consumer(settings: Settings, **overrides: object) -> KafkaConsumer:

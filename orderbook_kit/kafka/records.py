@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-__all__ = ["RecordsRead"]
+__all__ = ["RecordsRead", "as_record"]
 
 # librdkafka's timestamp types (0 none, 1 create time, 2 log-append time) as kafka-python's.
 _TIMESTAMP_TYPES = {0: -1, 1: 0, 2: 1}
@@ -34,7 +34,7 @@ class RecordsRead:
     @property
     def records(self) -> list[ConsumerRecord]:
         if self.confluent_messages:
-            self.kafka_records.extend(map(_as_record, self.confluent_messages))
+            self.kafka_records.extend(map(as_record, self.confluent_messages))
             self.confluent_messages = []
         return self.kafka_records
 
@@ -54,7 +54,7 @@ class RecordsRead:
             yield record.key, record.value, record.timestamp, record.partition, record.offset
 
 
-def _as_record(message: Any) -> ConsumerRecord:
+def as_record(message: Any) -> ConsumerRecord:
     """A librdkafka message as the ``ConsumerRecord`` kafka-python would have made of it."""
     kind, timestamp = message.timestamp()
     key, value = message.key(), message.value()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, ProducerFencedError
@@ -30,7 +30,14 @@ from orderbook_kit.kafka.admin import RETRY_PAUSE_S, client_timeouts, unreachabl
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import TRANSACTION_TIMEOUT_MS
 
-__all__ = ["FencedError", "TransactionAbortedError", "TransactionalProducer"]
+__all__ = [
+    "FencedError",
+    "TransactionAbortedError",
+    "TransactionalProducer",
+    "Transactions",
+    "fenced_error",
+    "not_started_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,47 @@ class TransactionAbortedError(OrderbookKitError):
     def __init__(self, message: str, *, member_lost: bool = False) -> None:
         super().__init__(message)
         self.member_lost = member_lost
+
+
+class Transactions(Protocol):
+    """A transactional producer as the gate's offset keeper uses it (this module's, on
+    kafka-python, or :mod:`orderbook_kit.kafka.confluent.transactions`'s, on librdkafka)."""
+
+    in_transaction: bool
+
+    def commit(self, offsets: dict[TopicPartition, int], group_metadata: object) -> None:
+        """Add ``offsets`` for the group of ``group_metadata``, and commit; on failure abort and
+        raise :class:`TransactionAbortedError` (:class:`FencedError` when fenced)."""
+        ...
+
+
+def not_started_error(
+    settings: Settings, transactional_id: str, exc: Exception
+) -> OrderbookKitError:
+    """The error of a broker that would not start ``transactional_id`` in time."""
+    kafka = settings.kafka
+    return OrderbookKitError(
+        f"The broker at {kafka.bootstrap_servers} did not start transactional id "
+        f"{transactional_id!r} within {kafka.delivery_timeout_s:g} s "
+        f"({type(exc).__name__}: {exc}). A broker serves transactions only when it can keep "
+        "its transaction log: check that transaction.state.log.replication.factor and "
+        "transaction.state.log.min.isr are at most its number of running brokers (1 and 1 on "
+        "one broker; the kit's brokers and the compose file set them), and that it runs "
+        "(`make status`). Or run the gate at least once: ORDERBOOK_GATE_DELIVERY=at-least-once."
+    )
+
+
+def fenced_error(transactional_id: str, cause: str) -> FencedError:
+    """The error of a producer the broker fenced (``cause``: the client's name for it)."""
+    return FencedError(
+        f"The broker fenced transactional id {transactional_id!r} ({cause}): another producer "
+        "took the id over - a newer gate with the same ORDERBOOK_GATE_INSTANCE - or this one's "
+        f"transaction ran longer than {TRANSACTION_TIMEOUT_MS // 1000} s (the process was paused "
+        "or stalled) and the broker aborted it. So it stopped without committing; nothing it "
+        "wrote counts, and the batch is read again by whichever gate has its partitions. Give "
+        "each gate that runs at the same time its own instance (ORDERBOOK_GATE_INSTANCE=1, "
+        "2, ...), and start this one again."
+    )
 
 
 class TransactionalProducer:
@@ -108,23 +156,11 @@ class TransactionalProducer:
             except KafkaError as exc:
                 producer.close(timeout=0)
                 if not exc.retriable or time.monotonic() >= deadline:
-                    raise self._not_started(exc) from exc
+                    raise not_started_error(self.settings, self.transactional_id, exc) from exc
                 log.info("transactional id %r not started yet (%s)", self.transactional_id, exc)
                 time.sleep(RETRY_PAUSE_S)
         self._producer = producer
         return self
-
-    def _not_started(self, exc: KafkaError) -> OrderbookKitError:
-        kafka = self.settings.kafka
-        return OrderbookKitError(
-            f"The broker at {kafka.bootstrap_servers} did not start transactional id "
-            f"{self.transactional_id!r} within {kafka.delivery_timeout_s:g} s "
-            f"({type(exc).__name__}: {exc}). A broker serves transactions only when it can keep "
-            "its transaction log: check that transaction.state.log.replication.factor and "
-            "transaction.state.log.min.isr are at most its number of running brokers (1 and 1 on "
-            "one broker; the kit's brokers and the compose file set them), and that it runs "
-            "(`make status`). Or run the gate at least once: ORDERBOOK_GATE_DELIVERY=at-least-once."
-        )
 
     def begin(self) -> None:
         """Start a transaction, unless one is open."""
@@ -234,13 +270,4 @@ class TransactionalProducer:
 
     def _fenced(self, exc: BaseException) -> FencedError:
         self.in_transaction = False
-        return FencedError(
-            f"The broker fenced transactional id {self.transactional_id!r} "
-            f"({type(exc).__name__}): another producer took the id over - a newer gate with the "
-            "same ORDERBOOK_GATE_INSTANCE - or this one's transaction ran longer than "
-            f"{TRANSACTION_TIMEOUT_MS // 1000} s (the process was paused or stalled) and the "
-            "broker aborted it. So it stopped without committing; nothing it wrote counts, and "
-            "the batch is read again by whichever gate has its partitions. Give each gate that "
-            "runs at the same time its own instance (ORDERBOOK_GATE_INSTANCE=1, 2, ...), and "
-            "start this one again."
-        )
+        return fenced_error(self.transactional_id, type(exc).__name__)

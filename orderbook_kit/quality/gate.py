@@ -46,8 +46,9 @@ from orderbook_kit.kafka.admin import (
     raise_message_size_limit,
     topic_identity,
 )
+from orderbook_kit.kafka.offsets import wait_for_committed_reads
 from orderbook_kit.kafka.reader import read_records
-from orderbook_kit.kafka.transactions import TransactionalProducer
+from orderbook_kit.kafka.transactions import Transactions
 from orderbook_kit.market.checks import QualityChecker, Verdict
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
@@ -181,6 +182,8 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             service="the gate",
             on_restart="a restart checks the rest",
             consumer_options=self._consumer_options(),
+            # Its transactions take the group metadata of a consumer of their own client.
+            client=self.settings.kafka.client,
         )
 
     @property
@@ -200,7 +203,7 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             self._transactional_producer, self._forget_batch, rejoin=lambda: self.loop.rejoin()
         )
 
-    def _transactional_producer(self) -> TransactionalProducer:
+    def _transactional_producer(self) -> Transactions:
         assert isinstance(self._writer, TransactionalWrites), "connect() first"
         return self._writer.producer
 
@@ -225,6 +228,19 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
         if batch is not None and self.metrics is not None:
             self.metrics.count(batch.stats)
             self.metrics.observe_ticks(batch.clean)
+        return {}
+
+    def finish(self, stats: GateStats) -> Offsets:
+        """At the end of a run, exactly once: wait (bounded) until readers of committed data see
+        the last transaction - so that reading the clean topic right after :meth:`run` finds
+        every clean tick it counted (see :func:`wait_for_committed_reads`)."""
+        if self.exactly_once and stats.batches:
+            topics = self.settings.topics
+            wait_for_committed_reads(
+                [topics.clean, topics.dead_letters, topics.gate_state],
+                self.settings,
+                timeout_s=self.settings.kafka.client_timeout_s,
+            )
         return {}
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.confluent.transactions import ConfluentTransactionalProducer
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.kafka.transactions import TransactionalProducer
 from orderbook_kit.settings.environment import Settings
@@ -50,10 +51,17 @@ class GateWriter(Protocol):
 
 
 class TransactionalWrites:
-    """Every write of a batch in one transaction of ``settings.gate.transactional_id``."""
+    """Every write of a batch in one transaction of ``settings.gate.transactional_id``, with the
+    client ``settings.kafka.client`` names (the gate's consumer is that client's too: a
+    transaction takes the group metadata of its own client's consumer)."""
 
     def __init__(self, settings: Settings, *, max_request_size: int) -> None:
-        self.producer = TransactionalProducer(
+        kind = (
+            ConfluentTransactionalProducer
+            if settings.kafka.client == "confluent"
+            else TransactionalProducer
+        )
+        self.producer: TransactionalProducer | ConfluentTransactionalProducer = kind(
             settings, settings.gate.transactional_id, max_request_size=max_request_size
         )
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -39,14 +39,17 @@ from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import (
     admin_client,
     broker_answers,
+    client_timeouts,
     ensure_topic,
     retry_while_retriable,
     unreachable_error,
 )
-from orderbook_kit.kafka.reader import open_consumer
-from orderbook_kit.kafka.transactions import TransactionAbortedError, TransactionalProducer
+from orderbook_kit.kafka.confluent.consumer import ConfluentGroupConsumer
+from orderbook_kit.kafka.reader import READ_COMMITTED, open_consumer
+from orderbook_kit.kafka.transactions import TransactionAbortedError, Transactions
 from orderbook_kit.lifecycle import Connectable
 from orderbook_kit.runtime.polling import (
+    GroupConsumer,
     OutageTolerantPoller,
     RunLimits,
     offsets_past_the_end,
@@ -123,7 +126,7 @@ class OffsetKeeper(Protocol):
         is raised as the kit's error, saying what to do."""
         ...
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+    def commit(self, consumer: GroupConsumer, offsets: Offsets) -> None:
         """Record ``offsets`` as done."""
         ...
 
@@ -148,7 +151,7 @@ class KafkaCommits:
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
         return None
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+    def commit(self, consumer: GroupConsumer, offsets: Offsets) -> None:
         if not offsets:
             return
         try:
@@ -199,14 +202,14 @@ class KafkaTransactions:
     back to the group's committed offsets, and ``on_abort(partitions)`` tells the handler to
     forget what it learnt from the batch: it is read and handled again."""
 
-    writer: Callable[[], TransactionalProducer]
+    writer: Callable[[], Transactions]
     on_abort: Callable[[set[TopicPartition]], None]
     rejoin: Callable[[], None]
 
     def resume_points(self, assigned: set[TopicPartition]) -> dict[int, int] | None:
         return None  # the group's committed offsets: only committed transactions moved them
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+    def commit(self, consumer: GroupConsumer, offsets: Offsets) -> None:
         writer = self.writer()
         if not writer.in_transaction:
             return
@@ -222,7 +225,7 @@ class KafkaTransactions:
             else:
                 self._rewind(consumer)
 
-    def _rewind(self, consumer: KafkaConsumer) -> None:
+    def _rewind(self, consumer: GroupConsumer) -> None:
         assigned = consumer.assignment()
         for tp in assigned:
             committed = consumer.committed(tp, timeout_ms=10_000)
@@ -255,7 +258,7 @@ class OwnRecords:
         except Exception as exc:
             raise self.records.offsets_unreadable(exc) from exc
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+    def commit(self, consumer: GroupConsumer, offsets: Offsets) -> None:
         if not offsets:
             return
         timeout_ms = int(self.settings.kafka.client_timeout_s * 1000)
@@ -327,12 +330,14 @@ class GroupLoop(Generic[StatsT]):
         service: str,
         on_restart: str,
         consumer_options: Mapping[str, Any] | None = None,
+        client: str = "kafka-python",
     ) -> None:
         self.settings, self.handler, self.keeper = settings, handler, keeper
         self.group, self.topic, self.client_id = group, topic, client_id
         self.max_batch, self.service, self.on_restart = max_batch, service, on_restart
         self.consumer_options = dict(consumer_options or {})
-        self.consumer: KafkaConsumer | None = None
+        self.client = client  # "kafka-python" or "confluent": the consumer's library
+        self.consumer: GroupConsumer | None = None
         # Per partition, the offset after the last record handed to the handler (or where it
         # was sought to): the consumer's position beyond it passed offsets with no message.
         self.read_to: Offsets = {}
@@ -356,7 +361,7 @@ class GroupLoop(Generic[StatsT]):
             raise unreachable_error(bootstrap, timeout_s)
         self.consumer = self.join()
 
-    def join(self) -> KafkaConsumer:
+    def join(self) -> GroupConsumer:
         """Prepare the handler and subscribe, trying again while the broker is not ready."""
         return retry_while_retriable(
             self._join_once,
@@ -366,7 +371,7 @@ class GroupLoop(Generic[StatsT]):
             timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
         )
 
-    def _join_once(self) -> KafkaConsumer:
+    def _join_once(self) -> GroupConsumer:
         settings = self.settings
         try:
             self.handler.prepare()
@@ -374,8 +379,7 @@ class GroupLoop(Generic[StatsT]):
                 settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s
             ) as admin:
                 ensure_topic(admin, self.topic, settings.topics.partitions)
-            consumer = open_consumer(
-                settings,
+            consumer = self._open_consumer(
                 group_id=self.group,
                 client_id=self.client_id,
                 auto_offset_reset="earliest",  # a partition with no offset yet: all of it
@@ -389,6 +393,16 @@ class GroupLoop(Generic[StatsT]):
             self.handler.release(timeout_s=0)
             raise
         return consumer
+
+    def _open_consumer(self, **options: Any) -> GroupConsumer:
+        if self.client != "confluent":
+            return open_consumer(self.settings, **options)
+        return ConfluentGroupConsumer(
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            isolation_level=READ_COMMITTED,
+            **client_timeouts(self.settings.kafka.client_timeout_s),
+            **options,
+        )
 
     def close(self, timeout_s: float | None = None) -> None:
         """Leave the group, then release the handler. Safe to call twice, or before joining."""
@@ -477,6 +491,8 @@ class GroupLoop(Generic[StatsT]):
         """The consumer's position of ``tp``, if it has one now. Read from its subscription state:
         ``KafkaConsumer.position`` may ask the group coordinator first, and this must never wait."""
         assert self.consumer is not None
+        if isinstance(self.consumer, ConfluentGroupConsumer):
+            return self.consumer.local_position(tp)
         state = self.consumer._subscription.assignment.get(tp)
         position = getattr(state, "position", None)
         return None if position is None else int(position.offset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TypeAlias
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -18,11 +19,13 @@ from kafka.errors import KafkaError
 
 from orderbook_kit.errors import BrokerUnreachableError, OrderbookKitError
 from orderbook_kit.kafka.admin import retry_while_retriable
+from orderbook_kit.kafka.confluent.consumer import ConfluentGroupConsumer
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import SERVICE_POLL_MS, SESSION_TIMEOUT_MS
 
 __all__ = [
     "OUTAGE_RETRY_S",
+    "GroupConsumer",
     "OutageClock",
     "OutageTolerantPoller",
     "RunLimits",
@@ -37,10 +40,12 @@ OUTAGE_RETRY_S = 0.5  # between polls while the broker is unreachable
 ASSIGNMENT_GRACE_S = 2 * SESSION_TIMEOUT_MS / 1000 + 10
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
+# A group member of either client: librdkafka's is shaped like kafka-python's (see the adapter).
+GroupConsumer: TypeAlias = KafkaConsumer | ConfluentGroupConsumer
 
 
 def offsets_past_the_end(
-    consumer: KafkaConsumer, sought: dict[TopicPartition, int], settings: Settings
+    consumer: GroupConsumer, sought: dict[TopicPartition, int], settings: Settings
 ) -> dict[TopicPartition, tuple[int, int]]:
     """The partitions whose ``sought`` offset (where a service resumes, from its own records) is
     past the partition's end, with both offsets. Such an offset means the topic was deleted and
@@ -90,7 +95,7 @@ class OutageTolerantPoller:
     """
 
     def __init__(
-        self, consumer: KafkaConsumer, settings: Settings, *, service: str, on_restart: str
+        self, consumer: GroupConsumer, settings: Settings, *, service: str, on_restart: str
     ) -> None:
         self.consumer = consumer
         self.settings = settings
@@ -144,7 +149,7 @@ class RunLimits:
 
     def __init__(
         self,
-        consumer: KafkaConsumer,
+        consumer: GroupConsumer,
         *,
         count: int | None = None,
         duration_s: float | None = None,

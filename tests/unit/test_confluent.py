@@ -6,9 +6,12 @@ from __future__ import annotations
 import sys
 
 import pytest
+from kafka.errors import CommitFailedError
 
 from orderbook_kit.errors import OrderbookKitError, SettingsError
+from orderbook_kit.kafka.admin import client_timeouts
 from orderbook_kit.kafka.confluent import loading
+from orderbook_kit.kafka.confluent.consumer import as_kafka_error, consumer_config
 from orderbook_kit.kafka.confluent.producer import SAME_PARTITIONS_AS_JAVA, producer_config
 from orderbook_kit.kafka.producer import PRODUCER_TUNING
 from orderbook_kit.settings.environment import load_settings
@@ -59,3 +62,45 @@ def test_the_client_is_chosen_by_one_variable_any_case() -> None:
     assert load_settings({"ORDERBOOK_KAFKA_CLIENT": " Confluent "}).kafka.client == "confluent"
     with pytest.raises(SettingsError, match="ORDERBOOK_KAFKA_CLIENT"):
         load_settings({"ORDERBOOK_KAFKA_CLIENT": "rdkafka"})
+
+
+def test_the_group_loops_consumer_settings_mean_the_same_to_librdkafka() -> None:
+    config = consumer_config(
+        {
+            "bootstrap_servers": "127.0.0.1:9092",
+            "group_id": "g",
+            "client_id": "c",
+            "auto_offset_reset": "earliest",
+            "enable_auto_commit": False,
+            "session_timeout_ms": 10_000,
+            "metadata_max_age_ms": 2_000,
+            "isolation_level": "read_committed",
+            "max_poll_records": 5000,  # applied by the adapter itself
+            **client_timeouts(10),
+        }
+    )
+    assert config == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "group.id": "g",
+        "client.id": "c",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 10_000,
+        "topic.metadata.refresh.interval.ms": 2_000,
+        "isolation.level": "read_committed",
+        "socket.timeout.ms": 10_000,
+        "reconnect.backoff.max.ms": 1000,
+    }
+    with pytest.raises(OrderbookKitError, match=r"'fetch_max_wait_ms'.*kafka-python"):
+        consumer_config({"fetch_max_wait_ms": 100})
+
+
+def test_librdkafkas_errors_keep_their_meaning_in_kafka_pythons_words() -> None:
+    module = loading.confluent_kafka()
+    codes = module.KafkaError
+    lost = as_kafka_error(codes(codes.UNKNOWN_MEMBER_ID))
+    assert isinstance(lost, CommitFailedError)  # the group moved on: join again
+    outage = as_kafka_error(codes(codes._TRANSPORT))  # a local error: waited out
+    assert outage.retriable and "_TRANSPORT" in str(outage)
+    refused = as_kafka_error(codes(codes.TOPIC_AUTHORIZATION_FAILED))
+    assert not refused.retriable and not isinstance(refused, CommitFailedError)
