@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from orderbook_kit.errors import OrderbookKitError
@@ -119,20 +120,23 @@ def wait_for_committed_reads(
     (and logged) if, after ``timeout_s``, another producer's open transaction still holds a
     partition back."""
     settings = settings or load_settings()
-    topics = list(topics)
-    targets = {t: end_offsets(t, settings, isolation_level=READ_UNCOMMITTED) for t in topics}
-
-    def behind() -> dict[str, dict[int, int]]:
-        stable = {t: end_offsets(t, settings) for t in topics}
-        return {
-            t: {p: end for p, end in ends.items() if stable[t].get(p, 0) < end}
-            for t, ends in targets.items()
-            if any(stable[t].get(p, 0) < end for p, end in ends.items())
-        }
-
+    ends = open_consumer(settings, isolation_level=READ_UNCOMMITTED)
+    stable = open_consumer(settings)
     try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(ends.partitions_for_topic(topic) or ())
+        ]
+        targets = ends.end_offsets(partitions)
+        behind = lambda: {  # noqa: E731
+            tp: end for tp, end in stable.end_offsets(partitions).items() if end < targets[tp]
+        }
         poll_until(behind, lambda left: not left, what="committed reads", timeout_s=timeout_s)
-    except OrderbookKitError as exc:
-        log.warning("readers of committed data are still held back: %s", exc)
+    except (KafkaError, OrderbookKitError) as exc:
+        log.warning("readers of committed data may still be held back: %s", exc)
         return False
+    finally:
+        ends.close()
+        stable.close()
     return True

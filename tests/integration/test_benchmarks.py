@@ -60,8 +60,9 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         "kit send(tick): confluent / kafka-python",
         "kit read_ticks: confluent / kafka-python",
         "kit gate: confluent / kafka-python",
-        "exactly / at least once, batch 5000",
-        "exactly / at least once, batch 500",
+        "exactly / at least once, kafka-python, batch 5000",
+        "exactly / at least once, kafka-python, batch 500",
+        "exactly / at least once, confluent, batch 5000",
     }
     assert counts["read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"] == 3 * 600
     for label, latency in figures["latency_ms"].items():

@@ -37,7 +37,13 @@ from orderbook_kit.kafka.admin import unreachable_error
 from orderbook_kit.kafka.confluent.loading import LIBRDKAFKA_LOG, confluent_kafka
 from orderbook_kit.kafka.records import as_record
 
-__all__ = ["MEMBER_LOST", "ConfluentGroupConsumer", "LibrdkafkaError", "as_kafka_error"]
+__all__ = [
+    "MEMBER_LOST",
+    "ConfluentGroupConsumer",
+    "LibrdkafkaError",
+    "as_kafka_error",
+    "ready_messages",
+]
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +190,7 @@ class ConfluentGroupConsumer:
         if pending is not None:
             raise as_kafka_error(pending)
         limit = max_records or self._max_records
-        messages = self._call(lambda: self._consumer.consume(limit, timeout_ms / 1000))
+        messages = self._call(lambda: ready_messages(self._consumer, limit, timeout_ms / 1000))
         batches: dict[TopicPartition, list[ConsumerRecord]] = {}
         for message in messages:
             error = message.error()
@@ -298,6 +304,17 @@ class ConfluentGroupConsumer:
 
 
 _INVALID = -1001  # librdkafka's OFFSET_INVALID: start where the group's committed offset says
+
+
+def ready_messages(consumer: Any, limit: int, timeout_s: float) -> list[Any]:
+    """Up to ``limit`` messages, as soon as there is one: librdkafka's ``consume(limit,
+    timeout)`` waits until it has ``limit`` messages or the timeout passed, which at a thousand
+    ticks a second held each batch for the whole poll (p50 of 400 ms from raw to clean). So: wait
+    for the first message, then take what is already fetched."""
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(limit - 1, 0)] if limit > 1 else [first]
 
 
 def _kafka_tp(tp: Any) -> TopicPartition:

@@ -18,6 +18,7 @@ from typing import Any
 
 from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
 from orderbook_kit.kafka.admin import unreachable_error
+from orderbook_kit.kafka.confluent.consumer import ready_messages
 from orderbook_kit.kafka.confluent.loading import LIBRDKAFKA_LOG, confluent_kafka
 from orderbook_kit.kafka.records import RecordsRead
 from orderbook_kit.settings.environment import Settings
@@ -157,7 +158,7 @@ class _Reader:
             self._consume(limit, min(POLL_S, left))
 
     def _consume(self, limit: int, timeout_s: float) -> None:
-        messages = self.consumer.consume(limit, timeout_s)
+        messages = ready_messages(self.consumer, limit, timeout_s)
         if not messages:
             return
         received_at = datetime.now(UTC)
