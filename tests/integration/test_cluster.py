@@ -1,5 +1,6 @@
 """A three-node cluster on this machine: replicated topics, and a partition leader killed in the
-middle of a stream with nothing lost and nothing written twice."""
+middle of a stream with nothing lost and nothing written twice - into the raw topic, and through
+the exactly-once gate, killed itself too."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import free_ports, wait_for
+from tests.integration.test_exactly_once import (
+    assert_each_raw_message_once,
+    committed,
+    pause_mid_transaction,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -97,6 +103,47 @@ def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
         return all(len(nodes) == 3 for nodes in in_sync)
 
     wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
+
+
+@pytest.mark.usefixtures("kafka_client")  # the gates consume and commit with either client
+def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
+    three_nodes: tuple[str, Path],
+) -> None:
+    bootstrap, directory = three_nodes
+    settings = cluster_settings(bootstrap)
+    ingest = start_service(
+        "ingest", settings, "-q", "--count", "6000", "--interval", "0.004", "--fault-rate", "0.01"
+    )
+    gate = start_service("quality", settings, "-q")
+    victim = None
+    try:
+        wait_for(lambda: committed(settings) > 0, 120, "the gate to commit", gate)
+        # The leader of a partition the gate's open transaction has written to, killed while the
+        # gate is frozen mid-transaction; then the gate goes on.
+        holding = pause_mid_transaction(gate, settings)
+        replicas = partition_replicas(holding[0].topic, settings)
+        victim = int(replicas["leader"][holding[0].partition])
+        before = committed(settings)
+        assert cluster.kill_node(directory, victim)
+        gate.resume()
+        wait_for(lambda: committed(settings) > before, 120, "a commit after the kill", gate)
+        # And the gate itself, killed mid-transaction on the two nodes left, and started again.
+        pause_mid_transaction(gate, settings)
+        gate.kill()
+        assert ingest.wait(180) == 0, ingest.output()
+        gate = start_service("quality", settings, "-q")
+        raw_count = sum(end_offsets(settings.topics.raw, settings).values())
+        wait_for(lambda: committed(settings) == raw_count, 180, "the gate to finish", gate)
+        assert gate.stop() == 0, gate.output()
+    finally:
+        ingest.kill()
+        gate.kill()
+        if victim is not None:
+            cluster.start_node(directory, victim, timeout_s=120)
+    checked, aborted = assert_each_raw_message_once(settings)
+    assert checked == raw_count >= 6000  # ticks, and the faults injected among them
+    assert aborted > 0  # the killed gate's open transaction: in the log, never read as committed
+    print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")
 
 
 def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_cause(

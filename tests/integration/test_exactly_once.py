@@ -3,7 +3,9 @@
 The gate writes each batch (clean copies, dead letters, its memory) and the batch's offsets in one
 Kafka transaction. Killed at any moment - mid-batch, mid-commit - it leaves the whole batch or
 none of it to readers of committed data; the restarted gate (same transactional id) fences its
-dead predecessor and goes on from the last committed batch. A gate frozen mid-stream (SIGSTOP)
+dead predecessor and goes on from the last committed batch. Half of the kills land at a random
+moment, the other half at the moment that matters most: the gate frozen with its transaction
+open and records of it already in the log. A gate frozen mid-stream (SIGSTOP)
 whose partitions moved to another gate is a zombie: resumed, it cannot commit what it holds.
 The counting reader is always kafka-python's, whichever client the gates use.
 """
@@ -15,13 +17,16 @@ import time
 import uuid
 
 import pytest
+from kafka import TopicPartition
+from kafka.admin import TransactionState
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import admin_client
 from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.offsets import end_offsets, group_lag
-from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.kafka.reader import open_consumer, read_records
 from orderbook_kit.quality.gate import source_of
 from orderbook_kit.quality.outputs import copies_by_source
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
@@ -72,6 +77,38 @@ def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
     return len(raw), len(outputs(settings, "read_uncommitted")) - len(written)
 
 
+def pause_mid_transaction(
+    gate: ServiceProcess, settings: Settings, timeout_s: float = 60
+) -> list[TopicPartition]:
+    """Freeze ``gate`` (SIGSTOP) at a moment its transaction is open and holds records in the
+    log: the broker says the transaction is ongoing, and a partition it writes ends past its last
+    stable offset. Other moments are let go (SIGCONT) and the next one tried, for ``timeout_s``.
+    The partitions that hold its uncommitted records."""
+    transactional_id = settings.gate.transactional_id
+    deadline = time.monotonic() + timeout_s
+    with (
+        admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin,
+        open_consumer(settings, isolation_level="read_uncommitted") as log_ends,
+        open_consumer(settings) as stable_ends,
+    ):
+        while time.monotonic() < deadline:
+            gate.pause()
+            try:
+                found = admin.describe_transactions([transactional_id])[transactional_id]
+                written = list(found.topic_partitions)
+                if found.state == TransactionState.ONGOING and written:
+                    ends, stable = log_ends.end_offsets(written), stable_ends.end_offsets(written)
+                    holding = [tp for tp in written if stable[tp] < ends[tp]]
+                    if holding:
+                        return holding  # frozen, the transaction open, its records in the log
+            except (KafkaError, KeyError):
+                # The coordinator is moving (a node was killed), or the consumer does not know
+                # a new partition yet (kafka-python 3.0.12's end_offsets raises KeyError): again.
+                pass
+            gate.resume()
+    raise AssertionError(f"no open transaction of {transactional_id!r} in {timeout_s:g} s")
+
+
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
     return [
         record
@@ -102,8 +139,11 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
             # Working: it has committed a transaction of its own (after its predecessor's
             # session ran out and the group handed it the partitions).
             wait_for(lambda b=before: committed(settings) > b, 120, "the gate to commit", gate)
-            # Then a random moment of its work: the delay places the kill, it waits for nothing.
-            time.sleep(rng.uniform(0.0, 1.5))
+            if len(gates) % 2:
+                # A random moment of its work: the delay places the kill, it waits for nothing.
+                time.sleep(rng.uniform(0.0, 1.5))
+            else:  # the moment that matters most: its transaction open, records in the log
+                pause_mid_transaction(gate, settings)
             gate.kill()
             kills_at.append(committed(settings))
         wait_for(lambda: raw_messages(settings) >= TICKS, 300, f"{TICKS} raw messages", ingest)
@@ -120,6 +160,8 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
     assert raw_count >= TICKS
     checked, aborted = assert_each_raw_message_once(settings)
     assert checked == raw_count
+    # The transactions open when their gates were killed: in the log, never read as committed.
+    assert aborted > 0
     print(f"{raw_count} raw messages, each once under read_committed; the log holds {aborted} more")
 
 
