@@ -4,7 +4,8 @@ What a learner uses is importable from here (``from orderbook_kit import Tick, l
 the rest lives in folders by role, each importing only the ones below it:
 
     settings/    every knob, from environment variables      (Settings, load_settings)
-    market/      the domain, no I/O: tick, simulator, checks  (Tick, OrderbookSimulator)
+    market/      the domain, no I/O: tick, simulator, checks,  (Tick, OrderbookSimulator,
+                 the order book and its messages               OrderBook, DepthSimulator)
     kafka/       producing, reading, groups, offsets           (TickProducer, read_ticks)
     database/    PostgreSQL connections
     monitoring/  generic Prometheus collectors, lag
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from orderbook_kit.database.client import connect as connect
+    from orderbook_kit.errors import BookOutOfSyncError as BookOutOfSyncError
     from orderbook_kit.errors import DeliveryError as DeliveryError
     from orderbook_kit.errors import OrderbookKitError as OrderbookKitError
     from orderbook_kit.kafka.admin import admin_client as admin_client
@@ -41,10 +43,14 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.producer import produce_in_background as produce_in_background
     from orderbook_kit.kafka.reader import read_records as read_records
     from orderbook_kit.kafka.reader import read_ticks as read_ticks
+    from orderbook_kit.market.book_messages import BookSnapshot as BookSnapshot
+    from orderbook_kit.market.book_messages import BookUpdate as BookUpdate
     from orderbook_kit.market.checks import QualityChecker as QualityChecker
+    from orderbook_kit.market.depth_simulator import DepthSimulator as DepthSimulator
     from orderbook_kit.market.faults import FAULT_KINDS as FAULT_KINDS
     from orderbook_kit.market.faults import FaultInjector as FaultInjector
     from orderbook_kit.market.frames import simulated_frame as simulated_frame
+    from orderbook_kit.market.order_book import OrderBook as OrderBook
     from orderbook_kit.market.reasons import Reason as Reason
     from orderbook_kit.market.simulator import OrderbookSimulator as OrderbookSimulator
     from orderbook_kit.market.simulator import instrument_for as instrument_for
@@ -68,6 +74,9 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.market.reasons": ["Reason"],
         "orderbook_kit.market.checks": ["QualityChecker"],
         "orderbook_kit.market.frames": ["simulated_frame"],
+        "orderbook_kit.market.book_messages": ["BookSnapshot", "BookUpdate"],
+        "orderbook_kit.market.order_book": ["OrderBook"],
+        "orderbook_kit.market.depth_simulator": ["DepthSimulator"],
         "orderbook_kit.kafka.admin": [
             "admin_client",
             "delete_pipeline",
@@ -85,7 +94,7 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.kafka.groups": ["wait_until_read"],
         "orderbook_kit.database.client": ["connect"],
         "orderbook_kit.runtime.launcher": ["start_service"],
-        "orderbook_kit.errors": ["DeliveryError", "OrderbookKitError"],
+        "orderbook_kit.errors": ["BookOutOfSyncError", "DeliveryError", "OrderbookKitError"],
         "orderbook_kit.waiting": ["poll_until"],
     },
 )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 __all__ = [
     "ArchiveStorageError",
     "ArchiveWriteError",
+    "BookOutOfSyncError",
     "BrokerError",
     "BrokerExitedError",
     "BrokerStartTimeoutError",
@@ -69,6 +70,17 @@ class BrokerUnreachableError(BrokerError):
 
 class TopicNotFoundError(OrderbookKitError):
     """A read of a topic that does not exist (yet): nothing was ever produced to it."""
+
+
+class BookOutOfSyncError(OrderbookKitError):
+    """A local order book can no longer be trusted: an update is missing (``reason`` "gap"),
+    the book it gives is crossed ("crossed"), or its checksum differs ("checksum"). The fix is
+    always the same, as exchanges tell their clients: discard the book and start again from a
+    newer snapshot."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DatabaseError(OrderbookKitError):
