@@ -39,8 +39,11 @@ from orderbook_kit.kafka.groups import wait_until_read
 from orderbook_kit.kafka.offsets import end_offsets
 from orderbook_kit.kafka.producer import PRODUCER_TUNING, TickProducer, produce_in_background
 from orderbook_kit.kafka.reader import read_ticks
+from orderbook_kit.market.book_messages import BookUpdate
 from orderbook_kit.market.checks import QualityChecker
+from orderbook_kit.market.depth_simulator import DepthSimulator
 from orderbook_kit.market.faults import FaultInjector
+from orderbook_kit.market.order_book import OrderBook
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick
 from orderbook_kit.quality.gate import MAX_BATCH as GATE_BATCH
@@ -108,6 +111,44 @@ def in_memory(results: Results, count: int) -> None:
         len(messages),
         lambda: [checker.check(m.key, m.value) for m in messages],
     )
+
+
+BOOK_UPDATES = 100_000  # the rebuild the issue asks for: a snapshot and this many updates
+
+
+def order_book(results: Results, count: int) -> None:
+    """The order book in one process: level changes applied, and a book rebuilt from a snapshot
+    and its updates - parsed already, and from their JSON - checking every update's checksum."""
+    updates_wanted = min(BOOK_UPDATES, max(2 * count, 1000))
+    simulator = DepthSimulator("TTF-GAS", updates_per_tick=4)
+    for _ in simulator.updates(50, start_time=START):
+        pass
+    snapshot = simulator.books["TTF-GAS"].snapshot(START)
+    updates: list[BookUpdate] = []
+    while len(updates) < updates_wanted:
+        updates.extend(simulator.updates(1000, start_time=START))
+    del updates[updates_wanted:]
+    encoded = [update.to_json() for update in updates]
+    changes = sum(len(update.changes) for update in updates)
+
+    def apply_only() -> None:
+        book = OrderBook.from_snapshot(snapshot)
+        for update in updates:
+            book.apply(update)
+
+    def rebuild(parse: bool) -> None:
+        book = OrderBook.from_snapshot(snapshot)
+        for data in encoded if parse else updates:
+            update = BookUpdate.from_json(data) if parse else data
+            book.apply(update)
+            book.verify(update)
+        assert book.seq == updates[-1].seq
+
+    print(f"-- the order book: {updates_wanted:,} updates ({changes:,} level changes)")
+    results.measure("order book: level changes applied", changes, apply_only, best_of=3)
+    label = f"order book: rebuilt from a snapshot and {updates_wanted:,} updates"
+    results.measure(f"{label}, checksums", updates_wanted, lambda: rebuild(False), best_of=3)
+    results.measure(f"{label} as JSON, checksums", updates_wanted, lambda: rebuild(True))
 
 
 class _Position:
@@ -563,6 +604,7 @@ def main() -> None:
     settings = load_settings().isolated(f"bench-{uuid.uuid4().hex[:8]}")
     results = Results()
     in_memory(results, count)
+    order_book(results, count)
     with_database = database_answers(settings.store.database_url)
     if with_database:
         on_postgres(results, count, settings)

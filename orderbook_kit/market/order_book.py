@@ -10,6 +10,8 @@ and rebuilt from a newer snapshot.
 
 from __future__ import annotations
 
+import bisect
+import zlib
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -21,7 +23,6 @@ from orderbook_kit.market.book_messages import (
     BookSnapshot,
     BookUpdate,
     LevelChange,
-    book_checksum,
     price_in_ticks,
 )
 
@@ -41,8 +42,15 @@ class OrderBook:
         self.tick_size = tick_size
         self.decimals = max(0, len(f"{tick_size:.10f}".rstrip("0").split(".")[1]))
         self.seq = seq  # the last update applied (0: none)
+        # {price in ticks: size}: read them, change them only through apply/apply_changes.
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
+        # The same prices kept sorted (ascending: the best bid last, the best ask first), and
+        # each level's text in the checksum: a checksum after every update then costs a slice
+        # and a join, not a sort and twenty formattings (measured: 3x faster to verify).
+        self._bid_prices: list[int] = []
+        self._ask_prices: list[int] = []
+        self._texts: dict[tuple[bool, int], str] = {}
 
     # --- building --------------------------------------------------------------------------
 
@@ -50,9 +58,9 @@ class OrderBook:
     def from_snapshot(cls, snapshot: BookSnapshot) -> OrderBook:
         book = cls(snapshot.symbol, snapshot.tick_size, seq=snapshot.seq)
         for price, size in snapshot.bids:
-            book.bids[book.ticks(price)] = size
+            book._set(True, book.ticks(price), size)
         for price, size in snapshot.asks:
-            book.asks[book.ticks(price)] = size
+            book._set(False, book.ticks(price), size)
         return book
 
     def apply(self, update: BookUpdate) -> None:
@@ -75,20 +83,27 @@ class OrderBook:
             raise BookOutOfSyncError(
                 "crossed",
                 f"{self.symbol}: after update {update.seq} the best bid "
-                f"{self.price(max(self.bids))} is not below the best ask "
-                f"{self.price(min(self.asks))}",
+                f"{self.price(self._bid_prices[-1])} is not below the best ask "
+                f"{self.price(self._ask_prices[0])}",
             )
 
     def apply_changes(self, changes: Iterable[LevelChange]) -> None:
         """Set each level's size (0 removes it): no checks, the fast path."""
         tick_size = self.tick_size
         for change in changes:
-            levels = self.bids if change.side == "bid" else self.asks
-            price = round(change.price / tick_size)
-            if change.size:
-                levels[price] = change.size
-            else:
-                levels.pop(price, None)  # a level not held: nothing to remove (not an error)
+            self._set(change.side == "bid", round(change.price / tick_size), change.size)
+
+    def _set(self, bid: bool, price: int, size: int) -> None:
+        levels, prices = (self.bids, self._bid_prices) if bid else (self.asks, self._ask_prices)
+        if size:
+            if price not in levels:
+                bisect.insort(prices, price)
+            levels[price] = size
+            self._texts[bid, price] = f"{'b' if bid else 'a'}{price}:{size}"
+        elif price in levels:  # a level not held: nothing to remove (not an error)
+            del levels[price]
+            del prices[bisect.bisect_left(prices, price)]
+            del self._texts[bid, price]
 
     def verify(self, update: BookUpdate) -> None:
         """Raise :class:`BookOutOfSyncError` if the book's checksum is not ``update``'s (call
@@ -105,28 +120,37 @@ class OrderBook:
 
     @property
     def crossed(self) -> bool:
-        return bool(self.bids and self.asks and max(self.bids) >= min(self.asks))
+        bids, asks = self._bid_prices, self._ask_prices
+        return bool(bids and asks and bids[-1] >= asks[0])
 
     def best_bid(self) -> tuple[float, int] | None:
         """(price, size) of the highest bid, or None."""
-        if not self.bids:
+        if not self._bid_prices:
             return None
-        price = max(self.bids)
+        price = self._bid_prices[-1]
         return self.price(price), self.bids[price]
 
     def best_ask(self) -> tuple[float, int] | None:
         """(price, size) of the lowest ask, or None."""
-        if not self.asks:
+        if not self._ask_prices:
             return None
-        price = min(self.asks)
+        price = self._ask_prices[0]
         return self.price(price), self.asks[price]
 
     def levels(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
         """Bids best (highest) first and asks best (lowest) first, to ``depth`` levels a side,
         as (price in ticks, size)."""
-        bids = sorted(self.bids.items(), reverse=True)
-        asks = sorted(self.asks.items())
-        return (bids, asks) if depth is None else (bids[:depth], asks[:depth])
+        bid_prices = self._best_bids(depth)
+        ask_prices = self._ask_prices if depth is None else self._ask_prices[:depth]
+        return (
+            [(p, self.bids[p]) for p in bid_prices],
+            [(p, self.asks[p]) for p in ask_prices],
+        )
+
+    def _best_bids(self, depth: int | None) -> list[int]:
+        prices = self._bid_prices
+        top = prices if depth is None else prices[max(len(prices) - depth, 0) :]
+        return top[::-1]
 
     def depth(self, depth: int | None = None) -> tuple[list[PricedLevel], list[PricedLevel]]:
         """Like :meth:`levels`, with prices as prices."""
@@ -134,8 +158,11 @@ class OrderBook:
         return [(self.price(p), s) for p, s in bids], [(self.price(p), s) for p, s in asks]
 
     def checksum(self, levels: int = CHECKSUM_LEVELS) -> int:
-        bids, asks = self.levels(levels)
-        return book_checksum(bids, asks, levels)
+        """:func:`book_checksum` of the top ``levels`` a side."""
+        texts = self._texts
+        parts = [texts[True, p] for p in self._best_bids(levels)]
+        parts += [texts[False, p] for p in self._ask_prices[:levels]]
+        return zlib.crc32(",".join(parts).encode("ascii"))
 
     def imbalance(self, levels: int = 5) -> float:
         """(bid size - ask size) / (bid size + ask size) over the top ``levels`` of each side:

@@ -42,6 +42,8 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
     throughput, counts = figures["throughput"], figures["counts"]
     assert counts["PostgreSQL: new rows, 2000 a transaction"] == 600
     assert counts["produce: kit send(tick)"] == 600
+    assert counts["order book: rebuilt from a snapshot and 1,200 updates, checksums"] == 1200
+    assert counts["order book: level changes applied"] > 1200
     assert counts["read: kit read_ticks (validated) into a DataFrame"] == 3 * 600  # best of 3
     assert counts["store: kit, clean topic -> PostgreSQL"] > 0
     assert counts["archive: kit, clean topic -> Parquet files, exactly once"] > 0

@@ -74,6 +74,7 @@ def test_a_book_rebuilt_from_the_updates_alone_shows_every_tick_and_is_the_true_
             received = wire(update)
             book.apply(received)
             book.verify(received)  # the checksum of every update holds
+            assert book.checksum() == book_checksum(*book.levels())  # as documented
         assert book.best_bid() == (tick.bid, tick.bid_size)
         assert book.best_ask() == (tick.ask, tick.ask_size)
         assert len(book.bids) == len(book.asks) == depth
