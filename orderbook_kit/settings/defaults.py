@@ -17,6 +17,11 @@ DLQ_TOPIC = "orderbook.dlq"
 # The gate's memory (last seq, time and mid per symbol, how far each partition was checked),
 # compacted: a restarted or rebalanced gate picks up where the last one left off.
 GATE_STATE_TOPIC = "orderbook.quality.state"
+# The order book (notebook 13): every update of a symbol's book, keyed by symbol (so one
+# partition holds a symbol's updates in order), and the latest snapshot of each symbol's book
+# (compacted: Kafka keeps at least the newest record of each key).
+BOOK_UPDATES_TOPIC = "orderbook.book.updates"
+BOOK_SNAPSHOTS_TOPIC = "orderbook.book.snapshots"
 QUALITY_GROUP = "orderbook-quality"
 # How the gate hands a batch on. "exactly-once": its clean, dead-letter and memory writes and the
 # batch's offsets go in one Kafka transaction (readers that read committed data see each raw

@@ -102,9 +102,9 @@ class Settings:
         return getattr(getattr(self, section), field_name)
 
     def isolated(self, label: str) -> Settings:
-        """These settings with raw, clean and dead-letter topics, consumer groups and a database
-        schema of their own (``orderbook.raw.<label>``, ``orderbook_<label>``...), so a lesson,
-        test or benchmark run counts only its own messages and rows."""
+        """These settings with topics (raw, clean, dead letters, the book's...), consumer groups
+        and a database schema of their own (``orderbook.raw.<label>``, ``orderbook_<label>``...),
+        so a lesson, test or benchmark run counts only its own messages and rows."""
         schema_suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())
         topics = self.topics
         return self.replace(
@@ -113,6 +113,8 @@ class Settings:
                 "clean": f"{topics.clean}.{label}",
                 "dead_letters": f"{topics.dead_letters}.{label}",
                 "gate_state": f"{topics.gate_state}.{label}",
+                "book_updates": f"{topics.book_updates}.{label}",
+                "book_snapshots": f"{topics.book_snapshots}.{label}",
             },
             gate={"group": f"{self.gate.group}.{label}"},
             store={

@@ -150,6 +150,12 @@ class TopicSettings(Section):
     gate_state: str = setting(
         "ORDERBOOK_GATE_STATE_TOPIC", rules.topic_name, defaults.GATE_STATE_TOPIC
     )
+    book_updates: str = setting(
+        "ORDERBOOK_BOOK_UPDATES_TOPIC", rules.topic_name, defaults.BOOK_UPDATES_TOPIC
+    )
+    book_snapshots: str = setting(
+        "ORDERBOOK_BOOK_SNAPSHOTS_TOPIC", rules.topic_name, defaults.BOOK_SNAPSHOTS_TOPIC
+    )
     partitions: int = setting(
         "ORDERBOOK_PARTITIONS",
         rules.whole_number(minimum=1, maximum=1000, example=defaults.PARTITIONS),
@@ -158,7 +164,7 @@ class TopicSettings(Section):
 
     def check(self) -> None:
         # A gate whose output is its input reads its own writes forever.
-        names = ("raw", "clean", "dead_letters", "gate_state")
+        names = ("raw", "clean", "dead_letters", "gate_state", "book_updates", "book_snapshots")
         for index, field in enumerate(names):
             for other in names[:index]:
                 if getattr(self, field) == getattr(self, other):

@@ -67,6 +67,11 @@ SERVICES = [
             "'orderbook.dlq' is also the dead letters topic (ORDERBOOK_DLQ_TOPIC)",
         ),
         (
+            "ORDERBOOK_BOOK_SNAPSHOTS_TOPIC",
+            "orderbook.book.updates",
+            "is also the book updates topic (ORDERBOOK_BOOK_UPDATES_TOPIC)",
+        ),
+        (
             "ORDERBOOK_SYMBOL",
             "lowercase",
             "ORDERBOOK_SYMBOL: 'lowercase' is not an instrument code; use 1-32 upper-case",
