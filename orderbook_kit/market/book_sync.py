@@ -3,7 +3,8 @@
 The procedure (Binance's "how to manage a local order book correctly", Coinbase's ``level2``, and
 every exchange with a snapshot + incremental feed):
 
-1. Until there is a book, keep the updates that arrive (a bounded buffer).
+1. Until there is a book, keep the updates that arrive (a bounded buffer). (Update 1 needs no
+   snapshot: the book before it was empty.)
 2. A snapshot newer than the book (or the first one) becomes the book. Buffered updates at or
    below its ``seq`` are dropped; the rest are applied in order, and the first must be the next
    one (``seq`` = snapshot's + 1).
@@ -24,6 +25,7 @@ from collections import Counter
 from orderbook_kit.errors import BookOutOfSyncError
 from orderbook_kit.market.book_messages import BookSnapshot, BookUpdate
 from orderbook_kit.market.order_book import OrderBook
+from orderbook_kit.market.simulator import instrument_for
 
 __all__ = ["MAX_BUFFERED", "BookSync"]
 
@@ -51,6 +53,9 @@ class BookSync:
         return self.book is not None
 
     def on_update(self, update: BookUpdate) -> None:
+        if self.book is None and update.seq == 1 and not self.snapshots_used and not self.lost:
+            # The first update of all: the book before it was empty, no snapshot needed.
+            self.book = OrderBook(self.symbol, instrument_for(self.symbol).tick_size)
         if self.book is None:
             self._keep(update)
             return

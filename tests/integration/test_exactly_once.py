@@ -17,7 +17,7 @@ import time
 import uuid
 
 import pytest
-from kafka import TopicPartition
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import TransactionState
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
@@ -38,6 +38,7 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("kafka_client")]
 
 KILLS = 10
+SETTLE_S = 1.0  # how long a frozen gate's transaction must stay open to count as open
 TICKS = 20_000
 
 
@@ -99,7 +100,7 @@ def pause_mid_transaction(
                 if found.state == TransactionState.ONGOING and written:
                     ends, stable = log_ends.end_offsets(written), stable_ends.end_offsets(written)
                     holding = [tp for tp in written if stable[tp] < ends[tp]]
-                    if holding:
+                    if holding and still_ongoing(admin, transactional_id):
                         return holding  # frozen, the transaction open, its records in the log
             except (KafkaError, KeyError):
                 # The coordinator is moving (a node was killed), or the consumer does not know
@@ -107,6 +108,18 @@ def pause_mid_transaction(
                 pass
             gate.resume()
     raise AssertionError(f"no open transaction of {transactional_id!r} in {timeout_s:g} s")
+
+
+def still_ongoing(admin: KafkaAdminClient, transactional_id: str) -> bool:
+    """Whether the transaction stays open for a second while its producer is frozen. A commit
+    the producer sent just before it froze may still be on its way: the broker says *Ongoing*
+    until it has written the commit's first step to its (replicated) log, and then commits."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        found = admin.describe_transactions([transactional_id])[transactional_id]
+        if found.state != TransactionState.ONGOING:
+            return False
+    return True
 
 
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:

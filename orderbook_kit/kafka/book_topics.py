@@ -1,0 +1,215 @@
+"""The order book on Kafka: an update topic and a compacted snapshot topic, both keyed by symbol.
+
+::
+
+    orderbook.book.updates    key = symbol, value = BookUpdate JSON   (every change, in seq order)
+    orderbook.book.snapshots  key = symbol, value = BookSnapshot JSON (compacted: the newest stays)
+
+The key puts all of a symbol's updates in one partition, so Kafka keeps them in ``seq`` order;
+spread over partitions they could be read out of order, and a reader would see gaps that are not
+there. A snapshot says which update it reflects (``seq``) and where that update is
+(``update_partition``, ``update_offset``), so a reader starts reading updates right after it.
+
+:class:`BookWriter` writes both (a feed, or the book service). :func:`follow_books` reads both
+and keeps each symbol's book with :class:`~orderbook_kit.market.book_sync.BookSync`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
+from typing import Self
+
+from kafka import TopicPartition
+from pydantic import ValidationError
+
+from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.admin import admin_client, ensure_topic
+from orderbook_kit.kafka.producer import SendFuture, TickProducer
+from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.lifecycle import Connectable
+from orderbook_kit.market.book_messages import BookSnapshot, BookUpdate
+from orderbook_kit.market.book_sync import BookSync
+from orderbook_kit.market.order_book import OrderBook
+from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.settings.timing import POLL_MS
+
+__all__ = [
+    "SNAPSHOT_EVERY",
+    "SNAPSHOT_TOPIC_CONFIGS",
+    "BookFollow",
+    "BookWriter",
+    "ensure_book_topics",
+    "follow_books",
+]
+
+log = logging.getLogger(__name__)
+
+# Compacted: Kafka keeps at least the newest snapshot of each symbol, and drops older ones once
+# their segment is closed and the cleaner runs. Segments roll every 10 minutes, so older snapshots
+# go within minutes rather than after the 7-day default segment.
+SNAPSHOT_TOPIC_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(10 * 60_000),
+    "min.cleanable.dirty.ratio": "0.1",
+}
+# A snapshot after this many updates of a symbol: a reader that lost its book waits at most this
+# many updates for the next one.
+SNAPSHOT_EVERY = 500
+
+
+def ensure_book_topics(settings: Settings) -> None:
+    """Create the update topic and the compacted snapshot topic unless they exist."""
+    topics = settings.topics
+    with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, topics.book_updates, topics.partitions)
+        ensure_topic(admin, topics.book_snapshots, topics.partitions, SNAPSHOT_TOPIC_CONFIGS)
+
+
+class BookWriter(Connectable):
+    """Writes each symbol's updates and, every ``snapshot_every`` of them, a snapshot of its
+    book after them (pointing at the last update's offset, once Kafka has it)."""
+
+    def __init__(self, settings: Settings | None = None, *, snapshot_every: int = SNAPSHOT_EVERY):
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be 1 or more, got {snapshot_every}")
+        self.settings = settings or load_settings()
+        self.snapshot_every = snapshot_every
+        self.updates_written = 0
+        self.snapshots_written = 0
+        self._since_snapshot: dict[str, int] = defaultdict(int)
+        self._last_sent: dict[str, tuple[BookUpdate, SendFuture]] = {}
+        topics = self.settings.topics
+        self._updates = TickProducer(self.settings, topic=topics.book_updates, create_topic=False)
+        self._snapshots = TickProducer(
+            self.settings, topic=topics.book_snapshots, create_topic=False
+        )
+
+    def connect(self) -> Self:
+        ensure_book_topics(self.settings)
+        self._updates.connect()
+        self._snapshots.connect()
+        return self
+
+    def write(self, updates: Iterable[BookUpdate], book: OrderBook) -> None:
+        """Send ``updates`` of ``book``'s symbol (``book`` is the book after the last of them);
+        then, if ``snapshot_every`` updates have passed, a snapshot of ``book``."""
+        for update in updates:
+            sent = self._updates.send_raw(update.symbol, update.to_json())
+            self._last_sent[update.symbol] = update, sent
+            self.updates_written += 1
+            self._since_snapshot[update.symbol] += 1
+        if self._since_snapshot[book.symbol] >= self.snapshot_every:
+            self.snapshot(book)
+
+    def snapshot(self, book: OrderBook) -> BookSnapshot:
+        """Publish ``book`` as a snapshot of the last update written for its symbol (waiting
+        until Kafka has that update, to say where it is)."""
+        last = self._last_sent.get(book.symbol)
+        if last is None:
+            raise OrderbookKitError(f"No update of {book.symbol} written yet: nothing to snapshot.")
+        update, sent = last
+        where = sent.get(timeout=self.settings.kafka.delivery_timeout_s)
+        snapshot = book.snapshot(
+            update.event_time, update_partition=where.partition, update_offset=where.offset
+        )
+        self._snapshots.send_raw(book.symbol, snapshot.to_json())
+        self._since_snapshot[book.symbol] = 0
+        self.snapshots_written += 1
+        return snapshot
+
+    def flush(self) -> None:
+        self._updates.flush()
+        self._snapshots.flush()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        try:
+            self._updates.close(timeout_s)
+        finally:
+            self._snapshots.close(timeout_s)
+
+
+class BookFollow:
+    """The books :func:`follow_books` keeps, and what it met on the way."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, BookSync] = {}
+        self.malformed: int = 0  # records that are no update or snapshot (skipped, counted)
+
+    def sync(self, symbol: str) -> BookSync:
+        if symbol not in self.books:
+            self.books[symbol] = BookSync(symbol)
+        return self.books[symbol]
+
+
+def follow_books(
+    settings: Settings | None = None,
+    *,
+    symbols: Collection[str] | None = None,
+    until: Callable[[BookFollow], bool] | None = None,
+    timeout_s: float = 30.0,
+) -> BookFollow:
+    """Read the snapshot topic and the update topic from their beginnings, keeping the book of
+    each symbol (or of ``symbols`` only) in sync, until ``until(follow)`` holds - by default,
+    until both topics are read to their ends as they were at the start - or ``timeout_s``.
+
+    Snapshots are read first in each poll, so a reader starts from the newest snapshot of the
+    poll rather than from the empty book. A record that is no valid message is counted in
+    ``malformed`` and skipped (for the book, the update it should have been is missing: a gap).
+    """
+    settings = settings or load_settings()
+    topics = (settings.topics.book_snapshots, settings.topics.book_updates)
+    follow = BookFollow()
+    consumer = open_consumer(settings, client_id="orderbook-kit-book-reader")
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            raise OrderbookKitError(
+                f"The book's topics {topics} do not exist at {settings.kafka.bootstrap_servers}: "
+                "write a book first (BookWriter, or the book service)."
+            )
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if until is not None and until(follow):
+                break
+            if until is None and all(consumer.position(tp) >= ends[tp] for tp in partitions):
+                break
+            batches = consumer.poll(timeout_ms=POLL_MS, max_records=5000)
+            records = sorted(
+                (r for rs in batches.values() for r in rs),
+                key=lambda r: r.topic != topics[0],  # snapshots first
+            )
+            for record in records:
+                _take(follow, record.topic == topics[0], record.value, symbols)
+        else:
+            log.warning("following the book stopped at its time limit (%g s)", timeout_s)
+    finally:
+        consumer.close()
+    return follow
+
+
+def _take(
+    follow: BookFollow, is_snapshot: bool, value: bytes | None, symbols: Collection[str] | None
+) -> None:
+    try:
+        message = (BookSnapshot if is_snapshot else BookUpdate).model_validate_json(value or b"")
+    except ValidationError as exc:
+        follow.malformed += 1
+        log.debug("skipped a record that is no book message: %s", exc)
+        return
+    if symbols is not None and message.symbol not in symbols:
+        return
+    sync = follow.sync(message.symbol)
+    if isinstance(message, BookSnapshot):
+        sync.on_snapshot(message)
+    else:
+        sync.on_update(message)
