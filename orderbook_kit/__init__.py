@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.admin import delete_pipeline as delete_pipeline
     from orderbook_kit.kafka.admin import ensure_topic as ensure_topic
     from orderbook_kit.kafka.admin import quiet_kafka_logs as quiet_kafka_logs
+    from orderbook_kit.kafka.book_topics import BookWriter as BookWriter
+    from orderbook_kit.kafka.book_topics import follow_books as follow_books
     from orderbook_kit.kafka.groups import wait_until_read as wait_until_read
     from orderbook_kit.kafka.offsets import end_offsets as end_offsets
     from orderbook_kit.kafka.offsets import group_lag as group_lag
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.reader import read_ticks as read_ticks
     from orderbook_kit.market.book_messages import BookSnapshot as BookSnapshot
     from orderbook_kit.market.book_messages import BookUpdate as BookUpdate
+    from orderbook_kit.market.book_messages import book_checksum as book_checksum
+    from orderbook_kit.market.book_sync import BookSync as BookSync
     from orderbook_kit.market.checks import QualityChecker as QualityChecker
     from orderbook_kit.market.depth_simulator import DepthSimulator as DepthSimulator
     from orderbook_kit.market.faults import FAULT_KINDS as FAULT_KINDS
@@ -74,7 +78,8 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.market.reasons": ["Reason"],
         "orderbook_kit.market.checks": ["QualityChecker"],
         "orderbook_kit.market.frames": ["simulated_frame"],
-        "orderbook_kit.market.book_messages": ["BookSnapshot", "BookUpdate"],
+        "orderbook_kit.market.book_messages": ["BookSnapshot", "BookUpdate", "book_checksum"],
+        "orderbook_kit.market.book_sync": ["BookSync"],
         "orderbook_kit.market.order_book": ["OrderBook"],
         "orderbook_kit.market.depth_simulator": ["DepthSimulator"],
         "orderbook_kit.kafka.admin": [
@@ -92,6 +97,7 @@ __getattr__, __dir__, _exported = lazy_exports(
             "wait_for_messages",
         ],
         "orderbook_kit.kafka.groups": ["wait_until_read"],
+        "orderbook_kit.kafka.book_topics": ["BookWriter", "follow_books"],
         "orderbook_kit.database.client": ["connect"],
         "orderbook_kit.runtime.launcher": ["start_service"],
         "orderbook_kit.errors": ["BookOutOfSyncError", "DeliveryError", "OrderbookKitError"],

@@ -225,8 +225,8 @@ def raise_message_size_limit(admin: KafkaAdminClient, topic: str, limit: int) ->
 
 
 def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
-    """Delete the raw, clean, dead-letter and gate state topics of ``settings``, its quality and
-    store groups and the consumer ``groups`` named.
+    """Delete the raw, clean, dead-letter, gate state and book topics of ``settings``, its
+    quality and store groups and the consumer ``groups`` named.
 
     For runs made with :meth:`Settings.isolated`: Kafka keeps messages until retention ends
     whether or not anyone reads them, and committed offsets for a week after a group empties,
@@ -244,5 +244,7 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
             settings.topics.clean,
             settings.topics.dead_letters,
             settings.topics.gate_state,
+            settings.topics.book_updates,
+            settings.topics.book_snapshots,
         ]
         admin.delete_topics([topic for topic in topics if topic in existing])

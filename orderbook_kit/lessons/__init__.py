@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from orderbook_kit.lessons.exercises import Solutions as Solutions
     from orderbook_kit.lessons.plots import LiveChart as LiveChart
     from orderbook_kit.lessons.plots import candles_figure as candles_figure
+    from orderbook_kit.lessons.plots import depth_figure as depth_figure
     from orderbook_kit.lessons.plots import latency_figure as latency_figure
     from orderbook_kit.lessons.plots import price_figure as price_figure
     from orderbook_kit.lessons.plots import rejections_figure as rejections_figure
@@ -30,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "orderbook_kit.lessons.plots": [
             "LiveChart",
             "candles_figure",
+            "depth_figure",
             "latency_figure",
             "price_figure",
             "rejections_figure",

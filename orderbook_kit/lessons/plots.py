@@ -21,6 +21,7 @@ from orderbook_kit.market.tick import Tick
 __all__ = [
     "LiveChart",
     "candles_figure",
+    "depth_figure",
     "latency_figure",
     "price_figure",
     "rejections_figure",
@@ -50,6 +51,36 @@ def price_figure(frame: pd.DataFrame, title: str = "Top of book") -> go.Figure:
         figure.update_yaxes(title_text="price", row=row, col=1)
     figure.update_xaxes(title_text="event time (UTC)", row=len(symbols), col=1)
     figure.update_layout(title=title, legend_title="series", height=250 + 220 * len(symbols))
+    return figure
+
+
+def depth_figure(levels: pd.DataFrame, title: str = "Depth of book") -> go.Figure:
+    """A depth chart of a book (``OrderBook.to_frame()``): the cumulative size on each side,
+    from the best price outwards - bids falling to the left, asks rising to the right, the gap
+    between them the spread - with each level's own size as bars."""
+    figure = go.Figure()
+    colours = {"bid": "seagreen", "ask": "firebrick"}
+    for side in ("bid", "ask"):
+        rows = levels[levels["side"] == side].sort_values("price")
+        shape = "vh" if side == "bid" else "hv"
+        figure.add_bar(
+            x=rows["price"],
+            y=rows["size"],
+            name=f"{side} size",
+            marker_color=colours[side],
+            opacity=0.35,
+        )
+        figure.add_scatter(
+            x=rows["price"],
+            y=rows["cumulative"],
+            name=f"{side}s, cumulative",
+            mode="lines",
+            line={"shape": shape, "color": colours[side]},
+            fill="tozeroy",
+        )
+    figure.update_layout(
+        title=title, xaxis_title="price", yaxis_title="lots", bargap=0.1, height=420
+    )
     return figure
 
 

@@ -30,6 +30,7 @@ def test_the_numbered_notebooks_exist() -> None:
         "10_",
         "11_",
         "12_",
+        "13_",
     ]
 
 
