@@ -94,8 +94,10 @@ class BookWriter(Connectable):
         return self
 
     def write(self, updates: Iterable[BookUpdate], book: OrderBook) -> None:
-        """Send ``updates`` of ``book``'s symbol (``book`` is the book after the last of them);
-        then, if ``snapshot_every`` updates have passed, a snapshot of ``book``."""
+        """Send ``updates`` of ``book``'s symbol; then, if ``snapshot_every`` updates have
+        passed, a snapshot of ``book``. ``book`` must be the book as it is right after the last
+        of ``updates`` (write each step's updates as they are made, not from a list made
+        earlier): the snapshot says it reflects that update."""
         for update in updates:
             sent = self._updates.send_raw(update.symbol, update.to_json())
             self._last_sent[update.symbol] = update, sent

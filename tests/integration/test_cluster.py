@@ -65,46 +65,11 @@ def test_a_topic_the_kit_creates_has_three_replicas_and_needs_two_in_sync(
     assert min_insync == "2"  # acks=all: acknowledged once two of the three have it
 
 
-def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
-    three_nodes: tuple[str, Path],
-) -> None:
-    bootstrap, directory = three_nodes
-    settings = cluster_settings(bootstrap)
-    symbols = [flag for symbol in SYMBOLS for flag in ("--symbol", symbol)]
-    ingest = start_service(
-        "ingest", settings, "-q", "--count", "4000", "--interval", "0.002", *symbols
-    )
-    try:
-        wait_for(
-            lambda: sum(end_offsets(settings.topics.raw, settings).values()) > 600, 60, "ticks"
-        )
-        # The leader of TTF-GAS's partition, killed while ticks keep coming.
-        by_partition = partition_replicas(settings.topics.raw, settings)["leader"]
-        # Kafka's default partitioner: murmur2 of the key, modulo the partition count.
-        partition = (murmur2(b"TTF-GAS") & 0x7FFFFFFF) % 3
-        victim = int(by_partition[partition])
-        sent_before = sum(end_offsets(settings.topics.raw, settings).values())
-        assert cluster.kill_node(directory, victim)
-        assert ingest.wait(180) == 0, ingest.output()
-    finally:
-        ingest.kill()
-    ticks = read_ticks(settings.topics.raw, settings=settings, timeout_s=60).frame
-    assert len(ticks) == 4000 > sent_before  # the stream went on after the kill
-    for symbol, rows in ticks.groupby("symbol"):
-        seqs = sorted(rows["seq"])
-        assert seqs == list(range(len(seqs))), f"{symbol}: a hole or a duplicate"
-    new_leader = partition_replicas(settings.topics.raw, settings)["leader"][partition]
-    assert new_leader != victim
-
-    cluster.start_node(directory, victim, timeout_s=120)
-
-    def back_in_sync() -> bool:
-        in_sync = partition_replicas(settings.topics.raw, settings)["in_sync"]
-        return all(len(nodes) == 3 for nodes in in_sync)
-
-    wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
-
-
+# First on the fresh cluster: twice, run right after another test had killed and restarted a
+# node, a kafka-python gate started on the cluster never committed - its poll blocked for
+# 120 s in kafka-python's Fetcher.send_fetches, which waits without a bound for its I/O thread.
+# (librdkafka's gate, run after this test restarts its own victim, never did.) Not understood
+# yet: see the closing note of issue 26.
 @pytest.mark.usefixtures("kafka_client")  # the gates consume and commit with either client
 def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
     three_nodes: tuple[str, Path],
@@ -144,6 +109,46 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
     assert checked == raw_count >= 6000  # ticks, and the faults injected among them
     assert aborted > 0  # the killed gate's open transaction: in the log, never read as committed
     print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")
+
+
+def test_a_leader_killed_mid_stream_loses_and_duplicates_nothing(
+    three_nodes: tuple[str, Path],
+) -> None:
+    bootstrap, directory = three_nodes
+    settings = cluster_settings(bootstrap)
+    symbols = [flag for symbol in SYMBOLS for flag in ("--symbol", symbol)]
+    ingest = start_service(
+        "ingest", settings, "-q", "--count", "4000", "--interval", "0.002", *symbols
+    )
+    try:
+        wait_for(
+            lambda: sum(end_offsets(settings.topics.raw, settings).values()) > 600, 60, "ticks"
+        )
+        # The leader of TTF-GAS's partition, killed while ticks keep coming.
+        by_partition = partition_replicas(settings.topics.raw, settings)["leader"]
+        # Kafka's default partitioner: murmur2 of the key, modulo the partition count.
+        partition = (murmur2(b"TTF-GAS") & 0x7FFFFFFF) % 3
+        victim = int(by_partition[partition])
+        sent_before = sum(end_offsets(settings.topics.raw, settings).values())
+        assert cluster.kill_node(directory, victim)
+        assert ingest.wait(180) == 0, ingest.output()
+    finally:
+        ingest.kill()
+    ticks = read_ticks(settings.topics.raw, settings=settings, timeout_s=60).frame
+    assert len(ticks) == 4000 > sent_before  # the stream went on after the kill
+    for symbol, rows in ticks.groupby("symbol"):
+        seqs = sorted(rows["seq"])
+        assert seqs == list(range(len(seqs))), f"{symbol}: a hole or a duplicate"
+    new_leader = partition_replicas(settings.topics.raw, settings)["leader"][partition]
+    assert new_leader != victim
+
+    cluster.start_node(directory, victim, timeout_s=120)
+
+    def back_in_sync() -> bool:
+        in_sync = partition_replicas(settings.topics.raw, settings)["in_sync"]
+        return all(len(nodes) == 3 for nodes in in_sync)
+
+    wait_for(back_in_sync, 90, f"node {victim} back in every in-sync replica set")
 
 
 def test_with_two_of_three_nodes_down_an_acks_all_write_is_refused_naming_the_cause(

@@ -35,7 +35,7 @@ from orderbook_kit.lab.broker.properties import (
     server_properties,
 )
 from orderbook_kit.lab.managed import spawn
-from orderbook_kit.lab.ports import can_listen_like_the_jvm, free_port
+from orderbook_kit.lab.ports import can_listen_like_the_jvm, free_port, free_ports
 from orderbook_kit.lab.processes import command_line, is_alive, read_info, terminate, wait_for_exit
 from orderbook_kit.paths import configured_folder
 
@@ -206,7 +206,10 @@ def start(
     classpath = runtime.classpath(home or runtime.default_home())
     agent, metrics_url = _metrics_agent(state, host, metrics_port, home or runtime.default_home())
 
-    properties = server_properties(host, port, controller_port or free_port(host), state.data_dir)
+    # A free port other than the broker's own: that one is free too until the broker listens
+    # (seen once: both listeners on one port, and the broker refused to format its storage).
+    controller_port = controller_port or next(p for p in free_ports(host, 2) if p != port)
+    properties = server_properties(host, port, controller_port, state.data_dir)
     properties.update(extra_properties or {})
     state.properties_file.write_text(render_properties(properties))
     broker_log4j = state.directory / "log4j2.properties"
