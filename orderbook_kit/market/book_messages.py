@@ -18,14 +18,13 @@ import itertools
 import math
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from orderbook_kit.market.simulator import instrument_for
-from orderbook_kit.market.tick import MAX_SEQ, SYMBOL_PATTERN
+from orderbook_kit.market.tick import MAX_SEQ, SYMBOL_PATTERN, as_utc
 
 __all__ = [
     "CHECKSUM_LEVELS",
@@ -90,15 +89,6 @@ def _first(levels: Iterable[tuple[int, int]], count: int) -> list[tuple[int, int
     return list(itertools.islice(levels, count))
 
 
-def _to_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
-        raise ValueError("the time is outside the years 1-9999 once converted to UTC") from None
-
-
 class LevelChange(BaseModel):
     """One price level's new absolute size (whole lots); 0 removes the level."""
 
@@ -126,7 +116,7 @@ class BookUpdate(BaseModel):
     event_time: AwareDatetime
     publish_time: AwareDatetime | None = None
 
-    _utc = field_validator("event_time", "publish_time")(_to_utc)
+    _utc = field_validator("event_time", "publish_time")(as_utc)
 
     @model_validator(mode="after")
     def _in_book_order_on_the_grid(self) -> BookUpdate:
@@ -175,7 +165,7 @@ class BookSnapshot(BaseModel):
     update_offset: int = Field(ge=-1, le=MAX_SEQ)
     publish_time: AwareDatetime | None = None
 
-    _utc = field_validator("event_time", "publish_time")(_to_utc)
+    _utc = field_validator("event_time", "publish_time")(as_utc)
 
     @model_validator(mode="after")
     def _a_book(self) -> BookSnapshot:

@@ -24,7 +24,7 @@ from typing_extensions import TypedDict
 
 from orderbook_kit.settings.rules import SYMBOL_PATTERN
 
-__all__ = ["MAX_SEQ", "SYMBOL_PATTERN", "Tick", "utc_now"]
+__all__ = ["MAX_SEQ", "SYMBOL_PATTERN", "Tick", "as_utc", "utc_now"]
 
 # A seq must fit a signed 64-bit integer, as it does in pandas (int64), Kafka and SQL (BIGINT).
 MAX_SEQ = 2**63 - 1
@@ -38,6 +38,17 @@ _PUBLISHED = frozenset({"publish_time"})
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """An aware time in UTC (None stays None); ValueError if it falls outside the years 1-9999
+    once converted (9999-12-31T23:00-05:00 is past the last datetime in UTC)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 1-9999 once converted to UTC") from None
 
 
 class Tick(BaseModel):
@@ -62,12 +73,7 @@ class Tick(BaseModel):
     @field_validator("event_time", "publish_time")
     @classmethod
     def _to_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
-            raise ValueError("the time is outside the years 1-9999 once converted to UTC") from None
+        return as_utc(value)
 
     @model_validator(mode="after")
     def _book_not_crossed(self) -> Tick:

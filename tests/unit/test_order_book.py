@@ -258,6 +258,7 @@ def update(**fields: object) -> dict[str, object]:
         ({"seq": 0}, "greater_than_equal"),
         ({"checksum": 2**32}, "less_than_equal"),
         ({"event_time": "2026-01-05T09:00:00"}, "timezone_aware"),
+        ({"event_time": "9999-12-31T23:00:00-05:00"}, "value_error"),  # past 9999 in UTC
     ],
 )
 def test_a_malformed_update_is_refused_naming_why(fields: dict[str, object], reason: str) -> None:
