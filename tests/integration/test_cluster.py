@@ -76,9 +76,8 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
 ) -> None:
     bootstrap, directory = three_nodes
     settings = cluster_settings(bootstrap)
-    ingest = start_service(
-        "ingest", settings, "-q", "--count", "6000", "--interval", "0.004", "--fault-rate", "0.01"
-    )
+    # A live feed until the gate is killed: each pause below needs transactions still coming.
+    ingest = start_service("ingest", settings, "-q", "--interval", "0.004", "--fault-rate", "0.01")
     gate = start_service("quality", settings, "-q")
     victim = None
     try:
@@ -95,7 +94,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         # And the gate itself, killed mid-transaction on the two nodes left, and started again.
         pause_mid_transaction(gate, settings)
         gate.kill()
-        assert ingest.wait(180) == 0, ingest.output()
+        assert ingest.stop() == 0, ingest.output()
         gate = start_service("quality", settings, "-q")
         raw_count = sum(end_offsets(settings.topics.raw, settings).values())
         wait_for(lambda: committed(settings) == raw_count, 180, "the gate to finish", gate)
@@ -106,7 +105,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         if victim is not None:
             cluster.start_node(directory, victim, timeout_s=120)
     checked, aborted = assert_each_raw_message_once(settings)
-    assert checked == raw_count >= 6000  # ticks, and the faults injected among them
+    assert checked == raw_count > 1000  # ticks, and the faults injected among them
     assert aborted > 0  # the killed gate's open transaction: in the log, never read as committed
     print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")
 
