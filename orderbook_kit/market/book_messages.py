@@ -80,13 +80,9 @@ def book_checksum(
     size in lots). The text is every bid level written ``b<price>:<size>``, then every ask level
     ``a<price>:<size>``, joined by commas: a book with bids 7000 (12 lots) and 6999 (5) and an
     ask at 7002 (3) is ``b7000:12,b6999:5,a7002:3``. An empty book is the empty text (0)."""
-    parts = [f"b{price}:{size}" for price, size in _first(bids, levels)]
-    parts += [f"a{price}:{size}" for price, size in _first(asks, levels)]
+    parts = [f"b{price}:{size}" for price, size in itertools.islice(bids, levels)]
+    parts += [f"a{price}:{size}" for price, size in itertools.islice(asks, levels)]
     return zlib.crc32(",".join(parts).encode("ascii"))
-
-
-def _first(levels: Iterable[tuple[int, int]], count: int) -> list[tuple[int, int]]:
-    return list(itertools.islice(levels, count))
 
 
 class LevelChange(BaseModel):
@@ -140,7 +136,7 @@ class BookUpdate(BaseModel):
         return cls.model_validate_json(data)
 
 
-Level = tuple[Price, Annotated[int, Field(ge=1, le=MAX_LEVEL_SIZE)]]
+SnapshotLevel = tuple[Price, Annotated[int, Field(ge=1, le=MAX_LEVEL_SIZE)]]  # [price, size]
 
 
 class BookSnapshot(BaseModel):
@@ -157,8 +153,8 @@ class BookSnapshot(BaseModel):
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     seq: int = Field(ge=0, le=MAX_SEQ)
     tick_size: float = Field(gt=0, allow_inf_nan=False)
-    bids: list[Level] = Field(max_length=MAX_DEPTH)
-    asks: list[Level] = Field(max_length=MAX_DEPTH)
+    bids: list[SnapshotLevel] = Field(max_length=MAX_DEPTH)
+    asks: list[SnapshotLevel] = Field(max_length=MAX_DEPTH)
     checksum: Checksum
     event_time: AwareDatetime
     update_partition: int = Field(ge=0, le=2**31 - 1)

@@ -122,7 +122,8 @@ class DepthSimulator:
         for _ in range(1 if rand.random() < 0.7 else 2):
             side = "bid" if rand.random() < 0.5 else "ask"
             levels = book.bids if side == "bid" else book.asks
-            behind = sorted(levels, reverse=side == "bid")[1:]
+            # Best first, as the book keeps them (no sorting here): all but the best.
+            behind = [price for price, _ in book.levels()[side == "ask"]][1:]
             if behind:
                 price = rand.choice(behind)
                 size = self._size(book.symbol)

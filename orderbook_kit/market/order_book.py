@@ -28,7 +28,7 @@ from orderbook_kit.market.book_messages import (
 
 __all__ = ["OrderBook"]
 
-Level = tuple[int, int]  # (price in ticks, size in lots)
+TickLevel = tuple[int, int]  # (price in ticks, size in lots)
 PricedLevel = tuple[float, int]  # (price, size in lots)
 
 
@@ -137,7 +137,7 @@ class OrderBook:
         price = self._ask_prices[0]
         return self.price(price), self.asks[price]
 
-    def levels(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
+    def levels(self, depth: int | None = None) -> tuple[list[TickLevel], list[TickLevel]]:
         """Bids best (highest) first and asks best (lowest) first, to ``depth`` levels a side,
         as (price in ticks, size)."""
         bid_prices = self._best_bids(depth)
