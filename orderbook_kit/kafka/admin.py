@@ -234,7 +234,7 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
     """
     with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         existing_groups = {group["group_id"] for group in admin.list_groups()}
-        pipeline_groups = {settings.gate.group, settings.store.group, *groups}
+        pipeline_groups = {settings.gate.group, settings.store.group, settings.book.group, *groups}
         doomed = [g for g in pipeline_groups if g in existing_groups]
         if doomed:
             admin.delete_groups(sorted(doomed))
@@ -246,5 +246,7 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
             settings.topics.gate_state,
             settings.topics.book_updates,
             settings.topics.book_snapshots,
+            settings.topics.book_raw,
+            settings.topics.book_dead_letters,
         ]
         admin.delete_topics([topic for topic in topics if topic in existing])

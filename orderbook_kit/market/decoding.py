@@ -38,6 +38,7 @@ __all__ = [
     "decode_tick",
     "internal_failure",
     "readable_identity",
+    "summarize_errors",
 ]
 
 # A tick is about 250 bytes of JSON. Anything this much larger is not a tick, and is refused
@@ -88,7 +89,7 @@ def decode_tick(value: bytes | None) -> Tick | DecodeFailure:
         errors = exc.errors(include_url=False)
         reason = _reason(errors[0])
         symbol, seq = _identity(value) if reason is not Reason.NOT_JSON else (None, None)
-        return DecodeFailure(reason, _summarize(errors, exc.error_count()), symbol, seq)
+        return DecodeFailure(reason, summarize_errors(errors, exc.error_count()), symbol, seq)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ def _reason(error: ErrorDetails) -> Reason:
     return Reason.INVALID_SCHEMA
 
 
-def _summarize(errors: list[ErrorDetails], total: int) -> str:
+def summarize_errors(errors: list[ErrorDetails], total: int) -> str:
+    """The first few of pydantic's ``errors`` (of ``total``), each with its field, cut short."""
     parts = []
     for error in errors[:MAX_ERRORS_LISTED]:
         # A field name comes from the message itself, so it can be as long as the message.

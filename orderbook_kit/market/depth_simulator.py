@@ -20,7 +20,7 @@ import random
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from orderbook_kit.market.book_messages import MAX_CHANGES, BookUpdate, LevelChange
+from orderbook_kit.market.book_messages import MAX_CHANGES, BookSnapshot, BookUpdate, LevelChange
 from orderbook_kit.market.order_book import OrderBook
 from orderbook_kit.market.simulator import DEFAULT_SYMBOL, OrderbookSimulator, instrument_for
 from orderbook_kit.market.tick import Tick
@@ -79,6 +79,22 @@ class DepthSimulator:
         """Only the updates of :meth:`events`."""
         for _, updates in self.events(count, start_time=start_time):
             yield from updates
+
+    def exchange_feed(
+        self, count: int, *, snapshot_every: int, start_time: datetime | None = None
+    ) -> Iterator[BookUpdate | BookSnapshot]:
+        """What an exchange sends a feed handler: the updates of ``count`` ticks, and after each
+        tick that brings a symbol ``snapshot_every`` updates past its last snapshot, a snapshot
+        of its true book (the exchange's recovery feed: it knows no Kafka offset, -1)."""
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be 1 or more, got {snapshot_every}")
+        since: dict[str, int] = dict.fromkeys(self.symbols, 0)
+        for tick, updates in self.events(count, start_time=start_time):
+            yield from updates
+            since[tick.symbol] += len(updates)
+            if since[tick.symbol] >= snapshot_every:
+                since[tick.symbol] = 0
+                yield self.books[tick.symbol].snapshot(tick.event_time)
 
     def updates_for(self, tick: Tick) -> list[BookUpdate]:
         """The updates that lead to ``tick``, applied to the simulator's own (true) books."""

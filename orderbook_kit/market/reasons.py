@@ -49,3 +49,27 @@ MESSAGE_REASONS = frozenset(
     }
 )
 HISTORY_REASONS = frozenset(Reason) - MESSAGE_REASONS
+
+
+class BookReason(StrEnum):
+    """Why the book service set a message of the book's raw topic aside (its dead-letter header).
+
+    The first group is the message alone; the second, the message against the book it should
+    continue."""
+
+    TOO_LARGE = "too_large"  # far bigger than any book message: not even parsed
+    NOT_JSON = "not_json"
+    INVALID_SCHEMA = "invalid_schema"  # missing or unknown field, wrong type, bad symbol...
+    UNKNOWN_KIND = "unknown_kind"  # no "kind" header saying update or snapshot
+    OFF_GRID = "off_grid"  # a price not on the instrument's grid
+    UNSORTED_LEVELS = "unsorted_levels"
+    DUPLICATE_LEVEL = "duplicate_level"
+    CROSSED_BOOK = "crossed_book"  # a snapshot whose best bid is not below its best ask
+    KEY_MISMATCH = "key_mismatch"  # the Kafka key is not the message's symbol
+    INTERNAL_ERROR = "internal_error"
+    # Against the book.
+    DUPLICATE = "duplicate"  # an update the book already has (seq at or below the book's)
+    SEQ_GAP = "seq_gap"  # updates missing before this one: the book is lost until a snapshot
+    CHECKSUM_MISMATCH = "checksum_mismatch"  # the book after it is not the one it describes
+    CROSSES_BOOK = "crosses_book"  # it would leave the best bid at or above the best ask
+    OUT_OF_SYNC = "out_of_sync"  # it came while the book waited for a snapshot, which covers it

@@ -22,6 +22,16 @@ GATE_STATE_TOPIC = "orderbook.quality.state"
 # (compacted: Kafka keeps at least the newest record of each key).
 BOOK_UPDATES_TOPIC = "orderbook.book.updates"
 BOOK_SNAPSHOTS_TOPIC = "orderbook.book.snapshots"
+# What the depth feed receives from the exchange, before the book service checks it: updates and,
+# now and then, the exchange's own snapshot (its recovery feed); and where the service puts what it
+# cannot use, with the reason.
+BOOK_RAW_TOPIC = "orderbook.book.raw"
+BOOK_DLQ_TOPIC = "orderbook.book.dlq"
+BOOK_GROUP = "orderbook-book"
+# The book service's snapshots: after this many updates of a symbol, or this many seconds after
+# its last snapshot (whichever first), so a reader that lost its book waits for at most so much.
+BOOK_SNAPSHOT_EVERY = 500
+BOOK_SNAPSHOT_INTERVAL_S = 5.0
 QUALITY_GROUP = "orderbook-quality"
 # How the gate hands a batch on. "exactly-once": its clean, dead-letter and memory writes and the
 # batch's offsets go in one Kafka transaction (readers that read committed data see each raw

@@ -18,6 +18,7 @@ from orderbook_kit.settings.sections import (
     SECTIONS,
     ApiSettings,
     ArchiveSettings,
+    BookSettings,
     GateSettings,
     KafkaSettings,
     LabSettings,
@@ -64,6 +65,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     gate: GateSettings = field(default_factory=GateSettings)
+    book: BookSettings = field(default_factory=BookSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -115,8 +117,11 @@ class Settings:
                 "gate_state": f"{topics.gate_state}.{label}",
                 "book_updates": f"{topics.book_updates}.{label}",
                 "book_snapshots": f"{topics.book_snapshots}.{label}",
+                "book_raw": f"{topics.book_raw}.{label}",
+                "book_dead_letters": f"{topics.book_dead_letters}.{label}",
             },
             gate={"group": f"{self.gate.group}.{label}"},
+            book={"group": f"{self.book.group}.{label}"},
             store={
                 "group": f"{self.store.group}.{label}",
                 "schema": f"{self.store.schema}_{schema_suffix}"[:63],

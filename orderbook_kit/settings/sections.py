@@ -24,6 +24,7 @@ __all__ = [
     "SECTIONS",
     "ApiSettings",
     "ArchiveSettings",
+    "BookSettings",
     "GateSettings",
     "KafkaSettings",
     "LabSettings",
@@ -156,6 +157,10 @@ class TopicSettings(Section):
     book_snapshots: str = setting(
         "ORDERBOOK_BOOK_SNAPSHOTS_TOPIC", rules.topic_name, defaults.BOOK_SNAPSHOTS_TOPIC
     )
+    book_raw: str = setting("ORDERBOOK_BOOK_RAW_TOPIC", rules.topic_name, defaults.BOOK_RAW_TOPIC)
+    book_dead_letters: str = setting(
+        "ORDERBOOK_BOOK_DLQ_TOPIC", rules.topic_name, defaults.BOOK_DLQ_TOPIC
+    )
     partitions: int = setting(
         "ORDERBOOK_PARTITIONS",
         rules.whole_number(minimum=1, maximum=1000, example=defaults.PARTITIONS),
@@ -164,7 +169,16 @@ class TopicSettings(Section):
 
     def check(self) -> None:
         # A gate whose output is its input reads its own writes forever.
-        names = ("raw", "clean", "dead_letters", "gate_state", "book_updates", "book_snapshots")
+        names = (
+            "raw",
+            "clean",
+            "dead_letters",
+            "gate_state",
+            "book_updates",
+            "book_snapshots",
+            "book_raw",
+            "book_dead_letters",
+        )
         for index, field in enumerate(names):
             for other in names[:index]:
                 if getattr(self, field) == getattr(self, other):
@@ -212,6 +226,33 @@ class GateSettings(Section):
     @property
     def transactional_id(self) -> str:
         """The gate's transactional id: the same after a restart, so it fences its predecessor."""
+        return f"{self.group}.{self.instance}"
+
+
+@dataclass(frozen=True)
+class BookSettings(Section):
+    """The book service: its consumer group, which instance it is, and how often it publishes
+    each symbol's book as a snapshot."""
+
+    name: ClassVar[str] = "book"
+
+    group: str = setting("ORDERBOOK_BOOK_GROUP", rules.group_id, defaults.BOOK_GROUP)
+    instance: str = setting("ORDERBOOK_BOOK_INSTANCE", rules.instance_name, defaults.GATE_INSTANCE)
+    snapshot_every: int = setting(
+        "ORDERBOOK_BOOK_SNAPSHOT_EVERY",
+        rules.whole_number(minimum=1, maximum=10**9, example=defaults.BOOK_SNAPSHOT_EVERY),
+        defaults.BOOK_SNAPSHOT_EVERY,
+    )
+    snapshot_interval_s: float = setting(
+        "ORDERBOOK_BOOK_SNAPSHOT_INTERVAL_S",
+        rules.seconds(minimum=0.01, maximum=86400, example=defaults.BOOK_SNAPSHOT_INTERVAL_S),
+        defaults.BOOK_SNAPSHOT_INTERVAL_S,
+    )
+
+    @property
+    def transactional_id(self) -> str:
+        """The service's transactional id: the same after a restart, so it fences its
+        predecessor."""
         return f"{self.group}.{self.instance}"
 
 
@@ -332,6 +373,7 @@ SECTIONS: tuple[type[Section], ...] = (
     TopicSettings,
     SimulatorSettings,
     GateSettings,
+    BookSettings,
     StoreSettings,
     ArchiveSettings,
     ApiSettings,

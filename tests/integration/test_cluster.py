@@ -25,11 +25,8 @@ from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import free_ports, wait_for
-from tests.integration.test_exactly_once import (
-    assert_each_raw_message_once,
-    committed,
-    pause_mid_transaction,
-)
+from tests.integration.test_exactly_once import assert_each_raw_message_once, committed
+from tests.transactions import pause_mid_transaction
 
 pytestmark = pytest.mark.kafka
 
@@ -84,7 +81,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         wait_for(lambda: committed(settings) > 0, 120, "the gate to commit", gate)
         # The leader of a partition the gate's open transaction has written to, killed while the
         # gate is frozen mid-transaction; then the gate goes on.
-        holding = pause_mid_transaction(gate, settings)
+        holding = pause_mid_transaction(gate, settings, settings.gate.transactional_id)
         replicas = partition_replicas(holding[0].topic, settings)
         victim = int(replicas["leader"][holding[0].partition])
         before = committed(settings)
@@ -92,7 +89,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         gate.resume()
         wait_for(lambda: committed(settings) > before, 120, "a commit after the kill", gate)
         # And the gate itself, killed mid-transaction on the two nodes left, and started again.
-        pause_mid_transaction(gate, settings)
+        pause_mid_transaction(gate, settings, settings.gate.transactional_id)
         gate.kill()
         assert ingest.stop() == 0, ingest.output()
         gate = start_service("quality", settings, "-q")

@@ -17,28 +17,25 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaAdminClient, TopicPartition
-from kafka.admin import TransactionState
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.kafka.admin import admin_client
 from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.offsets import end_offsets, group_lag
-from orderbook_kit.kafka.reader import open_consumer, read_records
+from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.quality.gate import source_of
 from orderbook_kit.quality.outputs import copies_by_source
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import wait_for
+from tests.transactions import pause_mid_transaction
 
 # Every test here runs with both clients (ORDERBOOK_KAFKA_CLIENT): the gates they start consume
 # and write their transactions with kafka-python, then with confluent-kafka (librdkafka).
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("kafka_client")]
 
 KILLS = 10
-SETTLE_S = 1.0  # how long a frozen gate's transaction must stay open to count as open
 TICKS = 20_000
 
 
@@ -78,50 +75,6 @@ def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
     return len(raw), len(outputs(settings, "read_uncommitted")) - len(written)
 
 
-def pause_mid_transaction(
-    gate: ServiceProcess, settings: Settings, timeout_s: float = 60
-) -> list[TopicPartition]:
-    """Freeze ``gate`` (SIGSTOP) at a moment its transaction is open and holds records in the
-    log: the broker says the transaction is ongoing, and a partition it writes ends past its last
-    stable offset. Other moments are let go (SIGCONT) and the next one tried, for ``timeout_s``.
-    The partitions that hold its uncommitted records."""
-    transactional_id = settings.gate.transactional_id
-    deadline = time.monotonic() + timeout_s
-    with (
-        admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin,
-        open_consumer(settings, isolation_level="read_uncommitted") as log_ends,
-        open_consumer(settings) as stable_ends,
-    ):
-        while time.monotonic() < deadline:
-            gate.pause()
-            try:
-                found = admin.describe_transactions([transactional_id])[transactional_id]
-                written = list(found.topic_partitions)
-                if found.state == TransactionState.ONGOING and written:
-                    ends, stable = log_ends.end_offsets(written), stable_ends.end_offsets(written)
-                    holding = [tp for tp in written if stable[tp] < ends[tp]]
-                    if holding and still_ongoing(admin, transactional_id):
-                        return holding  # frozen, the transaction open, its records in the log
-            except (KafkaError, KeyError):
-                # The coordinator is moving (a node was killed), or the consumer does not know
-                # a new partition yet (kafka-python 3.0.12's end_offsets raises KeyError): again.
-                pass
-            gate.resume()
-    raise AssertionError(f"no open transaction of {transactional_id!r} in {timeout_s:g} s")
-
-
-def still_ongoing(admin: KafkaAdminClient, transactional_id: str) -> bool:
-    """Whether the transaction stays open for a second while its producer is frozen. A commit
-    the producer sent just before it froze may still be on its way: the broker says *Ongoing*
-    until it has written the commit's first step to its (replicated) log, and then commits."""
-    deadline = time.monotonic() + SETTLE_S
-    while time.monotonic() < deadline:
-        found = admin.describe_transactions([transactional_id])[transactional_id]
-        if found.state != TransactionState.ONGOING:
-            return False
-    return True
-
-
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
     return [
         record
@@ -156,7 +109,7 @@ def test_sigkill_at_ten_random_moments_and_each_raw_message_is_written_exactly_o
                 # A random moment of its work: the delay places the kill, it waits for nothing.
                 time.sleep(rng.uniform(0.0, 1.5))
             else:  # the moment that matters most: its transaction open, records in the log
-                pause_mid_transaction(gate, settings)
+                pause_mid_transaction(gate, settings, settings.gate.transactional_id)
             gate.kill()
             kills_at.append(committed(settings))
         wait_for(lambda: raw_messages(settings) >= TICKS, 300, f"{TICKS} raw messages", ingest)

@@ -12,7 +12,7 @@ The layers, bottom first (each folder's ``__init__.py`` says the same in words):
     kafka, database              plumbing
     monitoring                   generic collectors; knows no stage
     runtime                      how a service runs
-    ingest, quality, store, archive, api     the pipeline's stages
+    ingest, quality, store, archive, book, api   the pipeline's stages
     lab, lessons                 the servers a learner runs; notebook-only helpers
 """
 
@@ -28,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "orderbook_kit"
 ROOT_MODULES = {"errors", "exports", "lifecycle", "paths", "waiting"}
 BASE = {"root", "settings"}
 PLUMBING = BASE | {"market", "kafka", "database"}
-STAGES = {"ingest", "quality", "store", "archive", "api"}
+STAGES = {"ingest", "quality", "store", "archive", "book", "api"}
 # What each part of the kit may import, besides itself.
 MAY_IMPORT: dict[str, set[str]] = {
     "root": set(),
@@ -42,6 +42,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "quality": PLUMBING | {"monitoring", "runtime"},
     "store": PLUMBING | {"monitoring", "runtime"},
     "archive": PLUMBING | {"monitoring", "runtime"},
+    "book": PLUMBING | {"monitoring", "runtime"},
     "api": PLUMBING | {"monitoring", "runtime", "store", "quality"},
     "lab": BASE | {"kafka", "database", "runtime"},
     "lessons": PLUMBING | {"monitoring", "runtime", "lab", *STAGES},

@@ -1,0 +1,60 @@
+"""Catching a transactional service at the moment that matters most for exactly once: frozen with
+its transaction open and records of it already in the log."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import TransactionState
+from kafka.errors import KafkaError
+
+from orderbook_kit.kafka.admin import admin_client
+from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.runtime.launcher import ServiceProcess
+from orderbook_kit.settings.environment import Settings
+
+SETTLE_S = 1.0  # how long a frozen service's transaction must stay open to count as open
+
+
+def pause_mid_transaction(
+    service: ServiceProcess, settings: Settings, transactional_id: str, timeout_s: float = 60
+) -> list[TopicPartition]:
+    """Freeze ``service`` (SIGSTOP) at a moment its transaction is open and holds records in the
+    log: the broker says the transaction is ongoing, and a partition it writes ends past its last
+    stable offset. Other moments are let go (SIGCONT) and the next one tried, for ``timeout_s``.
+    The partitions that hold its uncommitted records."""
+    deadline = time.monotonic() + timeout_s
+    with (
+        admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin,
+        open_consumer(settings, isolation_level="read_uncommitted") as log_ends,
+        open_consumer(settings) as stable_ends,
+    ):
+        while time.monotonic() < deadline:
+            service.pause()
+            try:
+                found = admin.describe_transactions([transactional_id])[transactional_id]
+                written = list(found.topic_partitions)
+                if found.state == TransactionState.ONGOING and written:
+                    ends, stable = log_ends.end_offsets(written), stable_ends.end_offsets(written)
+                    holding = [tp for tp in written if stable[tp] < ends[tp]]
+                    if holding and still_ongoing(admin, transactional_id):
+                        return holding  # frozen, the transaction open, its records in the log
+            except (KafkaError, KeyError):
+                # The coordinator is moving (a node was killed), or the consumer does not know
+                # a new partition yet (kafka-python 3.0.12's end_offsets raises KeyError): again.
+                pass
+            service.resume()
+    raise AssertionError(f"no open transaction of {transactional_id!r} in {timeout_s:g} s")
+
+
+def still_ongoing(admin: KafkaAdminClient, transactional_id: str) -> bool:
+    """Whether the transaction stays open for a second while its producer is frozen. A commit
+    the producer sent just before it froze may still be on its way: the broker says *Ongoing*
+    until it has written the commit's first step to its (replicated) log, and then commits."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        found = admin.describe_transactions([transactional_id])[transactional_id]
+        if found.state != TransactionState.ONGOING:
+            return False
+    return True
