@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import Self
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from orderbook_kit.errors import OrderbookKitError
@@ -139,6 +139,8 @@ class BookFollow:
     def __init__(self) -> None:
         self.books: dict[str, BookSync] = {}
         self.malformed: int = 0  # records that are no update or snapshot (skipped, counted)
+        self.updates_read = 0
+        self.snapshots_read = 0
 
     def sync(self, symbol: str) -> BookSync:
         if symbol not in self.books:
@@ -153,45 +155,56 @@ def follow_books(
     until: Callable[[BookFollow], bool] | None = None,
     timeout_s: float = 30.0,
 ) -> BookFollow:
-    """Read the snapshot topic and the update topic from their beginnings, keeping the book of
-    each symbol (or of ``symbols`` only) in sync, until ``until(follow)`` holds - by default,
-    until both topics are read to their ends as they were at the start - or ``timeout_s``.
+    """Keep the book of each symbol (or of ``symbols`` only) as exchanges tell clients to: the
+    newest snapshot of each, then the updates after it. Reads the snapshot topic to its end, then
+    each update partition from just after the oldest of its newest snapshots' ``update_offset``
+    (from its beginning for a partition with no snapshot), both topics on as they grow, until
+    ``until(follow)`` holds - by default, until both are read to their ends as they were at the
+    start - or ``timeout_s``.
 
-    Snapshots are read first in each poll, so a reader starts from the newest snapshot of the
-    poll rather than from the empty book. A record that is no valid message is counted in
-    ``malformed`` and skipped (for the book, the update it should have been is missing: a gap).
+    A symbol with no snapshot yet, in a partition where others have one, may find its early
+    updates behind the starting point: it waits for its first snapshot (the book service
+    publishes one within ``ORDERBOOK_BOOK_SNAPSHOT_INTERVAL_S``).
+
+    A record that is no valid message is counted in ``malformed`` and skipped (for the book, the
+    update it should have been is missing: a gap, repaired by the next snapshot).
     """
     settings = settings or load_settings()
-    topics = (settings.topics.book_snapshots, settings.topics.book_updates)
+    snapshot_topic, update_topic = settings.topics.book_snapshots, settings.topics.book_updates
     follow = BookFollow()
     consumer = open_consumer(settings, client_id="orderbook-kit-book-reader")
+    deadline = time.monotonic() + timeout_s
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
+        snapshots = _partitions(consumer, snapshot_topic)
+        updates = _partitions(consumer, update_topic)
+        if not updates:
             raise OrderbookKitError(
-                f"The book's topics {topics} do not exist at {settings.kafka.bootstrap_servers}: "
-                "write a book first (BookWriter, or the book service)."
+                f"The book's update topic {update_topic!r} does not exist at "
+                f"{settings.kafka.bootstrap_servers}: write a book first (BookWriter, or the "
+                "book service)."
             )
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
+        # 1. The newest snapshot of each symbol.
+        consumer.assign(snapshots)
+        consumer.seek_to_beginning(*snapshots)
+        for snapshot in _newest_snapshots(consumer, snapshots, follow, deadline).values():
+            _take(follow, snapshot, symbols)
+        # 2. The updates after them (older ones are skipped by seq anyway).
+        starts: dict[int, int] = {}  # per update partition: after its oldest newest snapshot
+        for sync in follow.books.values():
+            if sync.book is not None and sync.started_at is not None:
+                partition, offset = sync.started_at
+                starts[partition] = min(starts.get(partition, offset + 1), offset + 1)
+        everything = snapshots + updates
+        consumer.assign(everything)
+        for tp in updates:
+            consumer.seek(tp, starts.get(tp.partition, 0))
+        ends = consumer.end_offsets(everything)
         while time.monotonic() < deadline:
             if until is not None and until(follow):
                 break
-            if until is None and all(consumer.position(tp) >= ends[tp] for tp in partitions):
+            if until is None and all(consumer.position(tp) >= ends[tp] for tp in everything):
                 break
-            batches = consumer.poll(timeout_ms=POLL_MS, max_records=5000)
-            records = sorted(
-                (r for rs in batches.values() for r in rs),
-                key=lambda r: r.topic != topics[0],  # snapshots first
-            )
-            for record in records:
-                _take(follow, record.topic == topics[0], record.value, symbols)
+            _poll_into(consumer, follow, symbols, snapshot_topic)
         else:
             log.warning("following the book stopped at its time limit (%g s)", timeout_s)
     finally:
@@ -199,19 +212,72 @@ def follow_books(
     return follow
 
 
-def _take(
-    follow: BookFollow, is_snapshot: bool, value: bytes | None, symbols: Collection[str] | None
+def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+def _newest_snapshots(
+    consumer: KafkaConsumer,
+    partitions: list[TopicPartition],
+    follow: BookFollow,
+    deadline: float,
+) -> dict[str, BookSnapshot]:
+    """Read ``partitions`` of the snapshot topic to their ends: the newest snapshot of each
+    symbol (until the cleaner has run, older ones are still there)."""
+    newest: dict[str, BookSnapshot] = {}
+    ends = consumer.end_offsets(partitions)
+    while time.monotonic() < deadline:
+        if all(consumer.position(tp) >= ends[tp] for tp in partitions):
+            break
+        for records in consumer.poll(timeout_ms=POLL_MS, max_records=5000).values():
+            for record in records:
+                snapshot = _parse(follow, BookSnapshot, record.value)
+                if isinstance(snapshot, BookSnapshot):
+                    held = newest.get(snapshot.symbol)
+                    if held is None or snapshot.seq > held.seq:
+                        newest[snapshot.symbol] = snapshot
+    return newest
+
+
+def _poll_into(
+    consumer: KafkaConsumer,
+    follow: BookFollow,
+    symbols: Collection[str] | None,
+    snapshot_topic: str,
 ) -> None:
+    """One poll's records into the books, snapshots first (a reader that lost its book takes
+    the newest snapshot of the poll before its updates)."""
+    batches = consumer.poll(timeout_ms=POLL_MS, max_records=5000)
+    records = sorted(
+        (r for rs in batches.values() for r in rs), key=lambda r: r.topic != snapshot_topic
+    )
+    for record in records:
+        model = BookSnapshot if record.topic == snapshot_topic else BookUpdate
+        message = _parse(follow, model, record.value)
+        if message is not None:
+            _take(follow, message, symbols)
+
+
+def _parse(
+    follow: BookFollow, model: type[BookSnapshot] | type[BookUpdate], value: bytes | None
+) -> BookSnapshot | BookUpdate | None:
     try:
-        message = (BookSnapshot if is_snapshot else BookUpdate).model_validate_json(value or b"")
+        return model.model_validate_json(value or b"")
     except ValidationError as exc:
         follow.malformed += 1
         log.debug("skipped a record that is no book message: %s", exc)
-        return
+        return None
+
+
+def _take(
+    follow: BookFollow, message: BookSnapshot | BookUpdate, symbols: Collection[str] | None
+) -> None:
     if symbols is not None and message.symbol not in symbols:
         return
     sync = follow.sync(message.symbol)
     if isinstance(message, BookSnapshot):
+        follow.snapshots_read += 1
         sync.on_snapshot(message)
     else:
+        follow.updates_read += 1
         sync.on_update(message)

@@ -46,6 +46,8 @@ class BookSync:
         self.repeats = 0  # updates already applied, ignored
         self.buffer_overflow = 0  # updates dropped from a full buffer
         self.snapshots_used = 0
+        # (update_partition, update_offset) of the last snapshot taken: its updates come after.
+        self.started_at: tuple[int, int] | None = None
         self._buffer: dict[int, BookUpdate] = {}  # by seq, while out of sync
 
     @property
@@ -79,6 +81,7 @@ class BookSync:
             return
         self.book = OrderBook.from_snapshot(snapshot)
         self.snapshots_used += 1
+        self.started_at = snapshot.update_partition, snapshot.update_offset
         waiting, self._buffer = self._buffer, {}
         for seq in sorted(waiting):
             if seq > snapshot.seq:

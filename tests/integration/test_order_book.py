@@ -42,7 +42,9 @@ def test_a_reader_of_the_two_topics_rebuilds_every_symbols_true_book() -> None:
     assert set(follow.books) == set(SYMBOLS) and follow.malformed == 0
     for symbol, sync in follow.books.items():
         assert sync.book == simulator.books[symbol], sync
-        assert not sync.lost
+        assert not sync.lost and sync.snapshots_used == 1  # the newest snapshot, then on
+    # It read the updates after the newest snapshots, not the whole topic.
+    assert 0 < follow.updates_read < writer.updates_written - 300
     with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
         policy = topic_config(admin, settings.topics.book_snapshots, "cleanup.policy")
     assert policy == "compact"
