@@ -33,12 +33,13 @@ import pyarrow.parquet as pq
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orderbook_kit.archive.sink import ArchiveSink
+from orderbook_kit.book.feed import publish_exchange_feed
 from orderbook_kit.database.client import connect, database_answers
 from orderbook_kit.kafka.admin import admin_client, broker_answers, delete_pipeline, ensure_topic
 from orderbook_kit.kafka.groups import wait_until_read
 from orderbook_kit.kafka.offsets import end_offsets
 from orderbook_kit.kafka.producer import PRODUCER_TUNING, TickProducer, produce_in_background
-from orderbook_kit.kafka.reader import read_ticks
+from orderbook_kit.kafka.reader import read_records, read_ticks
 from orderbook_kit.market.book_messages import BookUpdate
 from orderbook_kit.market.checks import QualityChecker
 from orderbook_kit.market.depth_simulator import DepthSimulator
@@ -48,6 +49,7 @@ from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick
 from orderbook_kit.quality.gate import MAX_BATCH as GATE_BATCH
 from orderbook_kit.quality.gate import GateStats, QualityGate
+from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store.sink import MAX_BATCH, StoreSink
 from orderbook_kit.store.tables import (
@@ -592,6 +594,65 @@ def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: 
         record_latency(results, f"raw -> gate {delivery} on {client} -> clean", read.frame)
 
 
+def paced(messages: Iterator[Any], rate: int, seconds: float) -> Iterator[Any]:
+    """``messages`` at ``rate`` a second for ``seconds``: each one at its own moment, start +
+    i / rate (pacing a feed, not waiting for anything)."""
+    start = time.monotonic()
+    for index, message in enumerate(messages):
+        due = start + index / rate
+        if due - start >= seconds:
+            return
+        ahead = due - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        yield message
+
+
+def book_service_latency(
+    results: Results, settings: Settings, *, rate: int, seconds: float
+) -> None:
+    """The live book service, in a process of its own as it runs: the exchange's depth feed at
+    ``rate`` messages a second into the raw topic; the latency from each raw record's timestamp
+    to the moment a read-committed reader of the update topic has it (the service's check, its
+    transaction and its commit)."""
+    print(f"-- raw -> book service -> updates latency at {rate:,} messages/s for {seconds:g} s")
+    run = settings.isolated(f"book-latency-{uuid.uuid4().hex[:6]}")
+    simulator = DepthSimulator(SYMBOLS, updates_per_tick=4)
+    feed = simulator.exchange_feed(10**9, snapshot_every=500)
+    publish_exchange_feed(run, itertools.islice(feed, 100))  # the topics, and a first batch
+    service = start_service("book", run, "--quiet")
+    done = threading.Event()
+    try:
+        # Started and caught up (its group joined, its transactional id ready): then the clock.
+        wait_until_read(run.book.group, run.topics.book_raw, run, timeout_s=120)
+        start_ms = time.time() * 1000
+
+        def write_then_wait() -> None:
+            publish_exchange_feed(run, paced(feed, rate, seconds))
+            wait_until_read(run.book.group, run.topics.book_raw, run, timeout_s=120)
+            done.set()
+
+        threading.Thread(target=write_then_wait, daemon=True).start()
+        read = read_records(
+            run.topics.book_updates, settings=run, until=done.is_set, timeout_s=seconds + 180
+        )
+    finally:
+        service.stop()
+        delete_pipeline(run)
+    timed = [
+        (r, at)
+        for r, at in zip(read.records, read.received_at, strict=True)
+        if r.timestamp >= start_ms
+    ]
+    frame = pd.DataFrame(
+        {
+            "publish_time": pd.to_datetime([r.timestamp for r, _ in timed], unit="ms", utc=True),
+            "consume_time": pd.to_datetime([at for _, at in timed], utc=True),
+        }
+    )
+    record_latency(results, "raw -> book service -> updates", frame)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50_000, help="ticks (default %(default)s)")
@@ -615,6 +676,7 @@ def main() -> None:
         on_confluent(results, count, settings)
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
         gate_delivery(results, count, settings, seconds=arguments.latency_seconds)
+        book_service_latency(results, settings, rate=5000, seconds=arguments.latency_seconds)
     else:
         where = settings.kafka.bootstrap_servers
         print(f"(no broker at {where}: Kafka figures skipped; `make broker`)")

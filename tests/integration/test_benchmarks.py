@@ -70,6 +70,7 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
     for label, latency in figures["latency_ms"].items():
         assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"], label
         assert latency["ticks"] > 0, label
+    assert "raw -> book service -> updates" in figures["latency_ms"]
     assert figures["peak_rss_mib"] > 0
     assert "ratio kit send(tick) / bare, same settings" in result.stdout  # the printed table
 
