@@ -232,34 +232,19 @@ class BookService(GroupService[BookStats], BatchHandler[BookStats]):
         verdict = judge_book_message(
             books, decode_book_message(record.headers, record.key, record.value)
         )
-        headers = source_headers(record)
         stats.processed += 1
         if verdict.accepted:
             assert isinstance(verdict.message, BookUpdate)
-            sent = producer.send(
-                topics.book_updates,
-                record.key,
-                record.value,
-                headers=headers,
-                timestamp_ms=record.timestamp,
-                partition=partition,
-            )
+            sent = _copy(producer, topics.book_updates, record, source_headers(record))
             self._sent[verdict.message.symbol] = sent
             books[verdict.message.symbol].event_time = verdict.message.event_time
             stats.accepted += 1
         elif verdict.reason is not None:
-            headers += [
+            why = [
                 (HEADER_REASON, verdict.reason.value.encode()),
                 (HEADER_DETAIL, verdict.detail.encode()),
             ]
-            producer.send(
-                topics.book_dead_letters,
-                record.key,
-                record.value,
-                headers=headers,
-                timestamp_ms=record.timestamp,
-                partition=partition,
-            )
+            _copy(producer, topics.book_dead_letters, record, source_headers(record) + why)
             stats.rejected[verdict.reason] += 1
         else:  # an exchange snapshot, taken or not needed
             assert isinstance(verdict.message, BookSnapshot)
@@ -437,3 +422,20 @@ class BookService(GroupService[BookStats], BatchHandler[BookStats]):
     def _transactions(self) -> Transactions:
         assert self._producer is not None, "connect() first"
         return self._producer
+
+
+def _copy(
+    producer: TransactionalProducer,
+    topic: str,
+    record: ConsumerRecord,
+    headers: list[tuple[str, bytes]],
+) -> FutureRecordMetadata:
+    """``record`` into ``topic``, byte for byte: same key, value, timestamp and partition."""
+    return producer.send(
+        topic,
+        record.key,
+        record.value,
+        headers=headers,
+        timestamp_ms=record.timestamp,
+        partition=record.partition,
+    )
