@@ -10,7 +10,8 @@ the rest lives in folders by role, each importing only the ones below it:
     database/    PostgreSQL connections
     monitoring/  generic Prometheus collectors, lag
     runtime/     how a service runs: command line, consume loop, start_service
-    ingest/ quality/ store/ archive/ api/    the pipeline's stages (python -m orderbook_kit.<stage>)
+    ingest/ quality/ store/ archive/ book/ api/
+                 the pipeline's stages (python -m orderbook_kit.<stage>)
     lab/         the servers a learner runs: Kafka, PostgreSQL, S3, Prometheus
     lessons/     notebook-only helpers: plots, widgets, exercises
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.producer import produce_in_background as produce_in_background
     from orderbook_kit.kafka.reader import read_records as read_records
     from orderbook_kit.kafka.reader import read_ticks as read_ticks
+    from orderbook_kit.market.book_faults import BookFaultInjector as BookFaultInjector
     from orderbook_kit.market.book_messages import BookSnapshot as BookSnapshot
     from orderbook_kit.market.book_messages import BookUpdate as BookUpdate
     from orderbook_kit.market.book_messages import book_checksum as book_checksum
@@ -79,6 +81,7 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.market.checks": ["QualityChecker"],
         "orderbook_kit.market.frames": ["simulated_frame"],
         "orderbook_kit.market.book_messages": ["BookSnapshot", "BookUpdate", "book_checksum"],
+        "orderbook_kit.market.book_faults": ["BookFaultInjector"],
         "orderbook_kit.market.book_sync": ["BookSync"],
         "orderbook_kit.market.order_book": ["OrderBook"],
         "orderbook_kit.market.depth_simulator": ["DepthSimulator"],

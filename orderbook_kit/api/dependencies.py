@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException
 from fastapi.requests import HTTPConnection
 from kafka.errors import KafkaError
 
+from orderbook_kit.api.book_stream import BookStream
 from orderbook_kit.api.stream import TickStream
 from orderbook_kit.database.pool import ReusedConnections
 from orderbook_kit.errors import DatabaseError, OrderbookKitError, TopicNotFoundError
@@ -44,6 +45,7 @@ class Backends:
     settings: Settings
     store: ReusedConnections  # PostgreSQL connections, kept and reused
     stream: TickStream  # the one Kafka reader behind every WebSocket client
+    books: BookStream  # the one reader of the book topics
 
     def database(self, call: Callable[[], T]) -> T:
         """``call``'s answer, or 503 saying why the hot store cannot give it."""

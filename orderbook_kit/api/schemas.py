@@ -16,6 +16,7 @@ __all__ = [
     "INVALID",
     "UNAVAILABLE",
     "UNKNOWN",
+    "Book",
     "Candle",
     "DeadLetters",
     "Dependency",
@@ -121,3 +122,22 @@ class Health(BaseModel):
     database: Dependency
     kafka: Dependency
     stream_clients: int
+
+
+class Book(BaseModel):
+    """One symbol's order book as the API's reader holds it now (rebuilt from the book topics:
+    the newest snapshot, then the updates after it). ``in_sync`` false: the reader lost the book
+    (a gap, a checksum that differs) and waits for the next snapshot; the levels are then empty.
+    Each level is ``[price, size, cumulative size from the best level]``, bids highest first,
+    asks lowest first."""
+
+    symbol: str
+    seq: int = Field(description="the last update applied")
+    in_sync: bool
+    bids: list[tuple[float, int, int]]
+    asks: list[tuple[float, int, int]]
+    checksum: int | None = Field(description="CRC-32 of the top 10 levels (see the README)")
+    imbalance: float | None = Field(
+        description="(bid size - ask size) / (bid size + ask size) over the top 5 levels"
+    )
+    updated_at: datetime | None = Field(description="when the reader last changed it")

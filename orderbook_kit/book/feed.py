@@ -11,20 +11,11 @@ from collections.abc import Iterable
 
 from orderbook_kit.kafka.admin import admin_client, ensure_topic
 from orderbook_kit.kafka.producer import TickProducer
-from orderbook_kit.market.book_faults import BookFaultInjector, RawBookRecord, raw_record
+from orderbook_kit.market.book_faults import BookFaultInjector, raw_book_records
 from orderbook_kit.market.book_messages import BookSnapshot, BookUpdate
 from orderbook_kit.settings.environment import Settings
 
-__all__ = ["publish_exchange_feed", "raw_book_records"]
-
-
-def raw_book_records(
-    messages: Iterable[BookUpdate | BookSnapshot], injector: BookFaultInjector | None = None
-) -> Iterable[RawBookRecord]:
-    """The raw records of ``messages``: as they are, or through ``injector``."""
-    if injector is None:
-        return (raw_record(message) for message in messages)
-    return injector.records(messages)
+__all__ = ["publish_exchange_feed"]
 
 
 def publish_exchange_feed(

@@ -21,18 +21,22 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
 
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.partitioner.default import murmur2
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.offsets import end_offsets
 from orderbook_kit.kafka.reader import read_records
+from orderbook_kit.market.book_decoding import decode_book_message
+from orderbook_kit.market.book_messages import BookSnapshot, BookUpdate
 from orderbook_kit.market.decoding import decode_message
 from orderbook_kit.market.tick import MAX_SEQ, Tick
 from orderbook_kit.settings.environment import Settings
 
-__all__ = ["FIRST_WINDOW", "FeedPositionError", "last_ticks", "partition_of"]
+__all__ = ["FIRST_WINDOW", "FeedPositionError", "last_book_seqs", "last_ticks", "partition_of"]
 
 # Records read from a partition's end at first; each further window back is four times larger,
 # so a symbol that ticks often is found in one small read and a rare one in a few.
@@ -59,16 +63,7 @@ def last_ticks(
     FeedPositionError if the reads take longer than ``timeout_s`` in all, or a symbol's last seq
     is the largest a seq can be (its feed cannot go on).
     """
-    deadline = time.monotonic() + timeout_s
-    ends = end_offsets(topic, settings)
-    if not ends:  # no such topic yet: every feed starts at seq 0
-        return {}
-    by_partition: dict[int, set[str]] = defaultdict(set)
-    for symbol in set(symbols):
-        by_partition[partition_of(symbol, len(ends))].add(symbol)
-    found: dict[str, Tick] = {}
-    for partition, names in sorted(by_partition.items()):
-        found |= _scan_backwards(settings, topic, partition, ends[partition], names, deadline)
+    found = _newest(settings, topic, symbols, timeout_s, _tick_of)
     for symbol, tick in found.items():
         if tick.seq >= MAX_SEQ:
             raise FeedPositionError(
@@ -79,12 +74,66 @@ def last_ticks(
     return found
 
 
+def last_book_seqs(
+    settings: Settings, topic: str, symbols: Iterable[str], *, timeout_s: float
+) -> dict[str, int]:
+    """The highest seq of each of ``symbols`` among the valid updates and snapshots of the book's
+    raw ``topic`` (in the newest stretch of the log that has the symbol); a symbol never seen
+    there is left out. FeedPositionError as :func:`last_ticks`."""
+    found = _newest(settings, topic, symbols, timeout_s, _book_message_of)
+    return {symbol: message.seq for symbol, message in found.items()}
+
+
+class _Sequenced(Protocol):
+    symbol: str
+    seq: int
+
+
+M = TypeVar("M", bound=_Sequenced)
+
+
+def _tick_of(record: ConsumerRecord) -> Tick | None:
+    tick = decode_message(record.key, record.value)
+    return tick if isinstance(tick, Tick) else None
+
+
+def _book_message_of(record: ConsumerRecord) -> BookUpdate | BookSnapshot | None:
+    message = decode_book_message(record.headers, record.key, record.value)
+    return message if isinstance(message, BookUpdate | BookSnapshot) else None
+
+
+def _newest(
+    settings: Settings,
+    topic: str,
+    symbols: Iterable[str],
+    timeout_s: float,
+    read: Callable[[ConsumerRecord], M | None],
+) -> dict[str, M]:
+    deadline = time.monotonic() + timeout_s
+    ends = end_offsets(topic, settings)
+    if not ends:  # no such topic yet: every feed starts at seq 0
+        return {}
+    by_partition: dict[int, set[str]] = defaultdict(set)
+    for symbol in set(symbols):
+        by_partition[partition_of(symbol, len(ends))].add(symbol)
+    found: dict[str, M] = {}
+    for partition, names in sorted(by_partition.items()):
+        found |= _scan_backwards(settings, topic, partition, ends[partition], names, deadline, read)
+    return found
+
+
 def _scan_backwards(
-    settings: Settings, topic: str, partition: int, end: int, symbols: set[str], deadline: float
-) -> dict[str, Tick]:
-    """The newest tick of each of ``symbols`` in ``partition``, read window by window from
-    ``end`` back to the partition's first record."""
-    found: dict[str, Tick] = {}
+    settings: Settings,
+    topic: str,
+    partition: int,
+    end: int,
+    symbols: set[str],
+    deadline: float,
+    read_one: Callable[[ConsumerRecord], M | None],
+) -> dict[str, M]:
+    """The newest message of each of ``symbols`` in ``partition`` (``read_one`` makes one of a
+    record, or None), read window by window from ``end`` back to the partition's first record."""
+    found: dict[str, M] = {}
     stop, window = end, FIRST_WINDOW
     while stop > 0 and not symbols <= found.keys():
         start = max(0, stop - window)
@@ -105,13 +154,13 @@ def _scan_backwards(
                 "KAFKA_DELIVERY_TIMEOUT_S."
             )
         records = [r for r in read.records if r.offset < stop]
-        wanted, newest = symbols - found.keys(), dict[str, Tick]()  # not found further on
+        wanted, newest = symbols - found.keys(), dict[str, M]()  # not found further on
         for record in records:
-            tick = decode_message(record.key, record.value)
-            if isinstance(tick, Tick) and tick.symbol in wanted:
-                kept = newest.get(tick.symbol)
-                if kept is None or tick.seq > kept.seq:
-                    newest[tick.symbol] = tick
+            message = read_one(record)
+            if message is not None and message.symbol in wanted:
+                kept = newest.get(message.symbol)
+                if kept is None or message.seq > kept.seq:
+                    newest[message.symbol] = message
         found |= newest
         if not records or records[0].offset > start:
             break  # this window reached the first record the partition still holds

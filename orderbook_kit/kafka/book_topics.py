@@ -25,7 +25,7 @@ from typing import Self
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
 from orderbook_kit.kafka.admin import admin_client, ensure_topic
 from orderbook_kit.kafka.producer import SendFuture, TickProducer
 from orderbook_kit.kafka.reader import open_consumer
@@ -40,6 +40,7 @@ __all__ = [
     "SNAPSHOT_EVERY",
     "SNAPSHOT_TOPIC_CONFIGS",
     "BookFollow",
+    "BookReader",
     "BookWriter",
     "ensure_book_topics",
     "follow_books",
@@ -148,6 +149,67 @@ class BookFollow:
         return self.books[symbol]
 
 
+class BookReader:
+    """Follows the two topics with ``consumer`` (assigned, no group), keeping ``follow``'s books:
+    :meth:`start` takes the newest snapshot of each symbol and places the consumer after them,
+    :meth:`poll` reads on. One thread at a time."""
+
+    def __init__(
+        self, consumer: KafkaConsumer, settings: Settings, symbols: Collection[str] | None = None
+    ) -> None:
+        self.consumer = consumer
+        self.settings = settings
+        self.symbols = symbols
+        self.follow = BookFollow()
+        self.assigned: list[TopicPartition] = []
+
+    def start(self, deadline: float) -> None:
+        """Read the snapshot topic to its end, keep the newest snapshot of each symbol, and go on
+        from there: the updates from just after the oldest of each partition's newest snapshots'
+        ``update_offset`` (from its beginning for a partition with no snapshot)."""
+        consumer, topics = self.consumer, self.settings.topics
+        snapshots = _partitions(consumer, topics.book_snapshots)
+        updates = _partitions(consumer, topics.book_updates)
+        if not updates:
+            raise TopicNotFoundError(
+                f"The book's update topic {topics.book_updates!r} does not exist at "
+                f"{self.settings.kafka.bootstrap_servers}: write a book first (BookWriter, or "
+                "the book service)."
+            )
+        consumer.assign(snapshots)
+        consumer.seek_to_beginning(*snapshots)
+        for snapshot in _newest_snapshots(consumer, snapshots, self.follow, deadline).values():
+            _take(self.follow, snapshot, self.symbols)
+        starts: dict[int, int] = {}  # per update partition: after its oldest newest snapshot
+        for sync in self.follow.books.values():
+            if sync.book is not None and sync.started_at is not None:
+                partition, offset = sync.started_at
+                starts[partition] = min(starts.get(partition, offset + 1), offset + 1)
+        self.assigned = snapshots + updates
+        consumer.assign(self.assigned)
+        for tp in updates:
+            consumer.seek(tp, starts.get(tp.partition, 0))
+
+    def poll(self, max_records: int = 5000) -> set[str]:
+        """One poll's records into the books, snapshots first (a reader that lost its book
+        takes the newest snapshot of the poll before its updates); the symbols it touched."""
+        snapshot_topic = self.settings.topics.book_snapshots
+        batches = self.consumer.poll(timeout_ms=POLL_MS, max_records=max_records)
+        records = sorted(
+            (r for rs in batches.values() for r in rs), key=lambda r: r.topic != snapshot_topic
+        )
+        touched = set()
+        for record in records:
+            model = BookSnapshot if record.topic == snapshot_topic else BookUpdate
+            message = _parse(self.follow, model, record.value)
+            if message is not None and _take(self.follow, message, self.symbols):
+                touched.add(message.symbol)
+        return touched
+
+    def caught_up(self, ends: dict[TopicPartition, int]) -> bool:
+        return all(self.consumer.position(tp) >= ends[tp] for tp in self.assigned)
+
+
 def follow_books(
     settings: Settings | None = None,
     *,
@@ -156,11 +218,9 @@ def follow_books(
     timeout_s: float = 30.0,
 ) -> BookFollow:
     """Keep the book of each symbol (or of ``symbols`` only) as exchanges tell clients to: the
-    newest snapshot of each, then the updates after it. Reads the snapshot topic to its end, then
-    each update partition from just after the oldest of its newest snapshots' ``update_offset``
-    (from its beginning for a partition with no snapshot), both topics on as they grow, until
-    ``until(follow)`` holds - by default, until both are read to their ends as they were at the
-    start - or ``timeout_s``.
+    newest snapshot of each, then the updates after it (see :class:`BookReader`), both topics
+    on as they grow, until ``until(follow)`` holds - by default, until both are read to their
+    ends as they were at the start - or ``timeout_s``.
 
     A symbol with no snapshot yet, in a partition where others have one, may find its early
     updates behind the starting point: it waits for its first snapshot (the book service
@@ -170,46 +230,23 @@ def follow_books(
     update it should have been is missing: a gap, repaired by the next snapshot).
     """
     settings = settings or load_settings()
-    snapshot_topic, update_topic = settings.topics.book_snapshots, settings.topics.book_updates
-    follow = BookFollow()
     consumer = open_consumer(settings, client_id="orderbook-kit-book-reader")
     deadline = time.monotonic() + timeout_s
+    reader = BookReader(consumer, settings, symbols)
     try:
-        snapshots = _partitions(consumer, snapshot_topic)
-        updates = _partitions(consumer, update_topic)
-        if not updates:
-            raise OrderbookKitError(
-                f"The book's update topic {update_topic!r} does not exist at "
-                f"{settings.kafka.bootstrap_servers}: write a book first (BookWriter, or the "
-                "book service)."
-            )
-        # 1. The newest snapshot of each symbol.
-        consumer.assign(snapshots)
-        consumer.seek_to_beginning(*snapshots)
-        for snapshot in _newest_snapshots(consumer, snapshots, follow, deadline).values():
-            _take(follow, snapshot, symbols)
-        # 2. The updates after them (older ones are skipped by seq anyway).
-        starts: dict[int, int] = {}  # per update partition: after its oldest newest snapshot
-        for sync in follow.books.values():
-            if sync.book is not None and sync.started_at is not None:
-                partition, offset = sync.started_at
-                starts[partition] = min(starts.get(partition, offset + 1), offset + 1)
-        everything = snapshots + updates
-        consumer.assign(everything)
-        for tp in updates:
-            consumer.seek(tp, starts.get(tp.partition, 0))
-        ends = consumer.end_offsets(everything)
+        reader.start(deadline)
+        ends = consumer.end_offsets(reader.assigned)
         while time.monotonic() < deadline:
-            if until is not None and until(follow):
+            if until is not None and until(reader.follow):
                 break
-            if until is None and all(consumer.position(tp) >= ends[tp] for tp in everything):
+            if until is None and reader.caught_up(ends):
                 break
-            _poll_into(consumer, follow, symbols, snapshot_topic)
+            reader.poll()
         else:
             log.warning("following the book stopped at its time limit (%g s)", timeout_s)
     finally:
         consumer.close()
-    return follow
+    return reader.follow
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -239,25 +276,6 @@ def _newest_snapshots(
     return newest
 
 
-def _poll_into(
-    consumer: KafkaConsumer,
-    follow: BookFollow,
-    symbols: Collection[str] | None,
-    snapshot_topic: str,
-) -> None:
-    """One poll's records into the books, snapshots first (a reader that lost its book takes
-    the newest snapshot of the poll before its updates)."""
-    batches = consumer.poll(timeout_ms=POLL_MS, max_records=5000)
-    records = sorted(
-        (r for rs in batches.values() for r in rs), key=lambda r: r.topic != snapshot_topic
-    )
-    for record in records:
-        model = BookSnapshot if record.topic == snapshot_topic else BookUpdate
-        message = _parse(follow, model, record.value)
-        if message is not None:
-            _take(follow, message, symbols)
-
-
 def _parse(
     follow: BookFollow, model: type[BookSnapshot] | type[BookUpdate], value: bytes | None
 ) -> BookSnapshot | BookUpdate | None:
@@ -271,9 +289,10 @@ def _parse(
 
 def _take(
     follow: BookFollow, message: BookSnapshot | BookUpdate, symbols: Collection[str] | None
-) -> None:
+) -> bool:
+    """``message`` into its symbol's book; False if the symbol is not followed."""
     if symbols is not None and message.symbol not in symbols:
-        return
+        return False
     sync = follow.sync(message.symbol)
     if isinstance(message, BookSnapshot):
         follow.snapshots_read += 1
@@ -281,3 +300,4 @@ def _take(
     else:
         follow.updates_read += 1
         sync.on_update(message)
+    return True

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from orderbook_kit.market.book_decoding import kind_headers
 from orderbook_kit.market.book_messages import MAX_LEVEL_SIZE, BookSnapshot, BookUpdate
 
-__all__ = ["BOOK_FAULT_KINDS", "BookFaultInjector", "RawBookRecord", "raw_record"]
+__all__ = [
+    "BOOK_FAULT_KINDS",
+    "BookFaultInjector",
+    "RawBookRecord",
+    "raw_book_records",
+    "raw_record",
+]
 
 BOOK_FAULT_KINDS = ("drop", "repeat", "reorder", "corrupt", "garble")
 
@@ -120,3 +126,12 @@ def _corrupted(update: BookUpdate) -> BookUpdate:
     first, *rest = update.changes
     size = first.size + 1000 if first.size + 1000 <= MAX_LEVEL_SIZE else 1
     return update.model_copy(update={"changes": [first.model_copy(update={"size": size}), *rest]})
+
+
+def raw_book_records(
+    messages: Iterable[BookUpdate | BookSnapshot], injector: BookFaultInjector | None = None
+) -> Iterable[RawBookRecord]:
+    """The raw records of ``messages``: as they are, or through ``injector``."""
+    if injector is None:
+        return (raw_record(message) for message in messages)
+    return injector.records(messages)

@@ -17,7 +17,7 @@ draws on a random stream of its own: the ticks do not depend on ``depth`` or ``u
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from orderbook_kit.market.book_messages import MAX_CHANGES, BookSnapshot, BookUpdate, LevelChange
@@ -86,10 +86,20 @@ class DepthSimulator:
         """What an exchange sends a feed handler: the updates of ``count`` ticks, and after each
         tick that brings a symbol ``snapshot_every`` updates past its last snapshot, a snapshot
         of its true book (the exchange's recovery feed: it knows no Kafka offset, -1)."""
+        return self.exchange_feed_of(
+            self.ticks.ticks(count, start_time=start_time), snapshot_every=snapshot_every
+        )
+
+    def exchange_feed_of(
+        self, ticks: Iterable[Tick], *, snapshot_every: int
+    ) -> Iterator[BookUpdate | BookSnapshot]:
+        """:meth:`exchange_feed` around ``ticks`` of this simulator's own walk (e.g. its paced
+        ``self.ticks.stream(...)``)."""
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be 1 or more, got {snapshot_every}")
         since: dict[str, int] = dict.fromkeys(self.symbols, 0)
-        for tick, updates in self.events(count, start_time=start_time):
+        for tick in ticks:
+            updates = self.updates_for(tick)
             yield from updates
             since[tick.symbol] += len(updates)
             if since[tick.symbol] >= snapshot_every:

@@ -63,6 +63,14 @@ class OrderBook:
             book._set(False, book.ticks(price), size)
         return book
 
+    def copy(self) -> OrderBook:
+        """An independent copy (another thread may read it while this one changes)."""
+        other = OrderBook(self.symbol, self.tick_size, seq=self.seq)
+        other.bids, other.asks = dict(self.bids), dict(self.asks)
+        other._bid_prices, other._ask_prices = list(self._bid_prices), list(self._ask_prices)
+        other._texts = dict(self._texts)
+        return other
+
     def apply(self, update: BookUpdate) -> None:
         """Apply ``update``, the next in sequence. A gap (its ``seq`` is not the next one) or a
         crossed book afterwards raises :class:`BookOutOfSyncError`; an update already applied

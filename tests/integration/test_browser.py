@@ -1,5 +1,5 @@
 """The live dashboard in a real browser: headless Chromium (the ``browser`` fixture, see
-tests/browsing.py) on the API's page while ticks flow."""
+tests/browsing.py) on the API's page while ticks flow, and while a book's updates do."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from orderbook_kit.kafka.book_topics import BookWriter
 from orderbook_kit.kafka.producer import TickProducer
+from orderbook_kit.market.depth_simulator import DepthSimulator
 from orderbook_kit.market.faults import FaultInjector
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.quality.gate import QualityGate
@@ -113,3 +115,68 @@ def test_the_dashboard_updates_live_as_ticks_flow(
     assert freshness == sorted(SYMBOLS)
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []  # no script error, no failed request
+
+
+def test_the_dashboard_draws_both_sides_of_the_book_and_they_move(
+    browser: webdriver.Chrome, settings: Settings, api: tuple[ServiceProcess, str]
+) -> None:
+    _, url = api
+    market = DepthSimulator(["TTF-GAS", "NBP-GAS"], seed=6, updates_per_tick=2)
+    stop = threading.Event()
+
+    def feed() -> None:  # the book's two topics, live: about 60 updates a second
+        with BookWriter(settings, snapshot_every=100) as writer:
+            while not stop.is_set():
+                for tick, updates in market.events(10):
+                    writer.write(updates, market.books[tick.symbol])
+                writer.flush()
+                time.sleep(0.5)
+
+    feeding = threading.Thread(target=feed, daemon=True)
+    feeding.start()
+    try:
+        browser.get(url)
+
+        def book_seq() -> int:
+            text = browser.find_element(By.ID, "book-status").get_attribute("data-seq")
+            return int(text or 0)
+
+        eventually(lambda: book_seq() > 0, 60, "a book on the page")
+        first = book_seq()
+        eventually(lambda: book_seq() > first, 30, "the book to move")
+        sides = browser.execute_script(
+            "return document.getElementById('depth-chart').data"
+            ".map((t) => [t.name, t.x.length, t.y[t.y.length - 1]]);"
+        )
+        assert [name for name, _, _ in sides] == ["bids", "asks"]
+        assert all(points >= 5 and total > 0 for _, points, total in sides), sides
+        # The ladder: asks above bids, the best ask above the best bid, and the bid below it.
+        ladder = browser.execute_script(
+            "return [...document.querySelectorAll('#ladder tbody tr')]"
+            ".map((r) => [r.dataset.side, parseFloat(r.children[1].textContent)]);"
+        )
+        kinds = [kind for kind, _ in ladder]
+        assert kinds == sorted(kinds) and {"ask", "bid"} == set(kinds), kinds  # asks, then bids
+        prices = [price for _, price in ladder]
+        assert prices == sorted(prices, reverse=True)  # one price column, highest first
+        # Another symbol: chosen in the list, its book replaces the first.
+        browser.execute_script(
+            "const s = document.getElementById('book-symbol');"
+            "s.value = 'TTF-GAS'; s.dispatchEvent(new Event('change'));"
+        )
+        status = browser.find_element(By.ID, "book-status")
+        eventually(lambda: status.get_attribute("data-symbol") == "TTF-GAS", 30, "the TTF-GAS book")
+        chart = browser.execute_script("return document.getElementById('depth-chart').data;")
+        assert all(len(side["x"]) >= 5 for side in chart)
+    finally:
+        stop.set()
+        feeding.join(10)
+    # No script error, and no failed request of the book's (this test runs no hot store, so
+    # the page's quotes answer 503, as they should).
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and (entry["source"] != "network" or "/book" in entry["message"])
+    ]
+    assert errors == []

@@ -1,0 +1,228 @@
+"""The live order books: one reader of the book's two topics, any number of clients.
+
+A background thread keeps every symbol's book as any reader does (the newest snapshot, then the
+updates after it: :class:`~orderbook_kit.kafka.book_topics.BookReader`) and, after each poll, hands
+the top of each book that changed to every client watching that symbol - the book as it is now,
+not each update: a client that reads slowly gets fewer, fresher books (conflation, as market-data
+APIs do), and one that stops reading is dropped once its queue is full. Broker outages are waited
+out: the thread starts again by itself, and :attr:`BookStream.error` says what is wrong meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from orderbook_kit.api.stream import Subscription
+from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
+from orderbook_kit.kafka.book_topics import BookReader
+from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.market.order_book import OrderBook
+from orderbook_kit.settings.environment import Settings
+
+__all__ = ["BookStream", "BookView", "book_view"]
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 1.0
+START_TIMEOUT_S = 30.0  # to read the snapshot topic to its end when (re)starting
+HANDOVER_WAIT_S = 0.5
+
+
+@dataclass(frozen=True)
+class BookView:
+    """One symbol's book as the API shows it: the top ``depth`` levels a side, each
+    ``[price, size, cumulative size from the best level]``."""
+
+    symbol: str
+    seq: int
+    in_sync: bool
+    bids: list[tuple[float, int, int]]
+    asks: list[tuple[float, int, int]]
+    checksum: int | None
+    imbalance: float | None
+    updated_at: datetime | None
+
+
+def book_view(symbol: str, book: OrderBook | None, depth: int, at: datetime | None) -> BookView:
+    """``book`` (None: out of sync, waiting for a snapshot) as a :class:`BookView`."""
+    if book is None:
+        return BookView(symbol, 0, False, [], [], None, None, at)
+    bids, asks = book.depth(depth)
+    return BookView(
+        symbol,
+        book.seq,
+        True,
+        _cumulative(bids),
+        _cumulative(asks),
+        book.checksum(),
+        book.imbalance(min(depth, 5)) if bids and asks else None,
+        at,
+    )
+
+
+def _cumulative(levels: list[tuple[float, int]]) -> list[tuple[float, int, int]]:
+    total, out = 0, []
+    for price, size in levels:
+        total += size
+        out.append((price, size, total))
+    return out
+
+
+def view_json(view: BookView) -> str:
+    return json.dumps(_as_dict(view), separators=(",", ":"))
+
+
+def _as_dict(view: BookView) -> dict[str, Any]:
+    return {
+        "symbol": view.symbol,
+        "seq": view.seq,
+        "in_sync": view.in_sync,
+        "bids": view.bids,
+        "asks": view.asks,
+        "checksum": view.checksum,
+        "imbalance": view.imbalance,
+        "updated_at": view.updated_at.isoformat() if view.updated_at else None,
+    }
+
+
+@dataclass(eq=False)
+class BookSubscription:
+    """One client's watch of one symbol's book to ``depth`` levels."""
+
+    symbol: str
+    depth: int
+    inner: Subscription
+
+
+class BookStream:
+    """Keeps the books of ``settings``' book topics in a thread; :meth:`view` answers from them
+    and subscribers get each changed book. :meth:`start` and :meth:`close` bound its life."""
+
+    def __init__(self, settings: Settings, *, buffer: int) -> None:
+        self.settings = settings
+        self.buffer = buffer
+        self.error: str | None = None  # why the books cannot be read now, if so
+        self.ready = threading.Event()
+        self.missing: str | None = None  # why there are no books, when no book was ever written
+        self._books: dict[str, tuple[OrderBook | None, datetime | None]] = {}
+        self._subscriptions: set[BookSubscription] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="book-stream", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def symbols(self) -> list[str]:
+        with self._lock:
+            return sorted(self._books)
+
+    def view(self, symbol: str, depth: int) -> BookView | None:
+        """``symbol``'s book now, or None if no book of it was ever read."""
+        with self._lock:
+            if symbol not in self._books:
+                return None
+            book, at = self._books[symbol]
+            return book_view(symbol, book, depth, at)
+
+    def subscribe(self, symbol: str, depth: int) -> BookSubscription:
+        """A client's watch (call it on the client's event loop); it gets the book at once."""
+        inner = Subscription(
+            frozenset({symbol}), asyncio.Queue(maxsize=self.buffer), asyncio.get_running_loop()
+        )
+        subscription = BookSubscription(symbol, depth, inner)
+        with self._lock:
+            self._subscriptions.add(subscription)
+        view = self.view(symbol, depth)
+        if view is not None:
+            inner.offer([view_json(view)])
+        return subscription
+
+    def unsubscribe(self, subscription: BookSubscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                consumer = open_consumer(self.settings, client_id="orderbook-kit-api-books")
+            except (OrderbookKitError, KafkaError) as exc:
+                self.error = (
+                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
+                )
+                self._stop.wait(RETRY_S)
+                continue
+            try:
+                self._read(BookReader(consumer, self.settings))
+            except TopicNotFoundError as exc:
+                # Nothing written yet: an answer (no books), not an outage.
+                self.error, self.missing = None, str(exc)
+                self.ready.set()
+                self._stop.wait(RETRY_S)
+            except (OrderbookKitError, KafkaError) as exc:
+                self.error = str(exc)
+                log.info("the book stream stopped (%s); starting again", exc)
+                self._stop.wait(RETRY_S)
+            except Exception as exc:
+                # Anything else (kafka-python 3.0.12's end_offsets raises KeyError for a
+                # partition of a topic created a moment ago) must not end the thread: the API
+                # would hold no books until it restarts.
+                self.error = f"reading the books failed ({type(exc).__name__}: {exc})"
+                log.warning("the book stream failed; starting again", exc_info=exc)
+                self._stop.wait(RETRY_S)
+            finally:
+                consumer.close()
+
+    def _read(self, reader: BookReader) -> None:
+        reader.start(time.monotonic() + START_TIMEOUT_S)
+        self._take(reader, set(reader.follow.books))
+        self.error = self.missing = None
+        self.ready.set()
+        while not self._stop.is_set():
+            touched = reader.poll(max_records=2000)
+            if touched:
+                self._take(reader, touched)
+
+    def _take(self, reader: BookReader, symbols: set[str]) -> None:
+        """Copy the touched books (the reader's own change on its thread) and hand them out."""
+        now = datetime.now().astimezone()
+        with self._lock:
+            for symbol in symbols:
+                book = reader.follow.books[symbol].book
+                self._books[symbol] = (None if book is None else book.copy(), now)
+            subscriptions = [s for s in self._subscriptions if s.symbol in symbols]
+        loops: set[asyncio.AbstractEventLoop] = set()
+        for subscription in subscriptions:
+            view = self.view(subscription.symbol, subscription.depth)
+            if view is None:
+                continue
+            inner = subscription.inner
+            try:
+                inner.loop.call_soon_threadsafe(inner.offer, [view_json(view)])
+            except RuntimeError:  # its event loop has closed: the client is gone
+                self.unsubscribe(subscription)
+                continue
+            loops.add(inner.loop)
+        for loop in loops:
+            taken = threading.Event()
+            try:
+                loop.call_soon_threadsafe(taken.set)
+            except RuntimeError:
+                continue
+            taken.wait(HANDOVER_WAIT_S)
