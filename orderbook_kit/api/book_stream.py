@@ -21,7 +21,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from orderbook_kit.api.stream import Subscription
+from orderbook_kit.api.stream import ReaderThread, Subscription, wait_for_handover
 from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
 from orderbook_kit.kafka.book_topics import BookReader
 from orderbook_kit.kafka.reader import open_consumer
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 1.0
 START_TIMEOUT_S = 30.0  # to read the snapshot topic to its end when (re)starting
-HANDOVER_WAIT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,11 +102,14 @@ class BookSubscription:
     inner: Subscription
 
 
-class BookStream:
+class BookStream(ReaderThread):
     """Keeps the books of ``settings``' book topics in a thread; :meth:`view` answers from them
     and subscribers get each changed book. :meth:`start` and :meth:`close` bound its life."""
 
+    thread_name = "book-stream"
+
     def __init__(self, settings: Settings, *, buffer: int) -> None:
+        super().__init__()
         self.settings = settings
         self.buffer = buffer
         self.error: str | None = None  # why the books cannot be read now, if so
@@ -116,18 +118,6 @@ class BookStream:
         self._books: dict[str, tuple[OrderBook | None, datetime | None]] = {}
         self._subscriptions: set[BookSubscription] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="book-stream", daemon=True)
-            self._thread.start()
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
 
     def symbols(self) -> list[str]:
         with self._lock:
@@ -219,10 +209,4 @@ class BookStream:
                 self.unsubscribe(subscription)
                 continue
             loops.add(inner.loop)
-        for loop in loops:
-            taken = threading.Event()
-            try:
-                loop.call_soon_threadsafe(taken.set)
-            except RuntimeError:
-                continue
-            taken.wait(HANDOVER_WAIT_S)
+        wait_for_handover(loops)

@@ -25,7 +25,7 @@ from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import POLL_MS
 
-__all__ = ["Subscription", "TickStream"]
+__all__ = ["ReaderThread", "Subscription", "TickStream", "wait_for_handover"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,52 @@ class Subscription:
                 self.dropped.set()
 
 
-class TickStream:
+def wait_for_handover(loops: set[asyncio.AbstractEventLoop]) -> None:
+    """Wait (briefly, bounded: a stuck loop never stops a stream) until each of ``loops`` has
+    run what was handed to it. Without that wait a reader thread, holding the GIL for
+    milliseconds at a time, could queue a thousand messages before a client's sender runs once,
+    and drop clients that keep up perfectly well."""
+    for loop in loops:
+        taken = threading.Event()
+        try:
+            loop.call_soon_threadsafe(taken.set)
+        except RuntimeError:  # its event loop has closed: the client is gone
+            continue
+        taken.wait(HANDOVER_WAIT_S)
+
+
+class ReaderThread:
+    """A daemon thread that runs :meth:`_run` from :meth:`start` until :meth:`close` sets
+    ``_stop``: the life of the API's readers of Kafka."""
+
+    thread_name = "reader"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class TickStream(ReaderThread):
     """Reads ``settings.topics.clean`` from its end in a thread and fans ticks out to
     subscribers. :meth:`start` and :meth:`close` bound its life; nothing connects before."""
 
+    thread_name = "tick-stream"
+
     def __init__(self, settings: Settings, *, buffer: int) -> None:
+        super().__init__()
         self.settings = settings
         self.buffer = buffer
         self.error: str | None = None  # why no ticks can flow now, if so
@@ -70,18 +111,6 @@ class TickStream:
         self.ticks_seen = 0
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tick-stream", daemon=True)
-            self._thread.start()
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
 
     def subscribe(self, symbols: frozenset[str] | None) -> Subscription:
         """A new client's subscription (call it on the client's event loop)."""
@@ -166,9 +195,7 @@ class TickStream:
 
     def _publish(self, ticks: list[tuple[str, str]]) -> None:
         """One hand-over per client and poll, not per tick; then wait (briefly) until the
-        clients' event loop has taken them. Without that wait this thread, holding the GIL for
-        milliseconds at a time, could queue a thousand ticks before a client's sender runs once,
-        and drop clients that keep up perfectly well."""
+        clients' event loops have taken them (:func:`wait_for_handover`)."""
         with self._lock:
             subscriptions = list(self._subscriptions)
         loops: set[asyncio.AbstractEventLoop] = set()
@@ -183,10 +210,4 @@ class TickStream:
                 self.unsubscribe(subscription)
                 continue
             loops.add(subscription.loop)
-        for loop in loops:
-            taken = threading.Event()
-            try:
-                loop.call_soon_threadsafe(taken.set)
-            except RuntimeError:
-                continue
-            taken.wait(HANDOVER_WAIT_S)  # bounded: a stuck loop never stops the stream
+        wait_for_handover(loops)

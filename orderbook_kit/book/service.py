@@ -31,8 +31,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -318,19 +319,53 @@ class BookService(GroupService[BookStats], BatchHandler[BookStats]):
     def _restore(self, partition: int) -> None:
         """Rebuild partition ``partition``'s books from the committed snapshots and the updates
         after them - what any reader does - before judging its next raw record."""
+        newest, updates = self._read_back(partition)
+        syncs: dict[str, BookSync] = {}
+        event_times = {}
+        for symbol, snapshot in newest.items():
+            syncs[symbol] = BookSync(symbol)
+            syncs[symbol].on_snapshot(snapshot)
+            self._last_offset[symbol] = snapshot.update_offset
+            event_times[symbol] = snapshot.event_time
+        since: Counter[str] = Counter()  # updates after each symbol's newest snapshot
+        for offset, update in updates:
+            syncs.setdefault(update.symbol, BookSync(update.symbol)).on_update(update)
+            self._last_offset[update.symbol] = offset
+            event_times[update.symbol] = update.event_time
+            if update.symbol not in newest or update.seq > newest[update.symbol].seq:
+                since[update.symbol] += 1
+        books = {}
+        now = time.monotonic()
+        for symbol, sync in syncs.items():
+            if sync.book is None:
+                log.warning(
+                    "partition %d: %s's book could not be rebuilt (%r)", partition, symbol, sync
+                )
+            books[symbol] = SymbolBook(
+                symbol, sync.book, since_snapshot=since[symbol], event_time=event_times[symbol]
+            )
+            self._snapshot_at[symbol] = now
+        self._books[partition] = books
+        log.info(
+            "partition %d: %d book(s) rebuilt from %d snapshot(s) and %d update(s)",
+            partition,
+            len(books),
+            len(newest),
+            len(updates),
+        )
+
+    def _read_back(
+        self, partition: int
+    ) -> tuple[dict[str, BookSnapshot], list[tuple[int, BookUpdate]]]:
+        """Partition ``partition``'s newest snapshot of each symbol, and the updates after the
+        oldest of them (with their offsets), read committed."""
         settings, topics = self.settings, self.settings.topics
         timeout_s = settings.kafka.delivery_timeout_s
         snapshots = read_records(
             topics.book_snapshots, settings=settings, partitions=[partition], timeout_s=timeout_s
         )
         newest: dict[str, BookSnapshot] = {}
-        unreadable = 0
-        for record in snapshots.records:
-            try:
-                snapshot = BookSnapshot.from_json(record.value or b"")
-            except ValidationError:
-                unreadable += 1
-                continue
+        for _, snapshot in _messages(BookSnapshot, snapshots.records, partition):
             if snapshot.symbol not in newest or snapshot.seq > newest[snapshot.symbol].seq:
                 newest[snapshot.symbol] = snapshot
         start = min((s.update_offset + 1 for s in newest.values()), default=0)
@@ -348,51 +383,7 @@ class BookService(GroupService[BookStats], BatchHandler[BookStats]):
                 "so it stopped before judging its updates; nothing was committed. Check the "
                 "brokers (`make status`) and start it again."
             )
-        syncs: dict[str, BookSync] = {}
-        for symbol, snapshot in newest.items():
-            syncs[symbol] = BookSync(symbol)
-            syncs[symbol].on_snapshot(snapshot)
-            self._last_offset[symbol] = snapshot.update_offset
-        since: Counter[str] = Counter()
-        event_times = {symbol: snapshot.event_time for symbol, snapshot in newest.items()}
-        for record in updates.records:
-            try:
-                update = BookUpdate.from_json(record.value or b"")
-            except ValidationError:
-                unreadable += 1
-                continue
-            sync = syncs.setdefault(update.symbol, BookSync(update.symbol))
-            sync.on_update(update)
-            self._last_offset[update.symbol] = record.offset
-            event_times[update.symbol] = update.event_time
-            if update.symbol not in newest or update.seq > newest[update.symbol].seq:
-                since[update.symbol] += 1
-        books = {}
-        now = time.monotonic()
-        for symbol, sync in syncs.items():
-            state = SymbolBook(symbol, sync.book, since_snapshot=since[symbol])
-            state.event_time = event_times.get(symbol)
-            if sync.book is None:
-                log.warning(
-                    "partition %d: %s's book could not be rebuilt (%r)", partition, symbol, sync
-                )
-            books[symbol] = state
-            self._snapshot_at[symbol] = now
-        self._books[partition] = books
-        if unreadable:
-            log.warning(
-                "partition %d: %d record(s) of the book's topics are no book message (written "
-                "by something else?) and were skipped",
-                partition,
-                unreadable,
-            )
-        log.info(
-            "partition %d: %d book(s) rebuilt from %d snapshot(s) and %d update(s)",
-            partition,
-            len(books),
-            len(newest),
-            len(updates.records),
-        )
+        return newest, list(_messages(BookUpdate, updates.records, partition))
 
     def _prepare_topics(self) -> None:
         """The raw topic, and the three the service writes: each with a partition for each raw
@@ -439,3 +430,26 @@ def _copy(
         timestamp_ms=record.timestamp,
         partition=record.partition,
     )
+
+
+Message = TypeVar("Message", BookSnapshot, BookUpdate)
+
+
+def _messages(
+    model: type[Message], records: list[ConsumerRecord], partition: int
+) -> Iterator[tuple[int, Message]]:
+    """(offset, message) of each record that is one; the others skipped, and logged."""
+    unreadable = 0
+    for record in records:
+        try:
+            yield record.offset, model.from_json(record.value or b"")
+        except ValidationError:
+            unreadable += 1
+    if unreadable:
+        log.warning(
+            "partition %d: %d record(s) of the book's topics are no %s (written by something "
+            "else?) and were skipped",
+            partition,
+            unreadable,
+            model.__name__,
+        )

@@ -97,7 +97,7 @@ def test_a_reader_written_from_the_readme_alone_rebuilds_the_true_books() -> Non
     settings = load_settings().isolated(f"readme-{uuid.uuid4().hex[:10]}")
     exchange = DepthSimulator(SYMBOLS, seed=12, updates_per_tick=3)
     faults = BookFaultInjector({"drop": 0.003, "corrupt": 0.003, "repeat": 0.003}, seed=3)
-    feed = exchange.exchange_feed(1500, snapshot_every=200)
+    feed = exchange.exchange_feed(900, snapshot_every=200)
     publish_exchange_feed(settings, feed, injector=faults)
     publish_exchange_feed(settings, exchange.exchange_feed(400, snapshot_every=200))
     service_settings = settings.replace(book={"snapshot_every": 300})

@@ -131,7 +131,7 @@ def test_every_fault_is_caught_and_readers_rebuild_the_true_books() -> None:
     simulator = DepthSimulator(SYMBOLS, seed=5, updates_per_tick=3)
     truth = TrueFeed(simulator)
     injector = BookFaultInjector(FAULTS, seed=7)
-    publish_exchange_feed(settings, truth.messages(4000), injector=injector)
+    publish_exchange_feed(settings, truth.messages(2500), injector=injector)
     # A clean stretch to end with, past the exchange's next snapshot of every symbol.
     publish_exchange_feed(settings, truth.messages(400))
     assert set(injector.injected) == set(FAULTS)

@@ -18,10 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orderbook_kit.archive.metrics import ArchiveMetrics
 from orderbook_kit.archive.sink import ArchiveStats
+from orderbook_kit.book.metrics import BookMetrics
+from orderbook_kit.book.service import BookStats
 from orderbook_kit.errors import OrderbookKitError, SettingsError
 from orderbook_kit.ingest.metrics import IngestMetrics
 from orderbook_kit.lessons.watch import rates
-from orderbook_kit.market.reasons import Reason
+from orderbook_kit.market.reasons import BookReason, Reason
 from orderbook_kit.market.tick import Tick
 from orderbook_kit.monitoring.lag import LAG_TIMEOUT_S
 from orderbook_kit.monitoring.metrics import MAX_SYMBOLS, ServiceMetrics
@@ -55,7 +57,9 @@ def exposed(metrics: ServiceMetrics) -> dict[str, list]:
     return {f.name: f.samples for f in text_string_to_metric_families(text)}
 
 
-@pytest.mark.parametrize("service", [IngestMetrics, GateMetrics, StoreMetrics, ArchiveMetrics])
+@pytest.mark.parametrize(
+    "service", [IngestMetrics, GateMetrics, StoreMetrics, ArchiveMetrics, BookMetrics]
+)
 def test_names_follow_prometheus_conventions(service: type[ServiceMetrics]) -> None:
     text = generate_latest(service().registry).decode()
     for family in text_string_to_metric_families(text):
@@ -120,6 +124,25 @@ def test_archive_counts_committed_ticks_files_and_skips_once() -> None:
     assert skipped["not_json"] == 1 and sum(skipped.values()) == 1
 
 
+def test_book_counts_updates_dead_letters_and_snapshots_once() -> None:
+    metrics, stats = BookMetrics(), BookStats()
+    stats.accepted, stats.exchange_snapshots, stats.snapshots = 40, 2, 3
+    stats.rejected = Counter({BookReason.SEQ_GAP: 1, BookReason.OUT_OF_SYNC: 5})
+    metrics.count(stats)
+    stats.accepted, stats.snapshots = 50, 4
+    metrics.count(stats)
+    samples = exposed(metrics)
+    routed = {
+        (s.labels["route"], s.labels["reason"]): s.value
+        for s in samples["orderbook_book_messages"]
+        if s.name.endswith("_total")
+    }
+    assert routed[("update", "")] == 50 and routed[("exchange_snapshot", "")] == 2
+    assert routed[("dead_letter", "seq_gap")] == 1 and routed[("dead_letter", "out_of_sync")] == 5
+    assert routed[("dead_letter", "not_json")] == 0  # every reason there from the start
+    assert samples["orderbook_book_snapshots"][0].value == 4
+
+
 def test_latency_and_freshness_of_handled_ticks() -> None:
     metrics = GateMetrics()
     now = time.time()
@@ -174,7 +197,9 @@ def test_a_port_in_use_names_where_the_port_came_from() -> None:
     assert "0 for any free one" in str(error.value)
 
 
-@pytest.mark.parametrize("service", ["orderbook_kit.ingest", "orderbook_kit.quality"])
+@pytest.mark.parametrize(
+    "service", ["orderbook_kit.ingest", "orderbook_kit.quality", "orderbook_kit.book"]
+)
 def test_a_service_told_a_taken_port_says_so_in_one_line_before_connecting(service: str) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
