@@ -4,6 +4,7 @@ its transaction open and records of it already in the log."""
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import TransactionState
@@ -18,12 +19,20 @@ SETTLE_S = 1.0  # how long a frozen service's transaction must stay open to coun
 
 
 def pause_mid_transaction(
-    service: ServiceProcess, settings: Settings, transactional_id: str, timeout_s: float = 60
+    service: ServiceProcess,
+    settings: Settings,
+    transactional_id: str,
+    timeout_s: float = 60,
+    *,
+    outputs: Collection[str] | None = None,
 ) -> list[TopicPartition]:
     """Freeze ``service`` (SIGSTOP) at a moment its transaction is open and holds records in the
     log: the broker says the transaction is ongoing, and a partition it writes ends past its last
     stable offset. Other moments are let go (SIGCONT) and the next one tried, for ``timeout_s``.
-    The partitions that hold its uncommitted records."""
+    The partitions that hold its uncommitted records; with ``outputs``, only a moment when some
+    of them are in those topics counts (a transaction that holds only its consumer offsets -
+    Kafka writes them to ``__consumer_offsets`` in the transaction - leaves no aborted record
+    in the service's own topics)."""
     deadline = time.monotonic() + timeout_s
     with (
         admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin,
@@ -34,7 +43,9 @@ def pause_mid_transaction(
             service.pause()
             try:
                 found = admin.describe_transactions([transactional_id])[transactional_id]
-                written = list(found.topic_partitions)
+                written = [
+                    tp for tp in found.topic_partitions if outputs is None or tp.topic in outputs
+                ]
                 if found.state == TransactionState.ONGOING and written:
                     ends, stable = log_ends.end_offsets(written), stable_ends.end_offsets(written)
                     holding = [tp for tp in written if stable[tp] < ends[tp]]
@@ -58,3 +69,9 @@ def still_ongoing(admin: KafkaAdminClient, transactional_id: str) -> bool:
         if found.state != TransactionState.ONGOING:
             return False
     return True
+
+
+def gate_outputs(settings: Settings) -> set[str]:
+    """The topics the quality gate writes in its transactions."""
+    topics = settings.topics
+    return {topics.clean, topics.dead_letters, topics.gate_state}

@@ -26,7 +26,7 @@ from orderbook_kit.runtime.launcher import start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import free_ports, wait_for
 from tests.integration.test_exactly_once import assert_each_raw_message_once, committed
-from tests.transactions import pause_mid_transaction
+from tests.transactions import gate_outputs, pause_mid_transaction
 
 pytestmark = pytest.mark.kafka
 
@@ -81,7 +81,9 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         wait_for(lambda: committed(settings) > 0, 120, "the gate to commit", gate)
         # The leader of a partition the gate's open transaction has written to, killed while the
         # gate is frozen mid-transaction; then the gate goes on.
-        holding = pause_mid_transaction(gate, settings, settings.gate.transactional_id)
+        holding = pause_mid_transaction(
+            gate, settings, settings.gate.transactional_id, outputs=gate_outputs(settings)
+        )
         replicas = partition_replicas(holding[0].topic, settings)
         victim = int(replicas["leader"][holding[0].partition])
         before = committed(settings)
@@ -89,7 +91,9 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         gate.resume()
         wait_for(lambda: committed(settings) > before, 120, "a commit after the kill", gate)
         # And the gate itself, killed mid-transaction on the two nodes left, and started again.
-        pause_mid_transaction(gate, settings, settings.gate.transactional_id)
+        pause_mid_transaction(
+            gate, settings, settings.gate.transactional_id, outputs=gate_outputs(settings)
+        )
         gate.kill()
         assert ingest.stop() == 0, ingest.output()
         gate = start_service("quality", settings, "-q")

@@ -29,7 +29,7 @@ from orderbook_kit.quality.outputs import copies_by_source
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from tests.conftest import wait_for
-from tests.transactions import pause_mid_transaction
+from tests.transactions import gate_outputs, pause_mid_transaction
 
 # Every test here runs with both clients (ORDERBOOK_KAFKA_CLIENT): the gates they start consume
 # and write their transactions with kafka-python, then with confluent-kafka (librdkafka).
@@ -109,7 +109,9 @@ def test_sigkill_at_six_moments_and_each_raw_message_is_written_exactly_once() -
                 # A random moment of its work: the delay places the kill, it waits for nothing.
                 time.sleep(rng.uniform(0.0, 1.5))
             else:  # the moment that matters most: its transaction open, records in the log
-                pause_mid_transaction(gate, settings, settings.gate.transactional_id)
+                pause_mid_transaction(
+                    gate, settings, settings.gate.transactional_id, outputs=gate_outputs(settings)
+                )
             gate.kill()
             kills_at.append(committed(settings))
         wait_for(lambda: raw_messages(settings) >= TICKS, 300, f"{TICKS} raw messages", ingest)
