@@ -21,6 +21,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from orderbook_kit.errors import OrderbookKitError
+from orderbook_kit.kafka.confluent.consumer import MEMBER_LOST
 from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.offsets import end_offsets, group_lag
 from orderbook_kit.kafka.reader import read_records
@@ -164,9 +165,17 @@ def test_a_paused_gate_whose_partitions_moved_cannot_commit_its_stale_batch() ->
         wait_for(lambda: committed(settings) == raw_count, 180, "the gates to finish", successor)
         assert successor.stop() == 0, successor.output()
         # It woke up, had its stale batch refused (if it held one: the group had moved on),
-        # joined again and went on working: once, not in a loop of refusals.
+        # joined again and went on working: once, not in a loop of refusals. (On a loaded
+        # machine a commit may also time out once before that - a transient failure, retried -
+        # so what is counted is the group's refusal.)
         assert zombie.stop() == 0, zombie.output()
-        assert zombie.output().count("did not commit") <= 1, zombie.output()
+        refused = ("CommitFailedError", *MEMBER_LOST)  # kafka-python's word, librdkafka's
+        refusals = [
+            line
+            for line in zombie.output().splitlines()
+            if "did not commit" in line and any(word in line for word in refused)
+        ]
+        assert len(refusals) <= 1, zombie.output()
     finally:
         for process in (ingest, zombie, successor):
             process.kill()
