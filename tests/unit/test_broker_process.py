@@ -156,3 +156,19 @@ def test_a_bad_free_port_range_names_the_variable(
     monkeypatch.setenv("ORDERBOOK_FREE_PORTS", value)
     with pytest.raises(SettingsError, match=r"^ORDERBOOK_FREE_PORTS: .* is not a port range"):
         lab_ports.free_port("127.0.0.1")
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_new_clusters_controller_ports_are_never_a_nodes_broker_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attempt: int
+) -> None:
+    # Six free ports in all, three taken by the brokers' addresses (not bound yet, as in a test
+    # that picks them and then starts the cluster): the controllers must get the other three.
+    low = lab_ports.free_ports("127.0.0.1", 1)[0] // 10 * 10 - 100 * attempt
+    window = [p for p in range(low, low + 40) if lab_ports.port_is_free("127.0.0.1", p)][:6]
+    assert len(window) == 6
+    monkeypatch.setenv("ORDERBOOK_FREE_PORTS", f"{window[0]}-{window[-1]}")
+    brokers = window[:3]
+    layout = cluster._create_layout(tmp_path / "c", [f"127.0.0.1:{p}" for p in brokers])
+    controllers = [node.controller_port for node in layout]
+    assert len(set(controllers)) == 3 and not set(controllers) & set(brokers), controllers

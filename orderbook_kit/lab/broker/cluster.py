@@ -25,7 +25,7 @@ from orderbook_kit.errors import BrokerError, BrokerStartTimeoutError
 from orderbook_kit.kafka.admin import admin_client, broker_answers, quiet_kafka_logs
 from orderbook_kit.lab import jvm
 from orderbook_kit.lab.broker import server as process
-from orderbook_kit.lab.ports import free_port
+from orderbook_kit.lab.ports import free_ports
 from orderbook_kit.paths import configured_folder
 
 __all__ = [
@@ -117,10 +117,12 @@ def _cluster_id(cluster_dir: Path) -> str:
 
 def _create_layout(cluster_dir: Path, addresses: list[str]) -> list[ClusterNode]:
     cluster_dir.mkdir(parents=True, exist_ok=True)
-    layout = [
-        ClusterNode(i, address, free_port("127.0.0.1"))
-        for i, address in enumerate(addresses, start=1)
-    ]
+    # Each node's controller port: free now, different from each other and from every node's
+    # broker port (those are not bound yet either: picked one by one, a controller port once
+    # was another node's broker port, and that node could not start).
+    brokers = {int(address.rpartition(":")[2]) for address in addresses}
+    spare = [p for p in free_ports("127.0.0.1", 2 * len(addresses)) if p not in brokers]
+    layout = [ClusterNode(i, address, spare[i - 1]) for i, address in enumerate(addresses, start=1)]
     data = {
         "cluster_id": process.new_cluster_id(),
         "nodes": [
