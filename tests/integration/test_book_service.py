@@ -135,7 +135,7 @@ def test_every_fault_is_caught_and_readers_rebuild_the_true_books() -> None:
     simulator = DepthSimulator(SYMBOLS, seed=5, updates_per_tick=3)
     truth = TrueFeed(simulator)
     injector = BookFaultInjector(FAULTS, seed=7)
-    publish_exchange_feed(settings, truth.messages(2500), injector=injector)
+    publish_exchange_feed(settings, truth.messages(1800), injector=injector)
     # A clean stretch to end with, past the exchange's next snapshot of every symbol.
     publish_exchange_feed(settings, truth.messages(400))
     assert set(injector.injected) == set(FAULTS)
@@ -172,7 +172,7 @@ def test_a_hostile_raw_record_is_set_aside_and_the_book_goes_on() -> None:
 
 # --- exactly once under SIGKILL --------------------------------------------------------------
 
-KILLS = 3  # at a random moment, with a transaction open, at a random moment
+KILLS = 2  # at a random moment, then with a transaction open
 
 
 def committed(settings: Settings) -> int:
@@ -243,7 +243,7 @@ def test_sigkill_at_random_moments_and_every_raw_update_is_written_exactly_once(
         stop.set()
         for process in services:
             process.kill()
-    assert raw_count > 10_000
+    assert raw_count > 5_000
     assert_the_outputs_are_true(settings, truth)
     # The transactions open when their services were killed: in the log, never read committed
     # (in any of the three topics: the one frozen open may have written only a snapshot).
