@@ -37,7 +37,11 @@ SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2"]
 def three_nodes() -> Iterator[tuple[str, Path]]:
     directory = Path(tempfile.mkdtemp(prefix="orderbook-test-cluster-"))
     bootstrap = ",".join(f"127.0.0.1:{port}" for port in free_ports(3))
-    cluster.start_cluster(bootstrap, directory, nodes=3, timeout_s=120)
+    try:
+        cluster.start_cluster(bootstrap, directory, nodes=3, timeout_s=120)
+    except BaseException:
+        cluster.stop_cluster(directory)  # the nodes that did start: none is left running
+        raise
     yield bootstrap, directory
     assert cluster.stop_cluster(directory) == [1, 2, 3]  # every node stops cleanly
     shutil.rmtree(directory, ignore_errors=True)
