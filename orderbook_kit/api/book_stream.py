@@ -113,7 +113,6 @@ class BookStream(ReaderThread):
         self.settings = settings
         self.buffer = buffer
         self.error: str | None = None  # why the books cannot be read now, if so
-        self.ready = threading.Event()
         self.missing: str | None = None  # why there are no books, when no book was ever written
         self._books: dict[str, tuple[OrderBook | None, datetime | None]] = {}
         self._subscriptions: set[BookSubscription] = set()
@@ -163,7 +162,6 @@ class BookStream(ReaderThread):
             except TopicNotFoundError as exc:
                 # Nothing written yet: an answer (no books), not an outage.
                 self.error, self.missing = None, str(exc)
-                self.ready.set()
                 self._stop.wait(RETRY_S)
             except (OrderbookKitError, KafkaError) as exc:
                 self.error = str(exc)
@@ -183,7 +181,6 @@ class BookStream(ReaderThread):
         reader.start(time.monotonic() + START_TIMEOUT_S)
         self._take(reader, set(reader.follow.books))
         self.error = self.missing = None
-        self.ready.set()
         while not self._stop.is_set():
             touched = reader.poll(max_records=2000)
             if touched:

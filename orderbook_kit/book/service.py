@@ -32,7 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
 from kafka import TopicPartition
@@ -299,16 +299,8 @@ class BookService(GroupService[BookStats], BatchHandler[BookStats]):
         self._sent.clear()
         if self._open is not None:
             stats, before = self._open
-            for name in (
-                "processed",
-                "accepted",
-                "exchange_snapshots",
-                "resynced",
-                "snapshots",
-                "batches",
-            ):
-                setattr(stats, name, getattr(before, name))
-            stats.rejected = before.rejected
+            for counted in fields(BookStats):  # in place: the loop holds this object
+                setattr(stats, counted.name, getattr(before, counted.name))
             self._open = None
 
     def _drop(self, partition: int) -> None:
