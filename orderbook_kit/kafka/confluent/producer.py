@@ -233,7 +233,11 @@ class ConfluentProducer:
     def close(self, timeout: float | None = None) -> None:
         """Release librdkafka's threads and connections (``flush`` first to keep messages)."""
         self._producer.flush(0 if timeout is None else min(timeout, 0.1))
-        self._producer.close()
+        # Producer.close() came with confluent-kafka 2.13; before it, dropping the last
+        # reference releases the same (the workbook pins 2.12 for Quix Streams).
+        close = getattr(self._producer, "close", None)
+        if close is not None:
+            close()
 
 
 def _kafka_error(error: Any, codes: Any) -> KafkaError:

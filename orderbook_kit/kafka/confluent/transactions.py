@@ -248,6 +248,8 @@ def _close(producer: Any) -> None:
     librdkafka's threads and connections."""
     producer.purge(in_queue=True, in_flight=True, blocking=False)
     producer.flush(0)
-    close = getattr(producer, "close", None)  # confluent-kafka 2.9+
+    # Producer.close() came with confluent-kafka 2.13; before it, dropping the last reference
+    # releases the same (the workbook pins 2.12 for Quix Streams).
+    close = getattr(producer, "close", None)
     if close is not None:
         close()
