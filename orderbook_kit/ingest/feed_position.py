@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.partitioner.default import murmur2
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.partitioning import partition_of
 from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.market.book_decoding import decode_book_message
 from orderbook_kit.market.book_messages import BookSnapshot, BookUpdate
@@ -36,7 +36,7 @@ from orderbook_kit.market.decoding import decode_message
 from orderbook_kit.market.tick import MAX_SEQ, Tick
 from orderbook_kit.settings.environment import Settings
 
-__all__ = ["FIRST_WINDOW", "FeedPositionError", "last_book_seqs", "last_ticks", "partition_of"]
+__all__ = ["FIRST_WINDOW", "FeedPositionError", "last_book_seqs", "last_ticks"]
 
 # Records read from a partition's end at first; each further window back is four times larger,
 # so a symbol that ticks often is found in one small read and a rare one in a few.
@@ -46,12 +46,6 @@ _GROWTH = 4
 
 class FeedPositionError(OrderbookKitError):
     """Where a feed stopped could not be read (in time), or the feed cannot continue from it."""
-
-
-def partition_of(symbol: str, partitions: int) -> int:
-    """The partition a message keyed ``symbol`` goes to: the Java client's default partitioner,
-    which the kit's producers use with either client."""
-    return (murmur2(symbol.encode()) & 0x7FFFFFFF) % partitions
 
 
 def last_ticks(

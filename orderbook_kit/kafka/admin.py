@@ -234,19 +234,18 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
     """
     with admin_client(settings.kafka.bootstrap_servers, settings.kafka.client_timeout_s) as admin:
         existing_groups = {group["group_id"] for group in admin.list_groups()}
-        pipeline_groups = {settings.gate.group, settings.store.group, settings.book.group, *groups}
+        pipeline_groups = {
+            settings.gate.group,
+            settings.store.group,
+            settings.book.group,
+            settings.candles.group,
+            *groups,
+        }
         doomed = [g for g in pipeline_groups if g in existing_groups]
         if doomed:
             admin.delete_groups(sorted(doomed))
         existing = set(admin.list_topics())
-        topics = [
-            settings.topics.raw,
-            settings.topics.clean,
-            settings.topics.dead_letters,
-            settings.topics.gate_state,
-            settings.topics.book_updates,
-            settings.topics.book_snapshots,
-            settings.topics.book_raw,
-            settings.topics.book_dead_letters,
-        ]
-        admin.delete_topics([topic for topic in topics if topic in existing])
+        topics = set(settings.topics.named().values())
+        # The candles service's changelog topics (Quix Streams names them after its group).
+        changelogs = {t for t in existing if t.startswith(f"changelog__{settings.candles.group}--")}
+        admin.delete_topics(sorted((topics & existing) | changelogs))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["HISTORY_REASONS", "MESSAGE_REASONS", "Reason"]
+__all__ = ["HISTORY_REASONS", "MESSAGE_REASONS", "CandleReason", "Reason"]
 
 
 class Reason(StrEnum):
@@ -73,3 +73,14 @@ class BookReason(StrEnum):
     CHECKSUM_MISMATCH = "checksum_mismatch"  # the book after it is not the one it describes
     CROSSES_BOOK = "crosses_book"  # it would leave the best bid at or above the best ask
     OUT_OF_SYNC = "out_of_sync"  # it came while the book waited for a snapshot, which covers it
+
+
+class CandleReason(StrEnum):
+    """Why the candles service put a tick of the clean topic in no window (the ``reason`` header
+    of its copy on the skipped topic), besides the message reasons of :class:`Reason` (a message
+    on the clean topic that is not a tick: someone wrote there without the gate)."""
+
+    LATE = "late"  # its window had closed: its partition's clock had passed the end by the grace
+    TIME_AHEAD = "time_ahead"  # later than the service's own clock by more than the skew allowed
+    BEFORE_1970 = "before_1970"  # the engine keeps window bounds as milliseconds since 1970, >= 0
+    WRONG_PARTITION = "wrong_partition"  # not in its symbol's partition: another would candle it

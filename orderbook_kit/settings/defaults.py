@@ -32,6 +32,23 @@ BOOK_GROUP = "orderbook-book"
 # its last snapshot (whichever first), so a reader that lost its book waits for at most so much.
 BOOK_SNAPSHOT_EVERY = 500
 BOOK_SNAPSHOT_INTERVAL_S = 5.0
+# Analytics in the stream (notebook 14): the candles service's closed windows, one topic each
+# (1-second and 1-minute OHLC candles of the mid, 5-minute spread statistics every minute), its
+# running 1-minute candles for live charts (only when asked for), and the ticks it could not put
+# in a window (late, or not windowable), with the reason.
+CANDLES_1S_TOPIC = "orderbook.candles.1s"
+CANDLES_1M_TOPIC = "orderbook.candles.1m"
+SPREADS_5M_TOPIC = "orderbook.spreads.5m"
+CANDLES_LIVE_TOPIC = "orderbook.candles.live"
+CANDLES_SKIPPED_TOPIC = "orderbook.candles.skipped"
+CANDLES_GROUP = "orderbook-candles"
+# How long a window waits, after its end, for ticks that come late (in event time: until its
+# partition has seen a tick this much later than the window's end). Longer catches later ticks;
+# every candle comes out this much later.
+CANDLES_GRACE_S = 1.0
+# Exactly once: candles reach read-committed readers when the engine commits its transaction,
+# every this many seconds - the other half of the delay from a window's end to its candle.
+CANDLES_COMMIT_INTERVAL_S = 0.5
 QUALITY_GROUP = "orderbook-quality"
 # How the gate hands a batch on. "exactly-once": its clean, dead-letter and memory writes and the
 # batch's offsets go in one Kafka transaction (readers that read committed data see each raw

@@ -19,6 +19,7 @@ from orderbook_kit.settings.sections import (
     ApiSettings,
     ArchiveSettings,
     BookSettings,
+    CandlesSettings,
     GateSettings,
     KafkaSettings,
     LabSettings,
@@ -66,6 +67,7 @@ class Settings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     book: BookSettings = field(default_factory=BookSettings)
+    candles: CandlesSettings = field(default_factory=CandlesSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -110,18 +112,10 @@ class Settings:
         schema_suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())
         topics = self.topics
         return self.replace(
-            topics={
-                "raw": f"{topics.raw}.{label}",
-                "clean": f"{topics.clean}.{label}",
-                "dead_letters": f"{topics.dead_letters}.{label}",
-                "gate_state": f"{topics.gate_state}.{label}",
-                "book_updates": f"{topics.book_updates}.{label}",
-                "book_snapshots": f"{topics.book_snapshots}.{label}",
-                "book_raw": f"{topics.book_raw}.{label}",
-                "book_dead_letters": f"{topics.book_dead_letters}.{label}",
-            },
+            topics={field: f"{topic}.{label}" for field, topic in topics.named().items()},
             gate={"group": f"{self.gate.group}.{label}"},
             book={"group": f"{self.book.group}.{label}"},
+            candles={"group": f"{self.candles.group}.{label}"},
             store={
                 "group": f"{self.store.group}.{label}",
                 "schema": f"{self.store.schema}_{schema_suffix}"[:63],

@@ -238,6 +238,34 @@ def instance_name(value: Any) -> str:
     return text
 
 
+_ON = {"1", "true", "yes", "on"}
+_OFF = {"0", "false", "no", "off", ""}
+
+
+def on_off(value: Any) -> bool:
+    """A switch: true/false, yes/no, on/off or 1/0."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _ON:
+        return True
+    if text in _OFF:
+        return False
+    raise ValueError(f"{value!r} is not on or off; use true or false")
+
+
+def folder(value: Any) -> str | None:
+    """A folder of this machine (made when needed); None for the workbook's own."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if "\0" in text:
+        raise ValueError(f"{value!r} is not a folder name; use a path such as /tmp/candles")
+    return text
+
+
 def log_level(value: Any) -> str:
     """A logging level by name; DEBUG and INFO also let kafka-python's own log through."""
     text = str(value).strip().upper()

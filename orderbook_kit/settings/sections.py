@@ -25,6 +25,7 @@ __all__ = [
     "ApiSettings",
     "ArchiveSettings",
     "BookSettings",
+    "CandlesSettings",
     "GateSettings",
     "KafkaSettings",
     "LabSettings",
@@ -161,24 +162,38 @@ class TopicSettings(Section):
     book_dead_letters: str = setting(
         "ORDERBOOK_BOOK_DLQ_TOPIC", rules.topic_name, defaults.BOOK_DLQ_TOPIC
     )
+    candles_1s: str = setting(
+        "ORDERBOOK_CANDLES_1S_TOPIC", rules.topic_name, defaults.CANDLES_1S_TOPIC
+    )
+    candles_1m: str = setting(
+        "ORDERBOOK_CANDLES_1M_TOPIC", rules.topic_name, defaults.CANDLES_1M_TOPIC
+    )
+    spreads_5m: str = setting(
+        "ORDERBOOK_SPREADS_5M_TOPIC", rules.topic_name, defaults.SPREADS_5M_TOPIC
+    )
+    candles_live: str = setting(
+        "ORDERBOOK_CANDLES_LIVE_TOPIC", rules.topic_name, defaults.CANDLES_LIVE_TOPIC
+    )
+    candles_skipped: str = setting(
+        "ORDERBOOK_CANDLES_SKIPPED_TOPIC", rules.topic_name, defaults.CANDLES_SKIPPED_TOPIC
+    )
     partitions: int = setting(
         "ORDERBOOK_PARTITIONS",
         rules.whole_number(minimum=1, maximum=1000, example=defaults.PARTITIONS),
         defaults.PARTITIONS,
     )
 
+    def named(self) -> dict[str, str]:
+        """Every topic of the pipeline: field name -> topic name."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "partitions"
+        }
+
     def check(self) -> None:
         # A gate whose output is its input reads its own writes forever.
-        names = (
-            "raw",
-            "clean",
-            "dead_letters",
-            "gate_state",
-            "book_updates",
-            "book_snapshots",
-            "book_raw",
-            "book_dead_letters",
-        )
+        names = tuple(self.named())
         for index, field in enumerate(names):
             for other in names[:index]:
                 if getattr(self, field) == getattr(self, other):
@@ -254,6 +269,38 @@ class BookSettings(Section):
         """The service's transactional id: the same after a restart, so it fences its
         predecessor."""
         return f"{self.group}.{self.instance}"
+
+
+@dataclass(frozen=True)
+class CandlesSettings(Section):
+    """The candles service: its consumer group, which instance it is, the grace period of its
+    windows, how often it commits, where it keeps its state, and whether it also sends running
+    candles."""
+
+    name: ClassVar[str] = "candles"
+
+    group: str = setting("ORDERBOOK_CANDLES_GROUP", rules.group_id, defaults.CANDLES_GROUP)
+    instance: str = setting(
+        "ORDERBOOK_CANDLES_INSTANCE", rules.instance_name, defaults.GATE_INSTANCE
+    )
+    grace_s: float = setting(
+        "ORDERBOOK_CANDLES_GRACE_S",
+        rules.seconds(minimum=0, maximum=3600, example=defaults.CANDLES_GRACE_S),
+        defaults.CANDLES_GRACE_S,
+    )
+    commit_interval_s: float = setting(
+        "ORDERBOOK_CANDLES_COMMIT_INTERVAL_S",
+        rules.seconds(minimum=0.01, maximum=60, example=defaults.CANDLES_COMMIT_INTERVAL_S),
+        defaults.CANDLES_COMMIT_INTERVAL_S,
+    )
+    # Its windows' state (RocksDB), under <folder>/<instance>; the workbook's .candles if unset.
+    # Only a cache: a restart on an empty folder rebuilds it from the changelog topics.
+    state_dir: str | None = setting("ORDERBOOK_CANDLES_STATE_DIR", rules.folder, None)
+    live: bool = setting("ORDERBOOK_CANDLES_LIVE", rules.on_off, False)
+
+    @property
+    def grace_ms(self) -> int:
+        return round(self.grace_s * 1000)
 
 
 @dataclass(frozen=True)
@@ -374,6 +421,7 @@ SECTIONS: tuple[type[Section], ...] = (
     SimulatorSettings,
     GateSettings,
     BookSettings,
+    CandlesSettings,
     StoreSettings,
     ArchiveSettings,
     ApiSettings,

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from orderbook_kit.ingest import feed_position
-from orderbook_kit.ingest.feed_position import last_ticks, partition_of
+from orderbook_kit.ingest.feed_position import last_ticks
+from orderbook_kit.kafka.partitioning import partition_of
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.settings.environment import load_settings

@@ -14,9 +14,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from orderbook_kit.errors import BrokerUnreachableError
-from orderbook_kit.ingest.feed_position import partition_of
 from orderbook_kit.kafka.admin import admin_client, ensure_topic
 from orderbook_kit.kafka.offsets import end_offsets
+from orderbook_kit.kafka.partitioning import partition_of
 from orderbook_kit.kafka.producer import Delivery, TickProducer, produce_in_background
 from orderbook_kit.kafka.reader import read_ticks
 from orderbook_kit.market.frames import COLUMNS

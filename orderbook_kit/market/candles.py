@@ -1,0 +1,312 @@
+"""Candles and spread statistics by event time: what the candles service computes, as pure code.
+
+A window is ``[start, end)`` in milliseconds since 1970, aligned to its length (a minute's
+windows start on the minute). Each holds one candle per symbol: the first, highest, lowest and
+last mid, the number of ticks, and the first and last seq (so a reader can tell which ticks made
+it). Spread statistics are kept the same way: count, running mean, lowest and highest spread, and
+the mean in basis points of the mid.
+
+The folding functions (:func:`start_candles`, :func:`add_to_candles`, ...) are the ones the
+streaming engine calls for each tick, and :func:`closed_windows` calls them the same way, in the
+same order, over a partition's ticks in batch: the reference the tests compare the stream with,
+value for value (floats included, since the same operations run in the same order).
+
+A window closes when its partition's clock - the newest event time seen on it - passes its end by
+the grace period; a tick whose window already closed is *late*: it goes into no candle, and is
+counted and set aside. One clock per partition (not per symbol) is what makes a feed handler's
+held-back ticks late once the other symbols have moved on, and what closes a quiet symbol's
+windows while its partition is busy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from orderbook_kit.market.tick import Tick
+
+__all__ = [
+    "CANDLE_WINDOWS",
+    "EPOCH",
+    "SPREAD_WINDOW",
+    "Candle",
+    "CandleWindow",
+    "ClosedWindows",
+    "LateTick",
+    "SpreadStats",
+    "WindowTick",
+    "add_to_candles",
+    "add_to_spreads",
+    "closed_windows",
+    "millis",
+    "start_candles",
+    "start_spreads",
+    "window_starts",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class CandleWindow:
+    """A window's shape: ``name`` (its state store's name and its topics' suffix), its length and
+    its step (a tumbling window steps by its length; a hopping one by less, so windows overlap)."""
+
+    name: str
+    length_ms: int
+    step_ms: int
+
+    @property
+    def tumbling(self) -> bool:
+        return self.step_ms == self.length_ms
+
+
+# OHLC candles of the mid: one-second and one-minute tumbling windows.
+CANDLE_WINDOWS = (
+    CandleWindow("candles_1s", 1_000, 1_000),
+    CandleWindow("candles_1m", 60_000, 60_000),
+)
+# Spread statistics over the last five minutes, once a minute.
+SPREAD_WINDOW = CandleWindow("spreads_5m", 300_000, 60_000)
+
+
+def millis(moment: datetime) -> int:
+    """``moment`` in whole milliseconds since 1970 (floored, so 12:00:00.9995 is in 12:00:00's
+    second); negative before 1970. Exact for every datetime, years 1 to 9999."""
+    return (moment - EPOCH) // _MS
+
+
+def window_starts(time_ms: int, window: CandleWindow) -> range:
+    """The starts of the windows ``time_ms`` falls in, oldest first (one for a tumbling window,
+    length/step for a hopping one)."""
+    last = time_ms - time_ms % window.step_ms
+    first = last - window.length_ms + window.step_ms
+    # None start before 1970: the engine keeps window bounds as unsigned integers.
+    return range(max(first, 0), last + 1, window.step_ms)
+
+
+class WindowTick(NamedTuple):
+    """What the windows need of a tick: its symbol, seq, mid, spread and event time (ms). A
+    tuple, since the engine copies it for each window (by pickling it)."""
+
+    symbol: str
+    seq: int
+    mid: float
+    spread: float
+    time_ms: int
+
+    @classmethod
+    def of(cls, tick: Tick) -> WindowTick:
+        return cls(tick.symbol, tick.seq, tick.mid, tick.spread, millis(tick.event_time))
+
+
+# A window's value: symbol -> its candle as a list [open, high, low, close, ticks, first seq,
+# last seq] (a list: it goes to the engine's state store and changelog as JSON).
+Candles = dict[str, list[float | int]]
+# symbol -> [ticks, mean spread, lowest, highest, mean spread in basis points of the mid]
+Spreads = dict[str, list[float | int]]
+
+
+def start_candles(tick: WindowTick) -> Candles:
+    return {tick.symbol: [tick.mid, tick.mid, tick.mid, tick.mid, 1, tick.seq, tick.seq]}
+
+
+def add_to_candles(candles: Candles, tick: WindowTick) -> Candles:
+    candle = candles.get(tick.symbol)
+    if candle is None:
+        candles[tick.symbol] = [tick.mid, tick.mid, tick.mid, tick.mid, 1, tick.seq, tick.seq]
+        return candles
+    mid = tick.mid
+    if mid > candle[1]:
+        candle[1] = mid
+    if mid < candle[2]:
+        candle[2] = mid
+    candle[3] = mid
+    candle[4] += 1
+    candle[6] = tick.seq
+    return candles
+
+
+def _bps(tick: WindowTick) -> float:
+    # The spread in basis points of the mid; finite for every valid tick (mid > 0, and a spread
+    # near float's maximum over a mid near its minimum is capped, not inf).
+    ratio = tick.spread / tick.mid * 10_000
+    return ratio if math.isfinite(ratio) else 1.7976931348623157e308
+
+
+def start_spreads(tick: WindowTick) -> Spreads:
+    return {tick.symbol: [1, tick.spread, tick.spread, tick.spread, _bps(tick)]}
+
+
+def add_to_spreads(spreads: Spreads, tick: WindowTick) -> Spreads:
+    stats = spreads.get(tick.symbol)
+    if stats is None:
+        spreads[tick.symbol] = [1, tick.spread, tick.spread, tick.spread, _bps(tick)]
+        return spreads
+    count = stats[0] + 1
+    stats[0] = count
+    # Running means (mean += (x - mean) / n): they never overflow, where a sum of spreads near
+    # float's maximum would become inf.
+    stats[1] += (tick.spread - stats[1]) / count
+    if tick.spread < stats[2]:
+        stats[2] = tick.spread
+    if tick.spread > stats[3]:
+        stats[3] = tick.spread
+    stats[4] += (_bps(tick) - stats[4]) / count
+    return spreads
+
+
+def _time(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One symbol's OHLC candle of the mid over ``[start, end)``."""
+
+    symbol: str
+    start: datetime
+    end: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    ticks: int
+    first_seq: int
+    last_seq: int
+
+    @classmethod
+    def of(cls, symbol: str, start_ms: int, end_ms: int, value: list[float | int]) -> Candle:
+        open_, high, low, close, ticks, first_seq, last_seq = value
+        return cls(
+            symbol,
+            _time(start_ms),
+            _time(end_ms),
+            float(open_),
+            float(high),
+            float(low),
+            float(close),
+            int(ticks),
+            int(first_seq),
+            int(last_seq),
+        )
+
+    def to_json(self) -> bytes:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Candle:
+        fields = json.loads(data)
+        fields["start"] = datetime.fromisoformat(fields["start"])
+        fields["end"] = datetime.fromisoformat(fields["end"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class SpreadStats:
+    """One symbol's bid-ask spread over ``[start, end)``: count, mean, lowest, highest, and the
+    mean in basis points of the mid."""
+
+    symbol: str
+    start: datetime
+    end: datetime
+    ticks: int
+    mean_spread: float
+    min_spread: float
+    max_spread: float
+    mean_spread_bps: float
+
+    @classmethod
+    def of(cls, symbol: str, start_ms: int, end_ms: int, value: list[float | int]) -> SpreadStats:
+        ticks, mean, low, high, bps = value
+        return cls(
+            symbol, _time(start_ms), _time(end_ms), int(ticks), float(mean), float(low),
+            float(high), float(bps),
+        )  # fmt: skip
+
+    def to_json(self) -> bytes:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> SpreadStats:
+        fields = json.loads(data)
+        fields["start"] = datetime.fromisoformat(fields["start"])
+        fields["end"] = datetime.fromisoformat(fields["end"])
+        return cls(**fields)
+
+
+def _to_json(record: Candle | SpreadStats) -> bytes:
+    fields = dataclasses.asdict(record)
+    fields["start"] = record.start.isoformat().replace("+00:00", "Z")
+    fields["end"] = record.end.isoformat().replace("+00:00", "Z")
+    # repr-exact floats (json writes the shortest text that reads back the same float).
+    return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclass(frozen=True)
+class LateTick:
+    """A tick that came after its window closed: which window, and by how much it missed it."""
+
+    tick: WindowTick
+    window: str
+    start_ms: int
+    late_by_ms: int
+
+
+@dataclass
+class ClosedWindows:
+    """What a partition's ticks give, windows closed in the order they close: candles per
+    window name, and the ticks that came too late for one of their windows."""
+
+    candles: dict[str, list[Candle]]
+    spreads: list[SpreadStats]
+    late: list[LateTick]
+
+
+def closed_windows(
+    ticks: Iterable[WindowTick],
+    *,
+    grace_ms: int,
+    windows: tuple[CandleWindow, ...] = CANDLE_WINDOWS,
+    spread_window: CandleWindow = SPREAD_WINDOW,
+) -> ClosedWindows:
+    """The windows ``ticks`` (one partition's, in offset order) close, and the late ticks: what
+    the candles service emits for them, computed in batch. Windows still open at the end (the
+    partition's clock has not passed their end by ``grace_ms``) are not in the answer, as they
+    are not on the candle topics."""
+    result = ClosedWindows({window.name: [] for window in windows}, [], [])
+    open_windows: dict[str, dict[int, dict[str, list[float | int]]]] = {
+        window.name: {} for window in (*windows, spread_window)
+    }
+    clock: int | None = None
+    for tick in ticks:
+        clock = tick.time_ms if clock is None else max(clock, tick.time_ms)
+        closes_before = clock - grace_ms  # windows ending at or before this are closed
+        for window in (*windows, spread_window):
+            store = open_windows[window.name]
+            start_fn, add_fn = (
+                (start_spreads, add_to_spreads)
+                if window is spread_window
+                else (start_candles, add_to_candles)
+            )
+            for start in window_starts(tick.time_ms, window):
+                if start + window.length_ms <= closes_before:
+                    late_by = closes_before - tick.time_ms
+                    result.late.append(LateTick(tick, window.name, start, late_by))
+                    continue
+                current = store.get(start)
+                store[start] = start_fn(tick) if current is None else add_fn(current, tick)
+            for start in sorted(s for s in store if s + window.length_ms <= closes_before):
+                for symbol, folded in sorted(store.pop(start).items()):
+                    end = start + window.length_ms
+                    if window is spread_window:
+                        result.spreads.append(SpreadStats.of(symbol, start, end, folded))
+                    else:
+                        result.candles[window.name].append(Candle.of(symbol, start, end, folded))
+    return result
