@@ -26,13 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from quixstreams import Application, message_context
-from quixstreams.dataframe import StreamingDataFrame
-from quixstreams.dataframe.windows import (
-    HoppingTimeWindowDefinition,
-    TumblingTimeWindowDefinition,
-)
-
 from orderbook_kit.candles.arrivals import (
     CLOCK_KEY,
     Arrival,
@@ -41,6 +34,14 @@ from orderbook_kit.candles.arrivals import (
     PayloadSerializer,
     event_time_ms,
     refused,
+)
+from orderbook_kit.candles.engine import (
+    Application,
+    HoppingTimeWindowDefinition,
+    StreamingDataFrame,
+    TumblingTimeWindowDefinition,
+    WindowOnLateCallback,
+    message_context,
 )
 from orderbook_kit.kafka.headers import HEADER_DETAIL, HEADER_REASON
 from orderbook_kit.kafka.partitioning import partition_of
@@ -221,12 +222,12 @@ class _Pipeline:
         spec: TumblingTimeWindowDefinition | HoppingTimeWindowDefinition
         if window.tumbling:
             spec = ticks.tumbling_window(
-                window.length_ms, self.grace_ms, name=window.name, on_late=self.on_late
+                window.length_ms, self.grace_ms, name=window.name, on_late=self.on_late(window)
             )
         else:
             spec = ticks.hopping_window(
                 window.length_ms, window.step_ms, self.grace_ms, name=window.name,
-                on_late=self.on_late,
+                on_late=self.on_late(window),
             )  # fmt: skip
         closed = spec.reduce(add, start).final()
         closed.apply(self.records(window, record), expand=True).to_topic(
@@ -251,22 +252,28 @@ class _Pipeline:
 
         return split
 
-    def on_late(
-        self,
-        value: Any,
-        key: Any,
-        timestamp_ms: int,
-        late_by_ms: int,
-        start: int,
-        end: int,
-        store_name: str,
-        topic: str,
-        partition: int,
-        offset: int,
-    ) -> bool:
-        self.late.setdefault((partition, offset), {})[store_name] = late_by_ms
-        self.counts.late[store_name] += 1
-        return False  # counted and set aside: no log line per late tick
+    def on_late(self, window: CandleWindow) -> WindowOnLateCallback:
+        """The engine's call for a tick that came after ``window`` closed: noted (the last
+        branch sets the tick aside) and counted; no log line per late tick."""
+        late, counts, name = self.late, self.counts, window.name
+
+        def note(
+            value: Any,
+            key: Any,
+            timestamp_ms: int,
+            late_by_ms: int,
+            start: int,
+            end: int,
+            store_name: str,
+            topic: str,
+            partition: int,
+            offset: int,
+        ) -> bool:
+            late.setdefault((partition, offset), {})[name] = late_by_ms
+            counts.late[name] += 1
+            return False
+
+        return note
 
     def set_aside(self, arrival: Arrival) -> bool:
         if arrival.reason is not None:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
-from quixstreams.models import Deserializer, SerializationContext, Serializer
-
+from orderbook_kit.candles.engine import Deserializer, SerializationContext, Serializer
 from orderbook_kit.market.candles import WindowTick, millis
 from orderbook_kit.market.decoding import MAX_CLOCK_SKEW, DecodeFailure, clip, decode_tick
 from orderbook_kit.market.reasons import CandleReason, Reason

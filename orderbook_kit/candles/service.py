@@ -15,9 +15,8 @@ import logging
 import threading
 import time
 
-from quixstreams import Application
-
 from orderbook_kit.candles.application import CandleCounts, build_candles_app, state_folder
+from orderbook_kit.candles.engine import Application
 from orderbook_kit.candles.metrics import CandlesMetrics
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, ensure_topic, topic_identity

@@ -28,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "orderbook_kit"
 ROOT_MODULES = {"errors", "exports", "lifecycle", "paths", "waiting"}
 BASE = {"root", "settings"}
 PLUMBING = BASE | {"market", "kafka", "database"}
-STAGES = {"ingest", "quality", "store", "archive", "book", "api"}
+STAGES = {"ingest", "quality", "store", "archive", "book", "candles", "api"}
 # What each part of the kit may import, besides itself.
 MAY_IMPORT: dict[str, set[str]] = {
     "root": set(),
@@ -43,6 +43,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "store": PLUMBING | {"monitoring", "runtime"},
     "archive": PLUMBING | {"monitoring", "runtime"},
     "book": PLUMBING | {"monitoring", "runtime"},
+    "candles": PLUMBING | {"monitoring", "runtime"},
     "api": PLUMBING | {"monitoring", "runtime", "store", "quality"},
     "lab": BASE | {"kafka", "database", "runtime"},
     "lessons": PLUMBING | {"monitoring", "runtime", "lab", *STAGES},
