@@ -20,6 +20,7 @@ the tick late (their ``on_late`` calls come first).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -60,6 +61,11 @@ from orderbook_kit.market.candles import (
 from orderbook_kit.market.reasons import MESSAGE_REASONS, CandleReason, Reason
 from orderbook_kit.paths import workbook_folder
 from orderbook_kit.settings.environment import Settings
+from orderbook_kit.settings.timing import (
+    METADATA_MAX_AGE_MS,
+    SESSION_TIMEOUT_MS,
+    TRANSACTION_TIMEOUT_MS,
+)
 
 __all__ = [
     "HEADER_LATE_BY_MS",
@@ -136,7 +142,24 @@ def build_candles_app(
         commit_interval=candles.commit_interval_s,
         state_dir=state_folder(settings),
         loglevel=loglevel,  # type: ignore[arg-type]
-        producer_extra_config={"partitioner": SAME_PARTITIONS_AS_JAVA},
+        producer_extra_config={
+            "partitioner": SAME_PARTITIONS_AS_JAVA,
+            # The same after a restart: the new producer fences the killed one and aborts its open
+            # transaction at once (a fresh id would leave it to hold back every read-committed
+            # reader of the candle topics until it timed out).
+            "transactional.id": f"{candles.group}.{candles.instance}",
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+        },
+        consumer_extra_config={
+            # Static membership: a restarted processor takes its partitions back at once,
+            # without waiting for the killed one's session to end...
+            "group.instance.id": f"{candles.group}.{candles.instance}",
+            # Which process a member is, in the group's description (kafka.groups.group_members).
+            "client.id": f"orderbook-candles-{candles.instance}-{os.getpid()}",
+            # ... and a dead one's partitions go to the others after 10 s, not librdkafka's 45.
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "topic.metadata.refresh.interval.ms": METADATA_MAX_AGE_MS,
+        },
         request_timeout=settings.kafka.client_timeout_s,
     )
     topics = settings.topics

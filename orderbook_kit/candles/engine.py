@@ -8,13 +8,14 @@ deprecation warnings *always*, everywhere. Imported inside ``catch_warnings``, b
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 with warnings.catch_warnings():
-    try:  # authlib's own "always" first, so that the "ignore" below comes before it
-        import authlib.deprecate  # noqa: F401
-    except ImportError:  # a confluent-kafka without the schema-registry extra
-        pass
+    # authlib's own "always" first, so that the "ignore" below comes before it (no authlib: a
+    # confluent-kafka without the schema-registry extra).
+    with contextlib.suppress(ImportError):
+        import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
     warnings.simplefilter("ignore", DeprecationWarning)
     from quixstreams import Application, MessageContext, State, message_context
     from quixstreams.dataframe import StreamingDataFrame

@@ -40,7 +40,7 @@ class CandlesService:
         *,
         metrics: CandlesMetrics | None = None,
         on_skipped: object = None,  # the command line's printer: the engine logs instead
-        loglevel: str | None = "WARNING",
+        loglevel: str | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -48,7 +48,8 @@ class CandlesService:
         if metrics is not None:
             self.counts.on_delay = metrics.delay.observe
             metrics.state.folder = state_folder(settings)
-        self._loglevel = loglevel
+        # The engine's own log: at the service's level (ORDERBOOK_LOG_LEVEL), WARNING at least.
+        self._loglevel = loglevel or settings.service.log_level
         self._app: Application | None = None
         self._processed = 0
 

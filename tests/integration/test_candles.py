@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 from orderbook_kit.candles.application import HEADER_WINDOWS, state_folder
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, delete_pipeline, ensure_topic
+from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.headers import HEADER_REASON, header
 from orderbook_kit.kafka.offsets import end_offsets, group_lag
 from orderbook_kit.kafka.partitioning import partition_of
@@ -161,12 +162,11 @@ def test_two_processors_share_the_partitions_and_one_takes_over_when_the_other_d
     try:
         wait_for(lambda: committed(settings) > 0, 120, "the group to commit", first)
 
-        def members() -> int:
-            with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
-                (group,) = admin.describe_consumer_groups([settings.candles.group])
-                return len(group.members)
+        def both_working() -> bool:
+            members = group_members(settings.candles.group, settings)
+            return len(members) == 2 and all(members.values())
 
-        wait_for(lambda: members() == 2, 120, "both processors in the group", second)
+        wait_for(both_working, 120, "both processors to hold partitions", second)
         assert committed(settings) < total, "it finished before one was killed: more ticks"
         first.kill()
         wait_for(lambda: committed(settings) == total, 180, "the survivor", second)
