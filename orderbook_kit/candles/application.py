@@ -192,8 +192,9 @@ class _Pipeline:
             CANDLE_WINDOWS, (topics.candles_1s, topics.candles_1m), strict=True
         ):
             self.windowed(ticks, window, start_candles, add_to_candles, Candle, topic)
-        self.windowed(ticks, SPREAD_WINDOW, start_spreads, add_to_spreads, SpreadStats,
-                      topics.spreads_5m)  # fmt: skip
+        self.windowed(
+            ticks, SPREAD_WINDOW, start_spreads, add_to_spreads, SpreadStats, topics.spreads_5m
+        )
         if self.settings.candles.live:
             live = LIVE_WINDOW
             spec = ticks.tumbling_window(live.length_ms, self.grace_ms, name=live.name)
@@ -249,9 +250,12 @@ class _Pipeline:
             )
         else:
             spec = ticks.hopping_window(
-                window.length_ms, window.step_ms, self.grace_ms, name=window.name,
+                window.length_ms,
+                window.step_ms,
+                self.grace_ms,
+                name=window.name,
                 on_late=self.on_late(window),
-            )  # fmt: skip
+            )
         closed = spec.reduce(add, start).final()
         closed.apply(self.records(window, record), expand=True).to_topic(
             self.output(topic), key=_key

@@ -226,9 +226,15 @@ class SpreadStats:
     def of(cls, symbol: str, start_ms: int, end_ms: int, value: list[float | int]) -> SpreadStats:
         ticks, mean, low, high, bps = value
         return cls(
-            symbol, _time(start_ms), _time(end_ms), int(ticks), float(mean), float(low),
-            float(high), float(bps),
-        )  # fmt: skip
+            symbol,
+            _time(start_ms),
+            _time(end_ms),
+            int(ticks),
+            float(mean),
+            float(low),
+            float(high),
+            float(bps),
+        )
 
     def to_json(self) -> bytes:
         return _to_json(self)
