@@ -237,6 +237,7 @@ def delete_pipeline(settings: Settings, groups: Iterable[str] = ()) -> None:
         pipeline_groups = {
             settings.gate.group,
             settings.store.group,
+            settings.store.candles_group,
             settings.book.group,
             settings.candles.group,
             *groups,

@@ -21,13 +21,17 @@ windows while its partition is busy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from orderbook_kit.market.decoding import clip
 from orderbook_kit.market.tick import Tick
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "add_to_candles",
     "add_to_spreads",
     "closed_windows",
+    "decode_candle",
     "millis",
     "start_candles",
     "start_spreads",
@@ -50,6 +55,8 @@ __all__ = [
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A candle is about 200 bytes of JSON; a record much larger is not read.
+MAX_CANDLE_BYTES = 4096
 _MS = timedelta(milliseconds=1)
 
 
@@ -170,6 +177,9 @@ def _time(ms: int) -> datetime:
 class Candle:
     """One symbol's OHLC candle of the mid over ``[start, end)``."""
 
+    # Read back strictly (decode_candle): JSON "3" is not a tick count.
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(strict=True)
+
     symbol: str
     start: datetime
     end: datetime
@@ -253,6 +263,32 @@ def _to_json(record: Candle | SpreadStats) -> bytes:
     fields["end"] = record.end.isoformat().replace("+00:00", "Z")
     # repr-exact floats (json writes the shortest text that reads back the same float).
     return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+
+
+@functools.cache
+def _candle_adapter() -> TypeAdapter[Candle]:
+    return TypeAdapter(Candle)
+
+
+def decode_candle(value: bytes | None) -> Candle | str:
+    """The candle in a record of a candle topic, or why it is not one (a reader's check: the
+    topic is written by the candles service, but anyone with access can write to it)."""
+    if value is None or len(value) > MAX_CANDLE_BYTES:
+        return "empty or far too large for a candle"
+    try:
+        candle = _candle_adapter().validate_json(value)
+    except ValidationError as exc:
+        return clip(f"not a candle: {exc.errors(include_url=False)[0]['msg']}")
+    prices = (candle.open, candle.high, candle.low, candle.close)
+    if not all(math.isfinite(p) and p > 0 for p in prices):
+        return "not a candle: prices must be finite and positive"
+    if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= (
+        candle.high
+    ):
+        return "not a candle: open and close must lie between low and high"
+    if candle.ticks < 1 or candle.first_seq > candle.last_seq or candle.end <= candle.start:
+        return "not a candle: it needs a tick, seqs in order and an end after its start"
+    return candle
 
 
 @dataclass(frozen=True)

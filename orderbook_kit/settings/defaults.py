@@ -60,6 +60,7 @@ GATE_DELIVERY = "exactly-once"
 # restart, so a restarted gate fences its dead predecessor. Two gates that run at once need two.
 GATE_INSTANCE = "0"
 STORE_GROUP = "orderbook-store"
+STORE_CANDLES_GROUP = "orderbook-store-candles"
 PARTITIONS = 3  # when the kit creates a topic
 
 SYMBOL = "TTF-GAS"

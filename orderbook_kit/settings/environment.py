@@ -118,6 +118,7 @@ class Settings:
             candles={"group": f"{self.candles.group}.{label}"},
             store={
                 "group": f"{self.store.group}.{label}",
+                "candles_group": f"{self.store.candles_group}.{label}",
                 "schema": f"{self.store.schema}_{schema_suffix}"[:63],
             },
             archive={"group": f"{self.archive.group}.{label}"},

@@ -312,6 +312,10 @@ class StoreSettings(Section):
     database_url: str = setting("DATABASE_URL", rules.database_url, defaults.DATABASE_URL)
     schema: str = setting("ORDERBOOK_DB_SCHEMA", rules.db_schema, defaults.DB_SCHEMA)
     group: str = setting("ORDERBOOK_STORE_GROUP", rules.group_id, defaults.STORE_GROUP)
+    # `python -m orderbook_kit.store candles`: the streamed candles into the candles table.
+    candles_group: str = setting(
+        "ORDERBOOK_STORE_CANDLES_GROUP", rules.group_id, defaults.STORE_CANDLES_GROUP
+    )
 
 
 @dataclass(frozen=True)

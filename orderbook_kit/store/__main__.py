@@ -2,6 +2,7 @@
 
 python -m orderbook_kit.store                   # run until Ctrl-C (or SIGTERM)
 python -m orderbook_kit.store --idle 5 -q       # or once no message came for 5 seconds
+python -m orderbook_kit.store candles           # the streamed 1-minute candles, into `candles`
 python -m orderbook_kit.store reset --yes       # delete its tables (ORDERBOOK_DB_SCHEMA)
 
 The kit's own PostgreSQL is a lab server: ``python -m orderbook_kit.lab.postgres start``.
@@ -13,6 +14,8 @@ the next start.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -22,7 +25,7 @@ from orderbook_kit.runtime.service import ConsumerCommand, print_skipped, run_se
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.settings.rules import redacted_url
 from orderbook_kit.store.metrics import StoreMetrics
-from orderbook_kit.store.sink import StoreSink
+from orderbook_kit.store.sink import CANDLE_SOURCE, StoreSink
 from orderbook_kit.store.tables import drop_schema
 
 
@@ -49,6 +52,28 @@ COMMAND = ConsumerCommand(
     service=StoreSink,
     reporter="on_skipped",
     printer=print_skipped,
+)
+
+
+def announce_candles(settings: Settings) -> str:
+    return (
+        f"Storing '{settings.topics.candles_1m}' (Kafka at {settings.kafka.bootstrap_servers}) "
+        f"as group '{settings.store.candles_group}' into PostgreSQL at "
+        f"{redacted_url(settings.store.database_url)}, schema '{settings.store.schema}', "
+        "table candles"
+    )
+
+
+# The candles service's 1-minute candles, effectively once, as the ticks are.
+CANDLES_COMMAND = dataclasses.replace(
+    COMMAND,
+    prog="python -m orderbook_kit.store candles",
+    description="The store for streamed candles: write them to PostgreSQL, effectively once.",
+    topic_key="topics.candles_1m",
+    reads="candle topic to store",
+    group_key="store.candles_group",
+    announce=announce_candles,
+    service=functools.partial(StoreSink, source=CANDLE_SOURCE),
 )
 
 
@@ -80,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["reset"]:
         return run_service(lambda: reset(arguments[1:]))
+    if arguments[:1] == ["candles"]:
+        return CANDLES_COMMAND.main(arguments[1:], load_settings)
     return COMMAND.main(argv, load_settings)
 
 

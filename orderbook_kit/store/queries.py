@@ -20,6 +20,7 @@ __all__ = [
     "CANDLES",
     "LATEST_QUOTES",
     "SPREAD_STATS",
+    "STREAMED_CANDLES",
     "SYMBOLS",
     "TICKS_BETWEEN",
     "candles",
@@ -27,6 +28,7 @@ __all__ = [
     "query",
     "spread_stats",
     "stored_count",
+    "streamed_candles",
     "symbols",
     "ticks_between",
 ]
@@ -80,6 +82,17 @@ WHERE symbol = %(symbol)s
   AND (%(start)s::timestamptz IS NULL OR event_time >= %(start)s)
   AND (%(end)s::timestamptz IS NULL OR event_time < %(end)s)
 GROUP BY bucket
+ORDER BY bucket
+"""
+
+# The candles service's closed windows, as the store wrote them (`python -m orderbook_kit.store
+# candles`): the same columns as CANDLES, computed as the ticks arrived rather than now.
+STREAMED_CANDLES = """
+SELECT bucket, open, high, low, close, ticks
+FROM candles
+WHERE symbol = %(symbol)s AND seconds = %(seconds)s
+  AND (%(start)s::timestamptz IS NULL OR bucket >= %(start)s)
+  AND (%(end)s::timestamptz IS NULL OR bucket < %(end)s)
 ORDER BY bucket
 """
 
@@ -164,6 +177,21 @@ def candles(
         raise ValueError(f"seconds must be above 0, got {seconds}; use e.g. 60")
     params = {"symbol": symbol, "seconds": seconds, "start": start, "end": end}
     return query(CANDLES, params, settings=settings, connection=connection)
+
+
+def streamed_candles(
+    symbol: str,
+    *,
+    seconds: int = 60,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    settings: Settings | None = None,
+    connection: psycopg.Connection | None = None,
+) -> pd.DataFrame:
+    """The candles service's candles of ``symbol`` (``seconds`` long) stored in ``candles``: the
+    columns of :func:`candles`, for closed windows only."""
+    params = {"symbol": symbol, "seconds": seconds, "start": start, "end": end}
+    return query(STREAMED_CANDLES, params, settings=settings, connection=connection)
 
 
 def spread_stats(settings: Settings | None = None) -> pd.DataFrame:

@@ -34,3 +34,24 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (group_id, topic, partition)
 );
+
+-- One row per streamed candle: a closed window of the candles service (python -m
+-- orderbook_kit.candles), stored by `python -m orderbook_kit.store candles`. (symbol, seconds,
+-- bucket) identifies it, so a candle read twice is written once (ON CONFLICT DO NOTHING).
+CREATE TABLE IF NOT EXISTS candles (
+    symbol           text             NOT NULL,
+    seconds          integer          NOT NULL CHECK (seconds > 0),
+    bucket           timestamptz      NOT NULL,
+    open             double precision NOT NULL,
+    high             double precision NOT NULL,
+    low              double precision NOT NULL,
+    close            double precision NOT NULL,
+    ticks            integer          NOT NULL CHECK (ticks > 0),
+    first_seq        bigint           NOT NULL,
+    last_seq         bigint           NOT NULL,
+    source_topic     text             NOT NULL,
+    source_partition integer          NOT NULL,
+    source_offset    bigint           NOT NULL,
+    stored_at        timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (symbol, seconds, bucket)
+);

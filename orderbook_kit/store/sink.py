@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 
 import psycopg
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from orderbook_kit.database.client import connect, first_line
 from orderbook_kit.errors import DatabaseError, DatabaseLostError, OrderbookKitError
+from orderbook_kit.market.candles import decode_candle
 from orderbook_kit.market.decoding import DecodeFailure, Skipped, decode_message
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
@@ -38,8 +40,12 @@ from orderbook_kit.runtime.group_loop import (
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.settings.rules import redacted_url
 from orderbook_kit.store.tables import (
+    CANDLES,
+    TICKS,
+    StoredTable,
     TickRow,
     apply_schema,
+    candle_row,
     prepare_session,
     stored_offsets,
     tick_row,
@@ -49,7 +55,7 @@ from orderbook_kit.store.tables import (
 if TYPE_CHECKING:
     from orderbook_kit.store.metrics import StoreMetrics
 
-__all__ = ["MAX_BATCH", "StoreSink", "StoreStats"]
+__all__ = ["CANDLE_SOURCE", "MAX_BATCH", "TICK_SOURCE", "StoreSink", "StoreSource", "StoreStats"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +64,49 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 2000
 
 
+Row = tuple[TickRow, Tick | None]  # a row, and the tick it holds (for the metrics), if a tick
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """What the store reads - a topic, as a group - and the table it writes it to."""
+
+    what: str  # what a message is, for the summary: "tick"
+    topic_key: str  # the setting of the topic ("topics.clean")
+    group_key: str  # ... and of the consumer group ("store.group")
+    table: StoredTable
+    row: Callable[[ConsumerRecord], Row | DecodeFailure]
+
+
+def _tick_row(record: ConsumerRecord) -> Row | DecodeFailure:
+    decoded = decode_message(record.key, record.value)
+    if isinstance(decoded, DecodeFailure):
+        return decoded
+    return tick_row(decoded, record), decoded
+
+
+def _candle_row(record: ConsumerRecord) -> Row | DecodeFailure:
+    decoded = decode_candle(record.value)
+    if isinstance(decoded, str):
+        return DecodeFailure(Reason.INVALID_SCHEMA, decoded)
+    if record.key is not None and record.key != decoded.symbol.encode():
+        return DecodeFailure(Reason.KEY_MISMATCH, "the key must be the candle's symbol")
+    return candle_row(decoded, record), None
+
+
+# Clean ticks into `ticks` (the store's first job), streamed 1-minute candles into `candles`.
+TICK_SOURCE = StoreSource("tick", "topics.clean", "store.group", TICKS, _tick_row)
+CANDLE_SOURCE = StoreSource(
+    "candle", "topics.candles_1m", "store.candles_group", CANDLES, _candle_row
+)
+
+
 @dataclass
 class StoreStats:
     """Counts of one :meth:`StoreSink.run`."""
 
-    read: int = 0  # messages read from the clean topic
+    what: str = "tick"  # what the messages are
+    read: int = 0  # messages read
     stored: int = 0  # new rows
     duplicates: int = 0  # valid ticks already in the table (the gate wrote them twice)
     skipped: Counter[Reason] = field(default_factory=Counter)
@@ -75,7 +119,7 @@ class StoreStats:
     def summary(self) -> str:
         text = (
             f"Read {self.read} message(s): {self.stored} stored, {self.duplicates} already "
-            f"stored (duplicates), {self.skipped_count} skipped as not a valid tick"
+            f"stored (duplicates), {self.skipped_count} skipped as not a valid {self.what}"
         )
         if self.skipped:
             text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items())) + ")"
@@ -94,17 +138,21 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         *,
         on_skipped: Callable[[Skipped], None] | None = None,
         metrics: StoreMetrics | None = None,
+        source: StoreSource = TICK_SOURCE,
     ) -> None:
         self.settings = settings or load_settings()
         self.on_skipped = on_skipped
         self.metrics = metrics  # counted once per batch, after its transaction
+        self.source = source
+        self.topic = str(self.settings.value(source.topic_key))
+        self.group = str(self.settings.value(source.group_key))
         self._db: psycopg.Connection | None = None
         self.loop = GroupLoop(
             self.settings,
             self,
             OwnRecords(self.settings, "the store", self),
-            group=self.settings.store.group,
-            topic=self.settings.topics.clean,
+            group=self.group,
+            topic=self.topic,
             client_id="orderbook-kit-store",
             max_batch=MAX_BATCH,
             service="the store",
@@ -138,7 +186,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
             db.close()
 
     def new_stats(self) -> StoreStats:
-        return StoreStats()
+        return StoreStats(what=self.source.what)
 
     def handled(self, stats: StoreStats) -> int:
         return stats.read
@@ -154,7 +202,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         """The offsets stored with the rows (in the database's transaction, so exact)."""
         assert self._db is not None
         try:
-            return stored_offsets(self._db, self.settings.store.group, self.settings.topics.clean)
+            return stored_offsets(self._db, self.group, self.topic)
         except psycopg.Error as exc:
             raise self._lost(exc, "reading its stored offsets") from exc
 
@@ -183,7 +231,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         next_offsets: dict[tuple[str, int], int] = {}
         for records in batches.values():
             for record in records:
-                decoded = decode_message(record.key, record.value)
+                decoded = self.source.row(record)
                 if isinstance(decoded, DecodeFailure):
                     # Skipped, not stored - but its offset is passed, so it never blocks the
                     # partition. It stays in the clean topic, at the position reported here.
@@ -199,15 +247,17 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
                     if self.on_skipped is not None:
                         self.on_skipped(Skipped(record, decoded))
                 else:
-                    rows.append(tick_row(decoded, record))
-                    if keep is not None:
-                        keep(decoded)
+                    row, tick = decoded
+                    rows.append(row)
+                    if keep is not None and tick is not None:
+                        keep(tick)
         for tp, offset in self.loop.next_offsets(batches).items():
             next_offsets[(tp.topic, tp.partition)] = offset
         try:
-            result = write_batch(self._db, self.settings.store.group, rows, next_offsets)
+            result = write_batch(self._db, self.group, rows, next_offsets, self.source.table)
         except psycopg.Error as exc:
-            raise self._lost(exc, f"storing a batch of {len(rows)} tick(s)") from exc
+            what = self.source.what
+            raise self._lost(exc, f"storing a batch of {len(rows)} {what}(s)") from exc
         stats.read += sum(len(records) for records in batches.values())
         stats.stored += result.inserted
         stats.duplicates += len(rows) - result.inserted
@@ -221,7 +271,7 @@ class StoreSink(GroupService[StoreStats], BatchHandler[StoreStats]):
         assert self._db is not None
         moved = {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
         try:
-            write_batch(self._db, self.settings.store.group, [], moved)
+            write_batch(self._db, self.group, [], moved, self.source.table)
         except psycopg.Error as exc:
             raise self._lost(exc, "storing its offsets") from exc
         return offsets

@@ -17,14 +17,20 @@ import psycopg
 from kafka.consumer.fetcher import ConsumerRecord
 from psycopg import sql
 
+from orderbook_kit.market.candles import Candle
 from orderbook_kit.market.tick import Tick
 
 __all__ = [
+    "CANDLES",
+    "CANDLE_COLUMNS",
     "SCHEMA_FILE",
+    "TICKS",
     "TICK_COLUMNS",
     "BatchResult",
+    "StoredTable",
     "TickRow",
     "apply_schema",
+    "candle_row",
     "drop_schema",
     "prepare_session",
     "stored_offsets",
@@ -40,21 +46,67 @@ TICK_COLUMNS = (*TICK_FIELDS, "source_topic", "source_partition", "source_offset
 # would otherwise both try to create the tables, and one fail on a duplicate type.
 _SCHEMA_LOCK_KEY = 0x0DE7_B00C
 
-# A session's staging table: a batch is COPYed in (the fastest way into PostgreSQL), then inserted
-# into `ticks` in one statement. Its rows vanish at each commit.
-_CREATE_STAGING = """
-CREATE TEMPORARY TABLE IF NOT EXISTS incoming_ticks
-    (LIKE ticks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
-"""
-_COPY_STAGING = sql.SQL("COPY incoming_ticks ({}) FROM STDIN").format(
-    sql.SQL(", ").join(map(sql.Identifier, TICK_COLUMNS))
+# A streamed candle (the candles service's closed window), then where the store read it.
+CANDLE_COLUMNS = (
+    "symbol",
+    "seconds",
+    "bucket",
+    "open",
+    "high",
+    "low",
+    "close",
+    "ticks",
+    "first_seq",
+    "last_seq",
+    "source_topic",
+    "source_partition",
+    "source_offset",
 )
-# DO NOTHING: a tick that is already stored (a duplicate from the gate, or a batch read again
-# after a crash) is left as it is - the first copy wins and nothing fails.
-_INSERT_NEW = sql.SQL(
-    "INSERT INTO ticks ({columns}) SELECT {columns} FROM incoming_ticks "
-    "ON CONFLICT (symbol, seq) DO NOTHING"
-).format(columns=sql.SQL(", ").join(map(sql.Identifier, TICK_COLUMNS)))
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    """A table the store fills from a topic: its columns, and how many of the first ones are its
+    primary key (a row whose key is stored already is skipped: the first copy wins)."""
+
+    name: str
+    columns: tuple[str, ...]
+    key_width: int
+
+    def _columns(self) -> sql.Composable:
+        return sql.SQL(", ").join(map(sql.Identifier, self.columns))
+
+    # A session's staging table: a batch is COPYed in (the fastest way into PostgreSQL), then
+    # inserted in one statement. Its rows vanish at each commit.
+    def create_staging(self) -> sql.Composed:
+        return sql.SQL(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+            "(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(staging=self._staging(), table=sql.Identifier(self.name))
+
+    def copy_staging(self) -> sql.Composed:
+        return sql.SQL("COPY {} ({}) FROM STDIN").format(self._staging(), self._columns())
+
+    # DO NOTHING: a row that is already stored (a duplicate from the gate, or a batch read again
+    # after a crash) is left as it is - the first copy wins and nothing fails.
+    def insert_new(self) -> sql.Composed:
+        key = sql.SQL(", ").join(map(sql.Identifier, self.columns[: self.key_width]))
+        return sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "
+            "ON CONFLICT ({key}) DO NOTHING"
+        ).format(
+            table=sql.Identifier(self.name),
+            columns=self._columns(),
+            staging=self._staging(),
+            key=key,
+        )
+
+    def _staging(self) -> sql.Identifier:
+        return sql.Identifier(f"incoming_{self.name}")
+
+
+TICKS = StoredTable("ticks", TICK_COLUMNS, 2)
+CANDLES = StoredTable("candles", CANDLE_COLUMNS, 3)
 # GREATEST: a store that lost its partitions while writing (it stalled, the group moved on) must
 # not move the offset back behind what the partition's new owner already stored.
 _UPSERT_OFFSET = """
@@ -80,6 +132,26 @@ def tick_row(tick: Tick, record: ConsumerRecord) -> TickRow:
     return (*values, record.topic, record.partition, record.offset)
 
 
+def candle_row(candle: Candle, record: ConsumerRecord) -> TickRow:
+    """The ``candles`` row of ``candle``, read from ``record``."""
+    seconds = round((candle.end - candle.start).total_seconds())
+    return (
+        candle.symbol,
+        seconds,
+        candle.start,
+        candle.open,
+        candle.high,
+        candle.low,
+        candle.close,
+        candle.ticks,
+        candle.first_seq,
+        candle.last_seq,
+        record.topic,
+        record.partition,
+        record.offset,
+    )
+
+
 def apply_schema(conn: psycopg.Connection, schema: str) -> None:
     """Create ``schema`` and the store's tables in it, where they do not exist yet."""
     with conn.transaction():
@@ -95,8 +167,10 @@ def drop_schema(conn: psycopg.Connection, schema: str) -> None:
 
 
 def prepare_session(conn: psycopg.Connection) -> None:
-    """Create this connection's staging table (once per connection, after :func:`apply_schema`)."""
-    conn.execute(_CREATE_STAGING)
+    """Create this connection's staging tables (once per connection, after
+    :func:`apply_schema`)."""
+    for table in (TICKS, CANDLES):
+        conn.execute(table.create_staging())
 
 
 def write_batch(
@@ -104,19 +178,21 @@ def write_batch(
     group_id: str,
     rows: Iterable[TickRow],
     next_offsets: Mapping[tuple[str, int], int],
+    table: StoredTable = TICKS,
 ) -> BatchResult:
-    """Store ``rows`` and the group's ``next_offsets`` ((topic, partition) -> offset) in one
-    transaction. A tick stored before (same symbol and seq) is skipped, not written twice."""
-    distinct: dict[tuple[object, object], TickRow] = {}
+    """Store ``rows`` in ``table`` and the group's ``next_offsets`` ((topic, partition) ->
+    offset) in one transaction. A row stored before (same key: a tick's symbol and seq) is
+    skipped, not written twice."""
+    distinct: dict[tuple[object, ...], TickRow] = {}
     for row in rows:
-        distinct.setdefault((row[0], row[1]), row)  # the batch's first copy of each tick
+        distinct.setdefault(row[: table.key_width], row)  # the batch's first copy of each row
     with conn.transaction(), conn.cursor() as cursor:
         inserted = 0
         if distinct:
-            with cursor.copy(_COPY_STAGING) as copy:
+            with cursor.copy(table.copy_staging()) as copy:
                 for row in distinct.values():
                     copy.write_row(row)
-            cursor.execute(_INSERT_NEW)
+            cursor.execute(table.insert_new())
             inserted = cursor.rowcount
         cursor.executemany(
             _UPSERT_OFFSET,

@@ -15,12 +15,17 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
+from orderbook_kit.archive.queries import Archive
+from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.candles.application import HEADER_WINDOWS, state_folder
+from orderbook_kit.candles.service import CandlesService
+from orderbook_kit.database.client import connect
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, delete_pipeline, ensure_topic
 from orderbook_kit.kafka.groups import group_members
@@ -35,6 +40,9 @@ from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick, utc_now
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
 from orderbook_kit.settings.environment import Settings, load_settings
+from orderbook_kit.store import queries as hot
+from orderbook_kit.store.sink import CANDLE_SOURCE, StoreSink
+from orderbook_kit.store.tables import drop_schema
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -284,3 +292,41 @@ def test_hostile_messages_are_set_aside_and_change_no_candle(tmp_path: Path) -> 
         expected.update(spread.to_json() for spread in closed.spreads)
     assert streamed_candles(settings) == expected
     delete_pipeline(settings)
+
+
+@pytest.mark.postgres
+def test_one_truth_three_ways_streamed_sql_and_duckdb_candles_are_the_same(
+    tmp_path: Path,
+) -> None:
+    settings = candle_settings("candles-3ways", tmp_path)
+    settings = settings.replace(archive={"url": str(tmp_path / "archive")})
+    sent = market(6_000, minutes=9, seed=11)
+    publish(settings, sent)
+    try:
+        with CandlesService(settings) as service:
+            service.run(idle_s=3)
+        streamed_1m = read_all(settings, settings.topics.candles_1m)
+        StoreSink(settings).run(count=len(sent))
+        StoreSink(settings, source=CANDLE_SOURCE).run(count=len(streamed_1m))
+        StoreSink(settings, source=CANDLE_SOURCE).run(idle_s=1)  # read again: nothing new
+        ArchiveSink(settings).run(count=len(sent))
+        with Archive(settings) as archive:
+            for symbol in SYMBOLS:
+                streamed = hot.streamed_candles(symbol, seconds=60, settings=settings)
+                from_sql = hot.candles(symbol, seconds=60, settings=settings)
+                from_duckdb = archive.candles(symbol, seconds=60)
+                assert len(streamed) >= 8, streamed
+                # The stream has the closed minutes; SQL and DuckDB also the last, still open.
+                assert list(from_sql["bucket"][: len(streamed)]) == list(streamed["bucket"])
+                assert len(from_sql) - len(streamed) <= 1
+                for frame in (from_sql, from_duckdb):
+                    pd.testing.assert_frame_equal(
+                        streamed,
+                        frame.head(len(streamed)).astype({"ticks": "int64"}),
+                        check_dtype=False,
+                        check_exact=True,
+                    )
+    finally:
+        with connect(settings.store.database_url, timeout_s=10) as conn:
+            drop_schema(conn, settings.store.schema)
+        delete_pipeline(settings)
