@@ -30,12 +30,13 @@ from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.lab import ports as lab_ports
 from orderbook_kit.lab.broker import server as process
 from orderbook_kit.lab.postgres import server
+from orderbook_kit.market.candles import WindowTick, closed_windows
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store import queries as hot
-from orderbook_kit.store.sink import StoreSink
+from orderbook_kit.store.sink import CANDLE_SOURCE, StoreSink
 from tests.conftest import produce_clean, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -136,6 +137,37 @@ def test_quotes_and_candles_are_the_hot_stores(
         candles.drop(columns="bucket"), expected.drop(columns="bucket"), check_dtype=False
     )
     assert pd.to_datetime(candles["bucket"]).tolist() == expected["bucket"].tolist()
+
+
+def test_the_streamed_candles_are_served_as_the_store_wrote_them(
+    api: RunningApi, settings: Settings, stored: list[Tick]
+) -> None:
+    # The candle topic as the candles service writes it (computed here with its own folding),
+    # stored by the store's candle sink, served from the candles table.
+    closed = closed_windows([WindowTick.of(t) for t in stored], grace_ms=0)
+    minutes = closed.candles["candles_1m"]
+    with TickProducer(settings, topic=settings.topics.candles_1m) as producer:
+        for candle in minutes:
+            producer.send_raw(candle.symbol.encode(), candle.to_json())
+    StoreSink(settings, source=CANDLE_SOURCE).run(count=len(minutes))
+    answer = api.http.get("/candles/TTF-GAS", params={"source": "stream"})
+    assert answer.status_code == 200, answer.text
+    served = answer.json()
+    mine = [c for c in minutes if c.symbol == "TTF-GAS"]
+    assert len(served) == len(mine) >= 1
+    for row, candle in zip(served, mine, strict=True):
+        assert datetime.fromisoformat(row["bucket"]) == candle.start
+        assert (row["open"], row["high"], row["low"], row["close"], row["ticks"]) == (
+            candle.open,
+            candle.high,
+            candle.low,
+            candle.close,
+            candle.ticks,
+        )
+    wrong = api.http.get("/candles/TTF-GAS", params={"source": "stream", "interval": 10})
+    assert wrong.status_code == 422 and "the stream's candles are 60 s long" in wrong.text
+    bogus = api.http.get("/candles/TTF-GAS", params={"source": "kafka"})
+    assert bogus.status_code == 422 and "query.source" in bogus.text
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
-"""``GET /candles/{symbol}``: OHLC candles of the mid, computed by the hot store."""
+"""``GET /candles/{symbol}``: OHLC candles of the mid, computed by the hot store from its ticks,
+or (``source=stream``) the candles service's, as the store wrote them."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -25,7 +26,14 @@ Start = Annotated[
     IsoTime | None, Query(description="ISO 8601 with a zone; default: end minus 24 h")
 ]
 End = Annotated[IsoTime | None, Query(description="ISO 8601 with a zone; default: now")]
-
+Source = Annotated[
+    Literal["ticks", "stream"],
+    Query(
+        description="ticks: computed now from the stored ticks (any interval); stream: the "
+        "candles service's closed 1-minute windows, as stored (interval 60)"
+    ),
+]
+STREAMED_INTERVAL = 60  # the store keeps the candles service's 1-minute candles
 
 @router.get(
     "/candles/{symbol}",
@@ -33,10 +41,21 @@ End = Annotated[IsoTime | None, Query(description="ISO 8601 with a zone; default
     responses={**INVALID, **UNKNOWN, **UNAVAILABLE},
 )
 def candles(
-    symbol: Symbol, api: Api, interval: Interval = 60, start: Start = None, end: End = None
+    symbol: Symbol,
+    api: Api,
+    interval: Interval = 60,
+    start: Start = None,
+    end: End = None,
+    source: Source = "ticks",
 ) -> list[dict[str, Any]]:
     """OHLC candles of ``symbol``'s mid from ``start`` (default: ``end`` minus 24 h) to
-    ``end``, at most 10,000 of them."""
+    ``end``, at most 10,000 of them: computed from the ticks, or the streamed ones."""
+    if source == "stream" and interval != STREAMED_INTERVAL:
+        raise HTTPException(
+            422,
+            f"the stream's candles are {STREAMED_INTERVAL} s long, not {interval}: use "
+            f"interval={STREAMED_INTERVAL}, or source=ticks for any interval",
+        )
     end = in_utc(end, "end") or datetime.now(UTC)
     # Not end - 24 h when that is before year 1 (an early end): the first moment instead.
     start = in_utc(start, "start") or max(end, FIRST_MOMENT + DEFAULT_RANGE) - DEFAULT_RANGE
@@ -50,7 +69,8 @@ def candles(
             "or lengthen the interval",
         )
     api.require_known(symbol)
+    query = hot.streamed_candles if source == "stream" else hot.candles
     frame = api.hot_store(
-        lambda conn: hot.candles(symbol, seconds=interval, start=start, end=end, connection=conn)
+        lambda conn: query(symbol, seconds=interval, start=start, end=end, connection=conn)
     )
     return records(frame)
