@@ -576,7 +576,8 @@ def gate_delivery(results: Results, count: int, settings: Settings, *, seconds: 
         try:
             gate.connect()
             gating.start()
-            writer = produce_in_background(simulator.stream(duration_s=seconds), run)
+            stream = simulator.stream(duration_s=seconds)
+            writer = produce_in_background(stream, run, topic=run.topics.clean)
 
             def all_gated(w=writer, r=run, d=done) -> None:
                 w.join(seconds + 60)
@@ -653,6 +654,189 @@ def book_service_latency(
     record_latency(results, "raw -> book service -> updates", frame)
 
 
+# --- the candles service (Quix Streams) ---------------------------------------------------------
+
+CANDLES = "candles: kit processor (Quix Streams), 3 windows, exactly once"
+QUIX_BARE = "candles: bare Quix Streams, consume + produce, exactly once"
+RDKAFKA_FORWARD = "candles: bare librdkafka consume + produce loop"
+CANDLE_SYMBOLS = ["TTF-GAS", "NBP-GAS", "EUA-CO2", "THE-GAS", "PEG-GAS"]
+
+
+def _steady_rate(read: Callable[[], int], total: int, timeout_s: float) -> tuple[float, int]:
+    """Messages a second from the first one read to the ``total``-th, by looking at ``read()``
+    every 20 ms (the start-up - a group to join, topics to check - is not the engine's speed)."""
+    deadline = time.monotonic() + timeout_s
+    while read() == 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("nothing was read in time")
+        time.sleep(0.02)  # sampling a counter, not synchronising
+    started, first = time.perf_counter(), read()
+    while read() < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {read()} of {total} read in time")
+        time.sleep(0.02)
+    return (total - first) / (time.perf_counter() - started), total - first
+
+
+def candles_throughput(results: Results, count: int, settings: Settings) -> None:
+    """The candles processor against the engine's bare pass-through and a bare librdkafka loop,
+    each reading the same ``count`` ticks from the same clean topic."""
+    from orderbook_kit.candles.engine import Application
+    from orderbook_kit.candles.service import CandlesService
+
+    print("-- candles in the stream: clean ticks -> 1 s and 1 min candles, 5 min spreads")
+    run = settings.isolated(f"candles-{uuid.uuid4().hex[:6]}")
+    state = Path(tempfile.mkdtemp(prefix="bench-candles-"))
+    run = run.replace(candles={"state_dir": str(state)})
+    steps = max(count // len(CANDLE_SYMBOLS), 1)
+    simulator = OrderbookSimulator(CANDLE_SYMBOLS, interval_s=600 / steps)  # ten minutes
+    ticks = list(simulator.ticks(steps * len(CANDLE_SYMBOLS)))
+    total = len(ticks)
+    target = f"{run.topics.candles_1s}.forward"
+    with admin_client(run.kafka.bootstrap_servers, run.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, run.topics.clean, run.topics.partitions)
+        ensure_topic(admin, target, run.topics.partitions)
+    with TickProducer(run, topic=run.topics.clean, create_topic=False) as producer:
+        for tick in ticks:
+            producer.send(tick)
+    try:
+        service = CandlesService(run)
+        with service:
+            runner = threading.Thread(
+                target=lambda: _measure_into(results, CANDLES, service.counts, total), daemon=True
+            )
+            runner.start()
+            service.run(count=total)
+            runner.join(30)
+        processed: list[int] = []
+        app = Application(
+            broker_address=run.kafka.bootstrap_servers,
+            consumer_group=f"{run.candles.group}.bare",
+            auto_offset_reset="earliest",
+            processing_guarantee="exactly-once",
+            state_dir=state / "bare",
+            loglevel="WARNING",
+            on_message_processed=lambda *_: processed.append(1),
+        )
+        app.dataframe(app.topic(run.topics.clean, value_deserializer="bytes")).to_topic(
+            app.topic(target, value_serializer="bytes")
+        )
+        watcher = threading.Thread(
+            target=lambda: (
+                _measure(results, QUIX_BARE, lambda: len(processed), total),
+                app.stop(),
+            ),
+            daemon=True,
+        )
+        watcher.start()
+        app.run()
+        watcher.join(30)
+        forwarded: list[int] = [0]
+        forward = threading.Thread(
+            target=_rdkafka_forward, args=(run, target, total, forwarded), daemon=True
+        )
+        forward.start()
+        _measure(results, RDKAFKA_FORWARD, lambda: forwarded[0], total)
+        forward.join(60)
+        results.compare("kit candles / bare librdkafka consume + produce", CANDLES, RDKAFKA_FORWARD)
+        results.compare("kit candles / bare Quix Streams pass-through", CANDLES, QUIX_BARE)
+    finally:
+        delete_pipeline(run)
+        with admin_client(run.kafka.bootstrap_servers, run.kafka.client_timeout_s) as admin:
+            existing = set(admin.list_topics())
+            admin.delete_topics([t for t in (target,) if t in existing])
+
+
+def _measure(results: Results, name: str, read: Callable[[], int], total: int) -> None:
+    rate, counted = _steady_rate(read, total, timeout_s=600)
+    results.throughput[name], results.counts[name] = rate, counted
+    print(f"{name:<52} {counted:>8} at steady rate  {rate:>10,.0f} /s", flush=True)
+
+
+def _measure_into(results: Results, name: str, counts: Any, total: int) -> None:
+    _measure(results, name, lambda: counts.windowed + sum(counts.skipped.values()), total)
+
+
+def _rdkafka_forward(run: Settings, target: str, total: int, forwarded: list[int]) -> None:
+    """confluent-kafka's example loop: consume a batch, produce each, poll(0), one flush."""
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": run.kafka.bootstrap_servers,
+            "group.id": f"bench-forward-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": run.kafka.bootstrap_servers, "enable.idempotence": True}
+    )
+    consumer.subscribe([run.topics.clean])
+    deadline = time.monotonic() + 600
+    try:
+        while forwarded[0] < total and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    while True:
+                        try:
+                            producer.produce(target, message.value(), message.key())
+                            break
+                        except BufferError:
+                            producer.poll(0.05)
+                    producer.poll(0)
+                    forwarded[0] += 1
+        producer.flush(60)
+    finally:
+        consumer.close()
+
+
+def candles_delay(results: Results, settings: Settings, *, rate: int, seconds: float) -> None:
+    """The live candles service, in a process of its own: a paced market (event time = now) at
+    ``rate`` ticks a second into the clean topic; for each 1-second candle, the delay from its
+    window's end to a read-committed reader having it (the grace period, the commit interval and
+    the work)."""
+    grace, commit = settings.candles.grace_s, settings.candles.commit_interval_s
+    print(
+        f"-- window end -> candle on its topic, at {rate:,} ticks/s for {seconds:g} s "
+        f"(grace {grace:g} s, commits every {commit:g} s)"
+    )
+    run = settings.isolated(f"candles-delay-{uuid.uuid4().hex[:6]}")
+    run = run.replace(candles={"state_dir": tempfile.mkdtemp(prefix="bench-candles-")})
+    simulator = OrderbookSimulator(CANDLE_SYMBOLS, interval_s=len(CANDLE_SYMBOLS) / rate)
+    with admin_client(run.kafka.bootstrap_servers, run.kafka.client_timeout_s) as admin:
+        ensure_topic(admin, run.topics.clean, run.topics.partitions)
+    with TickProducer(run, topic=run.topics.clean, create_topic=False) as producer:
+        producer.send(next(simulator.stream(count=1)))
+    service = start_service("candles", run, "--quiet")
+    done = threading.Event()
+    try:
+        wait_until_read(run.candles.group, run.topics.clean, run, timeout_s=120)
+        started = time.time()
+
+        def write() -> None:
+            stream = simulator.stream(duration_s=seconds)
+            writer = produce_in_background(stream, run, topic=run.topics.clean)
+            writer.join(seconds + 60)
+            time.sleep(grace + 2 * commit + 1)  # the last windows close and are committed
+            done.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        read = read_records(
+            run.topics.candles_1s, settings=run, until=done.is_set, timeout_s=seconds + 120
+        )
+    finally:
+        service.stop()
+        delete_pipeline(run)
+    if not read.records:
+        raise RuntimeError(f"no candle was read; the service said:\n{service.output()}")
+    ends = pd.to_datetime([json.loads(r.value)["end"] for r in read.records], utc=True)
+    frame = pd.DataFrame(
+        {"publish_time": ends, "consume_time": pd.to_datetime(read.received_at, utc=True)}
+    )
+    # The windows of the stream (not the one of the tick sent first, to start the service).
+    frame = frame[frame["publish_time"] > pd.Timestamp(started, unit="s", tz="UTC")]
+    record_latency(results, "1 s window end -> candle read committed", frame)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50_000, help="ticks (default %(default)s)")
@@ -677,6 +861,8 @@ def main() -> None:
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
         gate_delivery(results, count, settings, seconds=arguments.latency_seconds)
         book_service_latency(results, settings, rate=5000, seconds=arguments.latency_seconds)
+        candles_throughput(results, count, settings)
+        candles_delay(results, settings, rate=2000, seconds=max(arguments.latency_seconds, 3))
     else:
         where = settings.kafka.bootstrap_servers
         print(f"(no broker at {where}: Kafka figures skipped; `make broker`)")

@@ -178,6 +178,7 @@ class _Pipeline:
         self.app, self.settings, self.counts = app, settings, counts
         self.grace_ms = settings.candles.grace_ms
         self.partitions: int | None = None
+        self.homes: dict[str, int] = {}  # symbol -> its partition
         # (partition, offset) -> {window: late by ms}, filled by on_late, read by the last branch.
         self.late: dict[tuple[int, int], dict[str, int]] = {}
 
@@ -214,7 +215,10 @@ class _Pipeline:
         if key != CLOCK_KEY:
             return refused(arrival, Reason.KEY_MISMATCH.value, "no key; the key must be the symbol")
         partition = message_context().partition
-        home = partition_of(arrival.tick.symbol, self.partition_count())
+        symbol = arrival.tick.symbol
+        home = self.homes.get(symbol)
+        if home is None:  # murmur2 in pure Python: once per symbol, not per tick
+            home = self.homes[symbol] = partition_of(symbol, self.partition_count())
         if home != partition:
             return refused(
                 arrival,

@@ -282,8 +282,11 @@ def decode_candle(value: bytes | None) -> Candle | str:
     prices = (candle.open, candle.high, candle.low, candle.close)
     if not all(math.isfinite(p) and p > 0 for p in prices):
         return "not a candle: prices must be finite and positive"
-    if not candle.low <= min(candle.open, candle.close) <= max(candle.open, candle.close) <= (
-        candle.high
+    if (
+        not candle.low
+        <= min(candle.open, candle.close)
+        <= max(candle.open, candle.close)
+        <= (candle.high)
     ):
         return "not a candle: open and close must lie between low and high"
     if candle.ticks < 1 or candle.first_seq > candle.last_seq or candle.end <= candle.start:

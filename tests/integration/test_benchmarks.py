@@ -65,12 +65,16 @@ def test_the_benchmark_compares_the_kit_with_bare_kafka_python(tmp_path: Path) -
         "exactly / at least once, kafka-python, batch 5000",
         "exactly / at least once, kafka-python, batch 500",
         "exactly / at least once, confluent, batch 5000",
+        "kit candles / bare librdkafka consume + produce",
+        "kit candles / bare Quix Streams pass-through",
     }
     assert counts["read: kit read_ticks, ORDERBOOK_KAFKA_CLIENT=confluent"] == 3 * 600
     for label, latency in figures["latency_ms"].items():
         assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"], label
         assert latency["ticks"] > 0, label
     assert "raw -> book service -> updates" in figures["latency_ms"]
+    assert "1 s window end -> candle read committed" in figures["latency_ms"]
+    assert counts["candles: kit processor (Quix Streams), 3 windows, exactly once"] > 0
     assert figures["peak_rss_mib"] > 0
     assert "ratio kit send(tick) / bare, same settings" in result.stdout  # the printed table
 

@@ -35,6 +35,7 @@ Source = Annotated[
 ]
 STREAMED_INTERVAL = 60  # the store keeps the candles service's 1-minute candles
 
+
 @router.get(
     "/candles/{symbol}",
     response_model=list[Candle],
