@@ -10,7 +10,7 @@ the rest lives in folders by role, each importing only the ones below it:
     database/    PostgreSQL connections
     monitoring/  generic Prometheus collectors, lag
     runtime/     how a service runs: command line, consume loop, start_service
-    ingest/ quality/ store/ archive/ book/ api/
+    ingest/ quality/ store/ archive/ book/ candles/ api/
                  the pipeline's stages (python -m orderbook_kit.<stage>)
     lab/         the servers a learner runs: Kafka, PostgreSQL, S3, Prometheus
     lessons/     notebook-only helpers: plots, widgets, exercises
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.admin import quiet_kafka_logs as quiet_kafka_logs
     from orderbook_kit.kafka.book_topics import BookWriter as BookWriter
     from orderbook_kit.kafka.book_topics import follow_books as follow_books
+    from orderbook_kit.kafka.candle_topics import read_candles as read_candles
     from orderbook_kit.kafka.groups import wait_until_read as wait_until_read
     from orderbook_kit.kafka.offsets import end_offsets as end_offsets
     from orderbook_kit.kafka.offsets import group_lag as group_lag
@@ -51,10 +52,14 @@ if TYPE_CHECKING:
     from orderbook_kit.market.book_messages import BookUpdate as BookUpdate
     from orderbook_kit.market.book_messages import book_checksum as book_checksum
     from orderbook_kit.market.book_sync import BookSync as BookSync
+    from orderbook_kit.market.candles import Candle as Candle
+    from orderbook_kit.market.candles import WindowTick as WindowTick
+    from orderbook_kit.market.candles import closed_windows as closed_windows
     from orderbook_kit.market.checks import QualityChecker as QualityChecker
     from orderbook_kit.market.depth_simulator import DepthSimulator as DepthSimulator
     from orderbook_kit.market.faults import FAULT_KINDS as FAULT_KINDS
     from orderbook_kit.market.faults import FaultInjector as FaultInjector
+    from orderbook_kit.market.feed_delays import hold_back as hold_back
     from orderbook_kit.market.frames import simulated_frame as simulated_frame
     from orderbook_kit.market.order_book import OrderBook as OrderBook
     from orderbook_kit.market.reasons import Reason as Reason
@@ -85,6 +90,8 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.market.book_sync": ["BookSync"],
         "orderbook_kit.market.order_book": ["OrderBook"],
         "orderbook_kit.market.depth_simulator": ["DepthSimulator"],
+        "orderbook_kit.market.candles": ["Candle", "WindowTick", "closed_windows"],
+        "orderbook_kit.market.feed_delays": ["hold_back"],
         "orderbook_kit.kafka.admin": [
             "admin_client",
             "delete_pipeline",
@@ -101,6 +108,7 @@ __getattr__, __dir__, _exported = lazy_exports(
         ],
         "orderbook_kit.kafka.groups": ["wait_until_read"],
         "orderbook_kit.kafka.book_topics": ["BookWriter", "follow_books"],
+        "orderbook_kit.kafka.candle_topics": ["read_candles"],
         "orderbook_kit.database.client": ["connect"],
         "orderbook_kit.runtime.launcher": ["start_service"],
         "orderbook_kit.errors": ["BookOutOfSyncError", "DeliveryError", "OrderbookKitError"],

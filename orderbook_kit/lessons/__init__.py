@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from orderbook_kit.lessons.plots import price_figure as price_figure
     from orderbook_kit.lessons.plots import rejections_figure as rejections_figure
     from orderbook_kit.lessons.plots import spread_and_sizes_figure as spread_and_sizes_figure
+    from orderbook_kit.lessons.plots import windows_figure as windows_figure
     from orderbook_kit.lessons.watch import PipelineWatch as PipelineWatch
     from orderbook_kit.lessons.watch import WatchChart as WatchChart
     from orderbook_kit.lessons.widgets import SimulatorControls as SimulatorControls
@@ -36,6 +37,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "price_figure",
             "rejections_figure",
             "spread_and_sizes_figure",
+            "windows_figure",
         ],
         "orderbook_kit.lessons.watch": ["PipelineWatch", "WatchChart"],
         "orderbook_kit.lessons.widgets": ["SimulatorControls"],

@@ -84,6 +84,55 @@ def depth_figure(levels: pd.DataFrame, title: str = "Depth of book") -> go.Figur
     return figure
 
 
+def windows_figure(times_s: list[float], *, length_s: float = 10, step_s: float = 5) -> go.Figure:
+    """The same events (dots, at ``times_s`` seconds) in three kinds of window: tumbling
+    (``length_s`` long, one after the other), hopping (``length_s`` long, one every ``step_s``:
+    they overlap) and sliding (one ending at each event, ``length_s`` long). Overlapping windows
+    are drawn on staggered rows."""
+    end = max(times_s, default=0.0) + length_s
+    kinds = [
+        (f"tumbling: {length_s:g} s, back to back", _spans(0, end, length_s, length_s), 1),
+        (
+            f"hopping: {length_s:g} s, one every {step_s:g} s",
+            _spans(step_s - length_s, end, step_s, length_s),
+            max(round(length_s / step_s), 1),
+        ),
+        (
+            f"sliding: the {length_s:g} s up to each event",
+            [(t - length_s, t) for t in times_s],
+            4,
+        ),
+    ]
+    figure = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+        subplot_titles=[title for title, _, _ in kinds],
+    )  # fmt: skip
+    for row, (_, spans, stagger) in enumerate(kinds, start=1):
+        for index, (start, stop) in enumerate(spans):
+            y = 0.3 + 0.2 * (index % stagger)
+            figure.add_shape(
+                type="rect", x0=start, x1=stop, y0=y, y1=y + 0.15, row=row, col=1,
+                line={"width": 1}, fillcolor="lightblue", opacity=0.6,
+            )  # fmt: skip
+        figure.add_scatter(
+            x=times_s, y=[0.1] * len(times_s), mode="markers", marker={"size": 9},
+            showlegend=False, row=row, col=1,
+        )  # fmt: skip
+        figure.update_yaxes(visible=False, range=[0, 1.2], row=row, col=1)
+    figure.update_xaxes(title_text="event time (s)", row=3, col=1)
+    figure.update_layout(height=560, title="One stream of events, three kinds of window")
+    return figure
+
+
+def _spans(first: float, end: float, step: float, length: float) -> list[tuple[float, float]]:
+    """Windows ``length`` long starting at ``first``, one every ``step``, before ``end``."""
+    spans, start = [], first
+    while start < end:
+        spans.append((start, start + length))
+        start += step
+    return spans
+
+
 def candles_figure(candles: pd.DataFrame, title: str) -> go.Figure:
     """A candlestick chart of OHLC candles (``bucket, open, high, low, close, ticks`` columns, as
     ``store.queries.candles`` returns them), with the ticks per candle as bars below."""

@@ -1,4 +1,5 @@
-"""The hot store: clean ticks from Kafka into PostgreSQL, effectively once.
+"""The hot store: clean ticks (and the streamed candles) from Kafka into PostgreSQL, effectively
+once.
 
 ``python -m orderbook_kit.store`` runs it; ``python -m orderbook_kit.lab.postgres start`` starts the
 kit's own PostgreSQL.
@@ -12,6 +13,7 @@ from orderbook_kit.exports import lazy_exports
 
 if TYPE_CHECKING:
     from orderbook_kit.store import queries as queries
+    from orderbook_kit.store.sink import CANDLE_SOURCE as CANDLE_SOURCE
     from orderbook_kit.store.sink import StoreSink as StoreSink
     from orderbook_kit.store.tables import SCHEMA_FILE as SCHEMA_FILE
     from orderbook_kit.store.tables import apply_schema as apply_schema
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "orderbook_kit.store.sink": ["StoreSink"],
+        "orderbook_kit.store.sink": ["CANDLE_SOURCE", "StoreSink"],
         "orderbook_kit.store.tables": [
             "SCHEMA_FILE",
             "apply_schema",

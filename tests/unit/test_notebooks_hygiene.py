@@ -31,6 +31,7 @@ def test_the_numbered_notebooks_exist() -> None:
         "11_",
         "12_",
         "13_",
+        "14_",
     ]
 
 

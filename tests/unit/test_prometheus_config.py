@@ -15,6 +15,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from orderbook_kit.candles.metrics import CandlesMetrics
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.ingest.metrics import IngestMetrics
 from orderbook_kit.lab.prometheus import server as prometheus
@@ -64,14 +65,14 @@ def alert_names() -> list[str]:
 
 
 def exported_names(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """Every series name the three services expose (lag included, without asking a broker)."""
+    """Every series name the services expose (lag included, without asking a broker)."""
     monkeypatch.setattr(GroupLagCollector, "_lags", lambda self: {0: 5})
     gate, store = GateMetrics(), StoreMetrics()
     settings = load_settings()
     gate.watch_lag(settings, "g", "t")
     store.watch_lag(settings, "g", "t")
     names = set()
-    for metrics in (IngestMetrics(), gate, store):
+    for metrics in (IngestMetrics(), gate, store, CandlesMetrics()):
         text = generate_latest(metrics.registry).decode()
         for family in text_string_to_metric_families(text):
             names.update(sample.name for sample in family.samples)
