@@ -7,6 +7,7 @@ change no candle."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -330,3 +331,27 @@ def test_one_truth_three_ways_streamed_sql_and_duckdb_candles_are_the_same(
         with connect(settings.store.database_url, timeout_s=10) as conn:
             drop_schema(conn, settings.store.schema)
         delete_pipeline(settings)
+
+
+def test_live_candles_show_each_minute_as_it_grows_and_end_as_the_closed_one(
+    tmp_path: Path,
+) -> None:
+    settings = candle_settings("candles-live", tmp_path).replace(candles={"live": True})
+    publish(settings, market(3_000, minutes=3, seed=4))
+    with CandlesService(settings) as service:
+        counts = service.run(idle_s=3)
+    running = read_all(settings, settings.topics.candles_live)
+    # One running candle per tick: the minute as it stood after that tick.
+    assert len(running) == counts.windowed == 3_000
+    assert counts.emitted["candles_live"] == 3_000
+    latest: dict[tuple[str, str], bytes] = {}
+    for record in running:
+        fields = json.loads(record.value)
+        latest[fields["symbol"], fields["start"]] = record.value
+    closed = read_all(settings, settings.topics.candles_1m)
+    assert closed
+    for record in closed:
+        fields = json.loads(record.value)
+        # A closed minute's last running candle is the closed candle itself.
+        assert latest[fields["symbol"], fields["start"]] == record.value
+    delete_pipeline(settings)
