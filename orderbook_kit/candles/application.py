@@ -83,6 +83,7 @@ HEADER_LATE_BY_MS = "late_by_ms"  # ... and by how much (the most of them)
 # The librdkafka partitioner of the Java client and kafka-python: a symbol's candles go to the
 # same partition number as its ticks, whichever client wrote those.
 SAME_PARTITIONS_AS_JAVA = "murmur2_random"
+FETCH_WAIT_MS = 50
 LIVE_WINDOW = CandleWindow("candles_live", 60_000, 60_000)
 WINDOW_NAMES = tuple(w.name for w in (*CANDLE_WINDOWS, SPREAD_WINDOW, LIVE_WINDOW))
 # Every reason a message can be set aside for (the message's own, then the service's).
@@ -160,6 +161,10 @@ def build_candles_app(
             # ... and a dead one's partitions go to the others after 10 s, not librdkafka's 45.
             "session.timeout.ms": SESSION_TIMEOUT_MS,
             "topic.metadata.refresh.interval.ms": METADATA_MAX_AGE_MS,
+            # A broker answers one connection's requests in order: behind a fetch waiting the
+            # default 500 ms for data, each offset query of a restart waited too (a restart took
+            # 11 s, most of it so).
+            "fetch.wait.max.ms": FETCH_WAIT_MS,
         },
         request_timeout=settings.kafka.client_timeout_s,
         # While it takes partitions and restores their windows, the engine pauses them and each
