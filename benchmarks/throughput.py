@@ -861,7 +861,8 @@ def main() -> None:
         latency(results, settings, rate=1000, seconds=arguments.latency_seconds)
         gate_delivery(results, count, settings, seconds=arguments.latency_seconds)
         book_service_latency(results, settings, rate=5000, seconds=arguments.latency_seconds)
-        candles_throughput(results, count, settings)
+        # At least 5,000: the engines read a few hundred at once, too few for a steady rate.
+        candles_throughput(results, max(count, 5_000), settings)
         candles_delay(results, settings, rate=2000, seconds=max(arguments.latency_seconds, 3))
     else:
         where = settings.kafka.bootstrap_servers
