@@ -20,8 +20,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orderbook_kit.api.book_stream import BookStream
+from orderbook_kit.api.candle_stream import CandleStream
 from orderbook_kit.api.dependencies import DEPENDENCY_TIMEOUT_S, Backends, Unavailable
-from orderbook_kit.api.routes import book, candles, dashboard, health, live, quotes, ticks
+from orderbook_kit.api.routes import (
+    book,
+    candles,
+    dashboard,
+    health,
+    live,
+    live_candles,
+    quotes,
+    ticks,
+)
 from orderbook_kit.api.routes.candles import MAX_CANDLES
 from orderbook_kit.api.stream import TickStream
 from orderbook_kit.database.pool import ReusedConnections
@@ -48,15 +58,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         stream=TickStream(settings, buffer=settings.api.stream_buffer),
         books=BookStream(settings, buffer=settings.api.stream_buffer),
+        candles=CandleStream(settings, buffer=settings.api.stream_buffer),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         backends.stream.start()
         backends.books.start()
+        backends.candles.start()
         try:
             yield
         finally:
+            backends.candles.close()
             backends.books.close()
             backends.stream.close()
             backends.store.close()
@@ -65,12 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Orderbook API",
         description="Quotes and candles from the hot store (PostgreSQL), recent ticks from "
         "Kafka, live clean ticks over a WebSocket (`/ws/ticks`), and each symbol's order book "
-        "(`/book/{symbol}`, `/ws/book/{symbol}`).",
+        "(`/book/{symbol}`, `/ws/book/{symbol}`), and the candles service's candles as they "
+        "close (`/ws/candles/{symbol}`).",
         lifespan=lifespan,
     )
     app.state.backends = backends
     app.state.stream = backends.stream
-    for routes in (health, quotes, candles, ticks, live, book, dashboard):
+    for routes in (health, quotes, candles, ticks, live, book, live_candles, dashboard):
         app.include_router(routes.router)
     app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]

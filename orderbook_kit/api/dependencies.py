@@ -17,6 +17,7 @@ from fastapi.requests import HTTPConnection
 from kafka.errors import KafkaError
 
 from orderbook_kit.api.book_stream import BookStream
+from orderbook_kit.api.candle_stream import CandleStream
 from orderbook_kit.api.stream import TickStream
 from orderbook_kit.database.pool import ReusedConnections
 from orderbook_kit.errors import DatabaseError, OrderbookKitError, TopicNotFoundError
@@ -46,6 +47,7 @@ class Backends:
     store: ReusedConnections  # PostgreSQL connections, kept and reused
     stream: TickStream  # the one Kafka reader behind every WebSocket client
     books: BookStream  # the one reader of the book topics
+    candles: CandleStream  # the one reader of the candles service's closed candles
 
     def database(self, call: Callable[[], T]) -> T:
         """``call``'s answer, or 503 saying why the hot store cannot give it."""

@@ -1,5 +1,6 @@
 """The live dashboard in a real browser: headless Chromium (the ``browser`` fixture, see
-tests/browsing.py) on the API's page while ticks flow, and while a book's updates do."""
+tests/browsing.py) on the API's page while ticks flow, while a book's updates do, and while the
+candles service closes its windows."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from orderbook_kit.kafka.book_topics import BookWriter
+from orderbook_kit.kafka.candle_topics import read_candles
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.market.depth_simulator import DepthSimulator
 from orderbook_kit.market.faults import FaultInjector
@@ -178,5 +181,70 @@ def test_the_dashboard_draws_both_sides_of_the_book_and_they_move(
         for entry in browser.get_log("browser")
         if entry["level"] == "SEVERE"
         and (entry["source"] != "network" or "/book" in entry["message"])
+    ]
+    assert errors == []
+
+
+def test_the_dashboard_draws_the_candles_services_candles_as_they_close(
+    browser: webdriver.Chrome, tmp_path: Path, settings: Settings, api: tuple[ServiceProcess, str]
+) -> None:
+    _, url = api
+    settings = settings.replace(candles={"state_dir": str(tmp_path / "state")})
+    candles = start_service("candles", settings, "-q")
+    stop = threading.Event()
+
+    def feed() -> None:  # clean ticks in real time: three symbols, 60 ticks a second
+        live = OrderbookSimulator(SYMBOLS, interval_s=0.05, seed=8)
+        with TickProducer(settings, topic=settings.topics.clean) as producer:
+            for tick in live.stream(stop=stop):
+                producer.send(tick)
+
+    feeding = threading.Thread(target=feed, daemon=True)
+    feeding.start()
+    try:
+        browser.get(url)
+        status = browser.find_element(By.ID, "candle-status")
+
+        def shown() -> int:
+            return int(status.get_attribute("data-count") or 0)
+
+        eventually(lambda: shown() >= 5, 90, "five 1-second candles on the page")
+        first = shown()
+        eventually(lambda: shown() > first + 2, 30, "new candles as their seconds close")
+        symbol = status.get_attribute("data-symbol")
+        page = browser.execute_script(
+            "const t = document.getElementById('candle-chart').data[0];"
+            "return t.x.map((x, i) => [x, t.open[i], t.high[i], t.low[i], t.close[i]]);"
+        )
+        # Another symbol, chosen in the list: its candles replace the first one's.
+        other = next(s for s in SYMBOLS if s != symbol)
+        browser.execute_script(
+            f"const s = document.getElementById('candle-symbol');"
+            f"s.value = '{other}'; s.dispatchEvent(new Event('change'));"
+        )
+        eventually(
+            lambda: status.get_attribute("data-symbol") == other and shown() >= 3,
+            30,
+            f"the candles of {other}",
+        )
+    finally:
+        stop.set()
+        feeding.join(10)
+        candles.stop()
+    # What the page drew is what the service wrote, window for window (read committed).
+    written = read_candles(settings.topics.candles_1s, settings=settings)
+    written = written[written.symbol == symbol]
+    by_start = {
+        row.bucket.isoformat().replace("+00:00", "Z"): [row.open, row.high, row.low, row.close]
+        for row in written.itertuples()
+    }
+    assert len(page) >= 5
+    assert {start: ohlc for start, *ohlc in page} == {start: by_start[start] for start, *_ in page}
+    assert [start for start, *_ in page] == sorted(start for start, *_ in page)
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and (entry["source"] != "network" or "/candles" in entry["message"])
     ]
     assert errors == []

@@ -47,8 +47,9 @@ async def live_ticks(
         stream.unsubscribe(subscription)
 
 
-async def forward(websocket: WebSocket, subscription: Subscription) -> None:
-    """Send ``subscription``'s ticks to ``websocket`` until either side ends it."""
+async def forward(websocket: WebSocket, subscription: Subscription, what: str = "ticks") -> None:
+    """Send ``subscription``'s queued JSON texts (ticks, or ``what`` they are) to ``websocket``,
+    a JSON array a message, until either side ends it."""
     dropped = asyncio.ensure_future(subscription.dropped.wait())
     closed = asyncio.ensure_future(websocket.receive())  # a client's close arrives here
     try:
@@ -62,7 +63,7 @@ async def forward(websocket: WebSocket, subscription: Subscription) -> None:
                 return
             if dropped in done:
                 nxt.cancel()
-                await _close_slow_client(websocket, subscription)
+                await _close_slow_client(websocket, subscription, what)
                 return
             batch = [nxt.result()]
             while len(batch) < MAX_BATCH and not subscription.queue.empty():
@@ -82,8 +83,8 @@ async def forward(websocket: WebSocket, subscription: Subscription) -> None:
         closed.cancel()
 
 
-async def _close_slow_client(websocket: WebSocket, subscription: Subscription) -> None:
-    reason = f"too slow: more than {subscription.queue.maxsize} ticks behind; reconnect"
+async def _close_slow_client(websocket: WebSocket, subscription: Subscription, what: str) -> None:
+    reason = f"too slow: more than {subscription.queue.maxsize} {what} behind; reconnect"
     # The close frame waits behind what the client has not read yet: bounded too.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(websocket.close(WS_TRY_AGAIN_LATER, reason), SEND_TIMEOUT_S)
