@@ -2,19 +2,21 @@
 
 ::
 
-    clean ticks ──▶ arrival ──▶ in its symbol's partition? ──┬─▶ 1 s tumbling  ──▶ candles.1s
-                                                              ├─▶ 1 min tumbling ──▶ candles.1m
-                                                              ├─▶ 5 min hopping  ──▶ spreads.5m
-                                                              ├─▶ (running 1 min ──▶ candles.live)
-                                                              └─▶ set aside ───────▶ candles.skipped
+    clean ticks ─▶ in its partition? ─┬─▶ 1 s ─┬─────────────▶ candles.1s
+                                      │        ├─▶ 1 min ────▶ candles.1m
+                                      │        └─▶ 5 min hop ▶ spreads.5m
+                                      ├─▶ (running 1 min ───▶ candles.live)
+                                      └─▶ set aside ────────▶ candles.skipped
 
-Each window is the engine's own (by event time, with the grace period, state in RocksDB backed by
-a changelog topic); only closed windows are sent (``.final()``), and each window's value - a
-candle per symbol - is split into one record per symbol, keyed by it. Exactly once: the engine
-commits the candles, its changelogs and the clean topic's offsets in one Kafka transaction.
+Each window is the engine's own (by event time, state in RocksDB backed by a changelog topic);
+only closed windows are sent (``.final()``), and each window's value - a candle per symbol - is
+split into one record per symbol, keyed by it. Only the seconds see ticks, with the grace period;
+the minute and the five minutes are windows over the closed seconds (stamped with their start, in
+order, so they need no grace), one update a second instead of six a tick. Exactly once: the
+engine commits the candles, its changelogs and the clean topic's offsets in one Kafka transaction.
 
-Branches run in the order they are built, so the set-aside branch, last, sees which windows found
-the tick late (their ``on_late`` calls come first).
+Branches run in the order they are built, so the set-aside branch, last, sees whether the second
+found the tick late (its ``on_late`` call comes first).
 """
 
 from __future__ import annotations
@@ -51,12 +53,15 @@ from orderbook_kit.market.candles import (
     SPREAD_WINDOW,
     Candle,
     CandleWindow,
+    Seconds,
     SpreadStats,
     WindowTick,
     add_to_candles,
-    add_to_spreads,
+    add_to_second,
+    roll_candles,
+    roll_spreads,
     start_candles,
-    start_spreads,
+    start_second,
 )
 from orderbook_kit.market.reasons import MESSAGE_REASONS, CandleReason, Reason
 from orderbook_kit.paths import workbook_folder
@@ -199,16 +204,32 @@ class _Pipeline:
         sdf = sdf.apply(self.check, metadata=True)
         ticks = sdf.filter(lambda arrival: arrival.tick is not None).apply(self.window_tick)
         topics = self.settings.topics
-        for window, topic in zip(
-            CANDLE_WINDOWS, (topics.candles_1s, topics.candles_1m), strict=True
-        ):
-            self.windowed(ticks, window, start_candles, add_to_candles, Candle, topic)
-        self.windowed(
-            ticks, SPREAD_WINDOW, start_spreads, add_to_spreads, SpreadStats, topics.spreads_5m
+        second, minute = CANDLE_WINDOWS
+        seconds = (
+            ticks.tumbling_window(
+                second.length_ms, self.grace_ms, name=second.name, on_late=self.on_late(second)
+            )
+            .reduce(add_to_second, start_second)
+            .final()
         )
+        self.send(seconds, second, Candle, topics.candles_1s)
+        minutes = seconds.tumbling_window(
+            minute.length_ms, 0, name=minute.name, on_late=self.on_late(minute)
+        )
+        self.send(_rolled_up(minutes, roll_candles), minute, Candle, topics.candles_1m)
+        spreads = seconds.hopping_window(
+            SPREAD_WINDOW.length_ms,
+            SPREAD_WINDOW.step_ms,
+            0,
+            name=SPREAD_WINDOW.name,
+            on_late=self.on_late(SPREAD_WINDOW),
+        )
+        self.send(_rolled_up(spreads, roll_spreads), SPREAD_WINDOW, SpreadStats, topics.spreads_5m)
         if self.settings.candles.live:
             live = LIVE_WINDOW
-            spec = ticks.tumbling_window(live.length_ms, self.grace_ms, name=live.name)
+            spec = ticks.tumbling_window(
+                live.length_ms, self.grace_ms, name=live.name, on_late=self.on_late(live)
+            )
             running = spec.reduce(add_to_candles, start_candles).current()
             running.apply(self.running(), expand=True).to_topic(
                 self.output(topics.candles_live), key=_key
@@ -249,29 +270,14 @@ class _Pipeline:
         self.symbol = arrival.tick.symbol  # type: ignore[union-attr]
         return arrival.tick  # type: ignore[return-value]
 
-    def windowed(
+    def send(
         self,
-        ticks: StreamingDataFrame,
+        closed: StreamingDataFrame,
         window: CandleWindow,
-        start: Callable[[WindowTick], Any],
-        add: Callable[[Any, WindowTick], Any],
         record: type[Candle] | type[SpreadStats],
         topic: str,
     ) -> None:
-        spec: TumblingTimeWindowDefinition | HoppingTimeWindowDefinition
-        if window.tumbling:
-            spec = ticks.tumbling_window(
-                window.length_ms, self.grace_ms, name=window.name, on_late=self.on_late(window)
-            )
-        else:
-            spec = ticks.hopping_window(
-                window.length_ms,
-                window.step_ms,
-                self.grace_ms,
-                name=window.name,
-                on_late=self.on_late(window),
-            )
-        closed = spec.reduce(add, start).final()
+        """Each closed window of ``closed`` to ``topic``, one record per symbol."""
         closed.apply(self.records(window, record), expand=True).to_topic(
             self.output(topic), key=_key
         )
@@ -309,7 +315,9 @@ class _Pipeline:
 
     def on_late(self, window: CandleWindow) -> WindowOnLateCallback:
         """The engine's call for a tick that came after ``window`` closed: noted (the last
-        branch sets the tick aside) and counted; no log line per late tick."""
+        branch sets the tick aside) and counted; no log line per late tick. (Only a second can
+        find a tick late: the longer windows take closed seconds, in order, and the running
+        minute closes after the tick's second.)"""
         late, counts, name = self.late, self.counts, window.name
 
         def note(
@@ -348,6 +356,18 @@ class _Pipeline:
         windows = ",".join(sorted(late))
         detail = f"came after its windows closed: {windows}"
         return symbol, raw, CandleReason.LATE.value, detail, str(max(late.values()))
+
+
+def _rolled_up(
+    spec: TumblingTimeWindowDefinition | HoppingTimeWindowDefinition,
+    roll: Callable[[dict[str, list[float | int]], Seconds], dict[str, list[float | int]]],
+) -> StreamingDataFrame:
+    """The closed windows of ``spec``, a window over closed seconds: each second's value rolled
+    into the window's with ``roll``."""
+    return spec.reduce(
+        lambda folded, second: roll(folded, second["value"]),
+        lambda second: roll({}, second["value"]),
+    ).final()
 
 
 def _key(value: tuple[Any, ...]) -> Any:

@@ -3,19 +3,22 @@
 A window is ``[start, end)`` in milliseconds since 1970, aligned to its length (a minute's
 windows start on the minute). Each holds one candle per symbol: the first, highest, lowest and
 last mid, the number of ticks, and the first and last seq (so a reader can tell which ticks made
-it). Spread statistics are kept the same way: count, running mean, lowest and highest spread, and
-the mean in basis points of the mid.
+it). Spread statistics are kept the same way: count, mean, lowest and highest spread, and the mean
+in basis points of the mid.
 
-The folding functions (:func:`start_candles`, :func:`add_to_candles`, ...) are the ones the
-streaming engine calls for each tick, and :func:`closed_windows` calls them the same way, in the
-same order, over a partition's ticks in batch: the reference the tests compare the stream with,
-value for value (floats included, since the same operations run in the same order).
+Only the one-second windows see ticks (:func:`start_second`, :func:`add_to_second`: a candle and
+the spread statistics of each symbol). The longer windows are *rolled up* from the seconds as each
+second closes (:func:`roll_candles`, :func:`roll_spreads`): a minute's candle is its seconds'
+candles folded, in the order of their windows, so the three topics always agree with each other,
+and a tick costs one window update instead of seven. :func:`closed_windows` calls the same
+functions the same way over a partition's ticks in batch: the reference the tests compare the
+stream with, value for value (floats included, since the same operations run in the same order).
 
-A window closes when its partition's clock - the newest event time seen on it - passes its end by
-the grace period; a tick whose window already closed is *late*: it goes into no candle, and is
-counted and set aside. One clock per partition (not per symbol) is what makes a feed handler's
+A second closes when its partition's clock - the newest event time seen on it - passes its end by
+the grace period; a tick whose second already closed is *late*: it goes into no window at all, and
+is counted and set aside. One clock per partition (not per symbol) is what makes a feed handler's
 held-back ticks late once the other symbols have moved on, and what closes a quiet symbol's
-windows while its partition is busy.
+windows while its partition is busy. A minute closes with the first second after it.
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ __all__ = [
     "SpreadStats",
     "WindowTick",
     "add_to_candles",
-    "add_to_spreads",
+    "add_to_second",
     "closed_windows",
     "decode_candle",
     "millis",
+    "roll_candles",
+    "roll_spreads",
     "start_candles",
-    "start_spreads",
+    "start_second",
     "window_starts",
 ]
 
@@ -118,17 +123,27 @@ class WindowTick(NamedTuple):
 Candles = dict[str, list[float | int]]
 # symbol -> [ticks, mean spread, lowest, highest, mean spread in basis points of the mid]
 Spreads = dict[str, list[float | int]]
+# A second's value: symbol -> its candle and its spread statistics in one list, [open, high, low,
+# close, ticks, first seq, last seq, mean spread, lowest, highest, mean spread in bps].
+Seconds = dict[str, list[float | int]]
 
 
 def start_candles(tick: WindowTick) -> Candles:
+    """A running candle's first tick (the service's ``--live`` minute)."""
     return {tick.symbol: [tick.mid, tick.mid, tick.mid, tick.mid, 1, tick.seq, tick.seq]}
 
 
 def add_to_candles(candles: Candles, tick: WindowTick) -> Candles:
+    """``tick`` folded into a running candle of its symbol."""
     candle = candles.get(tick.symbol)
     if candle is None:
         candles[tick.symbol] = [tick.mid, tick.mid, tick.mid, tick.mid, 1, tick.seq, tick.seq]
         return candles
+    _add_mid(candle, tick)
+    return candles
+
+
+def _add_mid(candle: list[float | int], tick: WindowTick) -> None:
     mid = tick.mid
     if mid > candle[1]:
         candle[1] = mid
@@ -137,7 +152,6 @@ def add_to_candles(candles: Candles, tick: WindowTick) -> Candles:
     candle[3] = mid
     candle[4] += 1
     candle[6] = tick.seq
-    return candles
 
 
 def _bps(tick: WindowTick) -> float:
@@ -147,25 +161,73 @@ def _bps(tick: WindowTick) -> float:
     return ratio if math.isfinite(ratio) else 1.7976931348623157e308
 
 
-def start_spreads(tick: WindowTick) -> Spreads:
-    return {tick.symbol: [1, tick.spread, tick.spread, tick.spread, _bps(tick)]}
+def _first(tick: WindowTick) -> list[float | int]:
+    mid, spread = tick.mid, tick.spread
+    return [mid, mid, mid, mid, 1, tick.seq, tick.seq, spread, spread, spread, _bps(tick)]
 
 
-def add_to_spreads(spreads: Spreads, tick: WindowTick) -> Spreads:
-    stats = spreads.get(tick.symbol)
-    if stats is None:
-        spreads[tick.symbol] = [1, tick.spread, tick.spread, tick.spread, _bps(tick)]
-        return spreads
-    count = stats[0] + 1
-    stats[0] = count
+def start_second(tick: WindowTick) -> Seconds:
+    """A second's first tick."""
+    return {tick.symbol: _first(tick)}
+
+
+def add_to_second(seconds: Seconds, tick: WindowTick) -> Seconds:
+    """``tick`` folded into its second: its symbol's candle and spread statistics."""
+    second = seconds.get(tick.symbol)
+    if second is None:
+        seconds[tick.symbol] = _first(tick)
+        return seconds
+    _add_mid(second, tick)
+    count = second[4]
     # Running means (mean += (x - mean) / n): they never overflow, where a sum of spreads near
     # float's maximum would become inf.
-    stats[1] += (tick.spread - stats[1]) / count
-    if tick.spread < stats[2]:
-        stats[2] = tick.spread
-    if tick.spread > stats[3]:
-        stats[3] = tick.spread
-    stats[4] += (_bps(tick) - stats[4]) / count
+    spread = tick.spread
+    second[7] += (spread - second[7]) / count
+    if spread < second[8]:
+        second[8] = spread
+    if spread > second[9]:
+        second[9] = spread
+    second[10] += (_bps(tick) - second[10]) / count
+    return seconds
+
+
+def roll_candles(candles: Candles, seconds: Seconds) -> Candles:
+    """A closed second's candles folded into a longer window's (``{}`` for its first second):
+    the first open, the highest high, the lowest low, the last close, the ticks added up."""
+    for symbol, second in seconds.items():
+        candle = candles.get(symbol)
+        if candle is None:
+            candles[symbol] = second[:7]
+            continue
+        if second[1] > candle[1]:
+            candle[1] = second[1]
+        if second[2] < candle[2]:
+            candle[2] = second[2]
+        candle[3] = second[3]
+        candle[4] += second[4]
+        candle[6] = second[6]
+    return candles
+
+
+def roll_spreads(spreads: Spreads, seconds: Seconds) -> Spreads:
+    """A closed second's spread statistics folded into a longer window's (``{}`` for its first
+    second): means weighted by their ticks, lowest of the lows, highest of the highs."""
+    for symbol, second in seconds.items():
+        count = second[4]
+        stats = spreads.get(symbol)
+        if stats is None:
+            spreads[symbol] = [count, *second[7:11]]
+            continue
+        total = stats[0] + count
+        weight = count / total
+        stats[0] = total
+        # mean + (other - mean) * weight: between the two means, so never beyond float's range.
+        stats[1] += (second[7] - stats[1]) * weight
+        if second[8] < stats[2]:
+            stats[2] = second[8]
+        if second[9] > stats[3]:
+            stats[3] = second[9]
+        stats[4] += (second[10] - stats[4]) * weight
     return spreads
 
 
@@ -193,7 +255,9 @@ class Candle:
 
     @classmethod
     def of(cls, symbol: str, start_ms: int, end_ms: int, value: list[float | int]) -> Candle:
-        open_, high, low, close, ticks, first_seq, last_seq = value
+        """The candle of a window's folded ``value`` (a second's carries its spread statistics
+        after the candle's seven numbers)."""
+        open_, high, low, close, ticks, first_seq, last_seq = value[:7]
         return cls(
             symbol,
             _time(start_ms),
@@ -314,44 +378,49 @@ class ClosedWindows:
     late: list[LateTick]
 
 
-def closed_windows(
-    ticks: Iterable[WindowTick],
-    *,
-    grace_ms: int,
-    windows: tuple[CandleWindow, ...] = CANDLE_WINDOWS,
-    spread_window: CandleWindow = SPREAD_WINDOW,
-) -> ClosedWindows:
+def closed_windows(ticks: Iterable[WindowTick], *, grace_ms: int) -> ClosedWindows:
     """The windows ``ticks`` (one partition's, in offset order) close, and the late ticks: what
-    the candles service emits for them, computed in batch. Windows still open at the end (the
-    partition's clock has not passed their end by ``grace_ms``) are not in the answer, as they
-    are not on the candle topics."""
-    result = ClosedWindows({window.name: [] for window in windows}, [], [])
-    open_windows: dict[str, dict[int, dict[str, list[float | int]]]] = {
-        window.name: {} for window in (*windows, spread_window)
-    }
+    the candles service emits for them, computed in batch. Windows still open at the end are not
+    in the answer, as they are not on the candle topics: a second until the partition's clock has
+    passed its end by ``grace_ms``, a longer window until a second after it has closed."""
+    second_window, minute_window = CANDLE_WINDOWS
+    result = ClosedWindows({window.name: [] for window in CANDLE_WINDOWS}, [], [])
+    seconds: dict[int, Seconds] = {}
+    minutes: dict[int, Candles] = {}
+    spreads: dict[int, Spreads] = {}
     clock: int | None = None
     for tick in ticks:
         clock = tick.time_ms if clock is None else max(clock, tick.time_ms)
-        closes_before = clock - grace_ms  # windows ending at or before this are closed
-        for window in (*windows, spread_window):
-            store = open_windows[window.name]
-            start_fn, add_fn = (
-                (start_spreads, add_to_spreads)
-                if window is spread_window
-                else (start_candles, add_to_candles)
+        closes_before = clock - grace_ms  # seconds ending at or before this are closed
+        start = tick.time_ms - tick.time_ms % second_window.length_ms
+        if start + second_window.length_ms <= closes_before:
+            late_by = closes_before - tick.time_ms
+            result.late.append(LateTick(tick, second_window.name, start, late_by))
+        else:
+            current = seconds.get(start)
+            seconds[start] = start_second(tick) if current is None else add_to_second(current, tick)
+        for closed in sorted(s for s in seconds if s + second_window.length_ms <= closes_before):
+            value = seconds.pop(closed)
+            end = closed + second_window.length_ms
+            result.candles[second_window.name].extend(
+                Candle.of(symbol, closed, end, value[symbol]) for symbol in sorted(value)
             )
-            for start in window_starts(tick.time_ms, window):
-                if start + window.length_ms <= closes_before:
-                    late_by = closes_before - tick.time_ms
-                    result.late.append(LateTick(tick, window.name, start, late_by))
-                    continue
-                current = store.get(start)
-                store[start] = start_fn(tick) if current is None else add_fn(current, tick)
-            for start in sorted(s for s in store if s + window.length_ms <= closes_before):
-                for symbol, folded in sorted(store.pop(start).items()):
-                    end = start + window.length_ms
-                    if window is spread_window:
-                        result.spreads.append(SpreadStats.of(symbol, start, end, folded))
-                    else:
-                        result.candles[window.name].append(Candle.of(symbol, start, end, folded))
+            # The longer windows, by the seconds' own clock (the start of the newest second):
+            # a window ends once a second after it has closed.
+            for begun in window_starts(closed, minute_window):
+                minutes[begun] = roll_candles(minutes.get(begun, {}), value)
+            for begun in window_starts(closed, SPREAD_WINDOW):
+                spreads[begun] = roll_spreads(spreads.get(begun, {}), value)
+            for begun in sorted(m for m in minutes if m + minute_window.length_ms <= closed):
+                folded = minutes.pop(begun)
+                result.candles[minute_window.name].extend(
+                    Candle.of(symbol, begun, begun + minute_window.length_ms, folded[symbol])
+                    for symbol in sorted(folded)
+                )
+            for begun in sorted(m for m in spreads if m + SPREAD_WINDOW.length_ms <= closed):
+                folded = spreads.pop(begun)
+                result.spreads.extend(
+                    SpreadStats.of(symbol, begun, begun + SPREAD_WINDOW.length_ms, folded[symbol])
+                    for symbol in sorted(folded)
+                )
     return result

@@ -86,6 +86,26 @@ def test_in_order_ticks_give_the_group_by_candles_of_every_closed_window(
         assert got == {k: oracle[k] for k in closed_keys}
 
 
+@given(seed=st.integers(0, 10_000))
+@settings(max_examples=20, deadline=None)
+def test_five_minute_spreads_rolled_up_from_seconds_match_a_group_by(seed: int) -> None:
+    ticks = ticks_of(3_000, seed, interval_s=0.5)  # about eight minutes: some windows close
+    closed = closed_windows([WindowTick.of(t) for t in ticks], grace_ms=0)
+    assert closed.spreads
+    for stats in closed.spreads:
+        inside = [
+            t
+            for t in ticks
+            if t.symbol == stats.symbol and stats.start <= t.event_time < stats.end
+        ]
+        spreads = [t.spread for t in inside]
+        assert stats.ticks == len(inside)
+        assert (stats.min_spread, stats.max_spread) == (min(spreads), max(spreads))
+        assert math.isclose(stats.mean_spread, sum(spreads) / len(spreads), rel_tol=1e-12)
+        bps = sum(t.spread / t.mid * 10_000 for t in inside) / len(inside)
+        assert math.isclose(stats.mean_spread_bps, bps, rel_tol=1e-12)
+
+
 def test_a_tick_after_its_window_closed_is_late_and_in_no_candle() -> None:
     ticks = [WindowTick("TTF-GAS", n, 30.0 + n, 0.01, t) for n, t in enumerate([100, 2_600])]
     straggler = WindowTick("NBP-GAS", 0, 50.0, 0.02, 1_900)  # its second ended 600 ms before
@@ -166,12 +186,17 @@ def test_ticks_at_the_ends_of_their_ranges_give_finite_json_or_a_reason(
         assert arrival.reason == CandleReason.BEFORE_1970
         return
     assert arrival.tick is not None
-    later = WindowTick(
-        "TTF-GAS", 1, arrival.tick.mid, arrival.tick.spread, arrival.tick.time_ms + 400_000
-    )
-    closed = closed_windows([arrival.tick, later], grace_ms=0)
+    first = arrival.tick
+    # Another second after it, then a tick 400 s on and one more: every second, minute and
+    # five minutes of the first two ticks close, rolled up from their seconds.
+    other = WindowTick("NBP-GAS", 1, first.mid, first.spread, first.time_ms + 1_000)
+    later = [first._replace(seq=n, time_ms=first.time_ms + 400_000 + n) for n in (2, 2_000)]
+    closed = closed_windows([first, other, *later], grace_ms=0)
+    assert [c.ticks for c in closed.candles["candles_1s"]] == [1, 1, 1]
+    assert sum(c.ticks for c in closed.candles["candles_1m"]) == 2
+    hops = len(window_starts(first.time_ms, SPREAD_WINDOW))  # five, fewer just after 1970
+    assert sum(s.ticks for s in closed.spreads if s.symbol == "TTF-GAS") == hops
     records = [*closed.candles["candles_1s"], *closed.candles["candles_1m"], *closed.spreads]
-    assert records
     for record in records:
         text = record.to_json()
         assert all(math.isfinite(v) for v in json.loads(text).values() if isinstance(v, float))
