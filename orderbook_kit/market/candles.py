@@ -322,7 +322,9 @@ class SpreadStats:
 
 
 def _to_json(record: Candle | SpreadStats) -> bytes:
-    fields = dataclasses.asdict(record)
+    # Field by field: dataclasses.asdict deep-copies every value, a quarter of the cost of a
+    # closed window in the service.
+    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
     fields["start"] = record.start.isoformat().replace("+00:00", "Z")
     fields["end"] = record.end.isoformat().replace("+00:00", "Z")
     # repr-exact floats (json writes the shortest text that reads back the same float).
