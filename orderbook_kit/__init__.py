@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from orderbook_kit.kafka.book_topics import follow_books as follow_books
     from orderbook_kit.kafka.candle_topics import read_candles as read_candles
     from orderbook_kit.kafka.groups import wait_until_read as wait_until_read
+    from orderbook_kit.kafka.offsets import committed_total as committed_total
     from orderbook_kit.kafka.offsets import end_offsets as end_offsets
     from orderbook_kit.kafka.offsets import group_lag as group_lag
     from orderbook_kit.kafka.offsets import set_group_offsets as set_group_offsets
@@ -101,6 +102,7 @@ __getattr__, __dir__, _exported = lazy_exports(
         "orderbook_kit.kafka.producer": ["TickProducer", "produce_in_background"],
         "orderbook_kit.kafka.reader": ["read_records", "read_ticks"],
         "orderbook_kit.kafka.offsets": [
+            "committed_total",
             "end_offsets",
             "group_lag",
             "set_group_offsets",

@@ -17,6 +17,7 @@ from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.waiting import poll_until
 
 __all__ = [
+    "committed_total",
     "end_offsets",
     "group_lag",
     "set_group_offsets",
@@ -73,6 +74,16 @@ def group_lag(group_id: str, topic: str, settings: Settings | None = None) -> pd
         rows.append({**row, "lag": end - position})
     # Named columns even with no rows (a topic not created yet), so sums and filters still work.
     return pd.DataFrame(rows, columns=["group", "partition", "committed", "end", "lag"])
+
+
+def committed_total(group_id: str, topic: str, settings: Settings | None = None) -> int:
+    """How far ``group_id`` has come through ``topic``: its committed offsets summed over the
+    partitions (0 before its first commit), or -1 while the broker cannot say - a busy or
+    restarting broker, so that a wait on a group's progress asks again rather than fail."""
+    try:
+        return int(group_lag(group_id, topic, settings)["committed"].sum())
+    except (KafkaError, OrderbookKitError):
+        return -1
 
 
 def set_group_offsets(

@@ -22,15 +22,13 @@ from collections.abc import Iterator
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
 
 from orderbook_kit.book.feed import publish_exchange_feed
 from orderbook_kit.book.service import BookService
-from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.ingest.feed_position import last_book_seqs
 from orderbook_kit.kafka.book_topics import follow_books
 from orderbook_kit.kafka.headers import header, source_of
-from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.offsets import committed_total, end_offsets
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.market.book_decoding import decode_book_message
@@ -176,11 +174,7 @@ KILLS = 2  # at a random moment, then with a transaction open
 
 
 def committed(settings: Settings) -> int:
-    try:
-        lag = group_lag(settings.book.group, settings.topics.book_raw, settings)
-    except (KafkaError, OrderbookKitError):
-        return -1
-    return int(lag["committed"].sum())
+    return committed_total(settings.book.group, settings.topics.book_raw, settings)
 
 
 def live_feed(settings: Settings, truth: TrueFeed, stop: threading.Event) -> threading.Thread:

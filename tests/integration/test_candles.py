@@ -20,18 +20,16 @@ import pandas as pd
 import pytest
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
 
 from orderbook_kit.archive.queries import Archive
 from orderbook_kit.archive.sink import ArchiveSink
 from orderbook_kit.candles.application import HEADER_WINDOWS, state_folder
 from orderbook_kit.candles.service import CandlesService
 from orderbook_kit.database.client import connect
-from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, delete_pipeline, ensure_topic
 from orderbook_kit.kafka.groups import group_members
 from orderbook_kit.kafka.headers import HEADER_REASON, header
-from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.offsets import committed_total, end_offsets
 from orderbook_kit.kafka.partitioning import partition_of
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.kafka.reader import read_records
@@ -112,11 +110,7 @@ def streamed_candles(settings: Settings) -> Counter[bytes]:
 
 
 def committed(settings: Settings) -> int:
-    try:
-        lag = group_lag(settings.candles.group, settings.topics.clean, settings)
-    except (KafkaError, OrderbookKitError):
-        return -1
-    return int(lag["committed"].sum())
+    return committed_total(settings.candles.group, settings.topics.clean, settings)
 
 
 def assert_same_candles(settings: Settings) -> None:

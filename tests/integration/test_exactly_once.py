@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.confluent.consumer import MEMBER_LOST
 from orderbook_kit.kafka.groups import group_members
-from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.offsets import committed_total, end_offsets
 from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.quality.gate import source_of
 from orderbook_kit.quality.outputs import copies_by_source
@@ -41,12 +41,7 @@ TICKS = 12_000
 
 
 def committed(settings: Settings) -> int:
-    """The gate group's committed raw offsets, summed (-1 while the broker cannot say)."""
-    try:
-        lag = group_lag(settings.gate.group, settings.topics.raw, settings)
-    except (KafkaError, OrderbookKitError):
-        return -1
-    return int(lag["committed"].sum())
+    return committed_total(settings.gate.group, settings.topics.raw, settings)
 
 
 def raw_messages(settings: Settings) -> int:

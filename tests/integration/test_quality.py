@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka.errors import KafkaError
 
-from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, delete_pipeline
-from orderbook_kit.kafka.offsets import end_offsets, group_lag
+from orderbook_kit.kafka.offsets import committed_total, end_offsets, group_lag
 from orderbook_kit.kafka.producer import TickProducer
 from orderbook_kit.kafka.reader import read_records, read_ticks
 from orderbook_kit.market.faults import FAULT_KINDS, FaultInjector, RawMessage
@@ -121,13 +119,7 @@ def test_a_gate_run_again_continues_where_it_committed() -> None:
 
 
 def committed(settings: Settings) -> int:
-    """The gate group's committed offsets, summed; -1 while the broker is too busy to answer
-    (a loaded machine: the waits below ask again rather than fail on one slow request)."""
-    try:
-        lag = group_lag(settings.gate.group, settings.topics.raw, settings)
-    except (KafkaError, OrderbookKitError):
-        return -1
-    return int(lag["committed"].sum())
+    return committed_total(settings.gate.group, settings.topics.raw, settings)
 
 
 def test_killed_quality_service_loses_nothing_after_restart() -> None:
