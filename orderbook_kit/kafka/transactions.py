@@ -178,19 +178,29 @@ class TransactionalProducer:
         timestamp_ms: int | None = None,
         partition: int | None = None,
     ) -> FutureRecordMetadata:
-        """Send inside the open transaction (:meth:`begin` first)."""
+        """Send inside the open transaction (:meth:`begin` first).
+
+        A send waits at most the client timeout for the topic's metadata; a broker slow to
+        answer (a loaded machine, this process just resumed after a pause) is asked again, up
+        to the delivery timeout. Nothing was added to the transaction by the failed wait."""
         assert self.in_transaction, "begin() first"
-        try:
-            return self._require().send(
-                topic,
-                key=key,
-                value=value,
-                headers=headers,
-                timestamp_ms=timestamp_ms,
-                partition=partition,
-            )
-        except FATAL as exc:
-            raise self._fenced(exc) from exc
+        deadline = time.monotonic() + self.settings.kafka.delivery_timeout_s
+        while True:
+            try:
+                return self._require().send(
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=headers,
+                    timestamp_ms=timestamp_ms,
+                    partition=partition,
+                )
+            except FATAL as exc:
+                raise self._fenced(exc) from exc
+            except KafkaTimeoutError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("no metadata of %r yet (%s); asking again", topic, exc)
 
     def commit(self, offsets: dict[TopicPartition, int], group_metadata: object) -> None:
         """Add ``offsets`` (the next offset to read, per partition) for the consumer group of
