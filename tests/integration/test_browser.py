@@ -1,6 +1,6 @@
 """The live dashboard in a real browser: headless Chromium (the ``browser`` fixture, see
-tests/browsing.py) on the API's page while ticks flow, while a book's updates do, and while the
-candles service closes its windows."""
+tests/browsing.py) on the API's page while ticks flow (and the candles service closes their
+windows), and while a book's updates do."""
 
 from __future__ import annotations
 
@@ -48,18 +48,28 @@ def api(settings: Settings) -> Iterator[tuple[ServiceProcess, str]]:
 
 
 def test_the_dashboard_updates_live_as_ticks_flow(
-    browser: webdriver.Chrome, settings: Settings, api: tuple[ServiceProcess, str]
+    browser: webdriver.Chrome, tmp_path: Path, settings: Settings, api: tuple[ServiceProcess, str]
 ) -> None:
     _, url = api
-    # A pipeline with a little history: raw ticks with faults through the gate into the store.
+    # A pipeline with a little history: raw ticks with faults through the gate into the store,
+    # and the candles service over the clean ticks.
     market = OrderbookSimulator(SYMBOLS, seed=4)
     messages = list(FaultInjector.uniform(0.01, seed=4).messages(market.ticks(1500)))
     with TickProducer(settings) as producer:
         for message in messages:
             producer.send_raw(message.key, message.value)
     QualityGate(settings).run(count=len(messages), duration_s=60)
-    StoreSink(settings).run(count=sum(m.fault is None for m in messages), duration_s=60)
+    settings = settings.replace(candles={"state_dir": str(tmp_path / "state")})
+    candles = start_service("candles", settings, "-q")
+    try:
+        StoreSink(settings).run(count=sum(m.fault is None for m in messages), duration_s=60)
+        look_at_the_dashboard(browser, url, settings)
+    finally:
+        candles.stop()
 
+
+def look_at_the_dashboard(browser: webdriver.Chrome, url: str, settings: Settings) -> None:
+    """The page while live ticks flow: the charts, the HTTP panels and the candlesticks."""
     browser.get(url)
     status = browser.find_element(By.ID, "status")
     eventually(lambda: status.text.startswith("live"), 30, "the dashboard to connect")
@@ -74,14 +84,11 @@ def test_the_dashboard_updates_live_as_ticks_flow(
 
     stop = threading.Event()
 
-    def feed() -> None:  # a live feed of clean ticks, 200 a second, until the test has seen them
-        live = OrderbookSimulator(SYMBOLS, seed=5)
+    def feed() -> None:  # live clean ticks in real time, 200 a second, until the test has seen them
+        live = OrderbookSimulator(SYMBOLS, interval_s=0.015, seed=5)
         with TickProducer(settings, topic=settings.topics.clean) as producer:
-            while not stop.is_set():
-                for tick in live.ticks(20):
-                    producer.send(tick)
-                producer.flush()
-                time.sleep(0.1)
+            for tick in live.stream(stop=stop):
+                producer.send(tick)
 
     feeding = threading.Thread(target=feed, daemon=True)
     feeding.start()
@@ -89,6 +96,7 @@ def test_the_dashboard_updates_live_as_ticks_flow(
         eventually(lambda: received() >= 300, 60, "300 live ticks on the page")
         first = received()
         eventually(lambda: received() > first + 100, 30, "the count to keep growing")
+        candles = look_at_the_candles(browser, settings)
     finally:
         stop.set()
         feeding.join(10)
@@ -116,8 +124,52 @@ def test_the_dashboard_updates_live_as_ticks_flow(
         ".map((row) => row.dataset.symbol).sort();"
     )
     assert freshness == sorted(SYMBOLS)
+    # The candlesticks are what the candles service wrote, window for window (read committed).
+    symbol, drawn = candles
+    written = read_candles(settings.topics.candles_1s, settings=settings)
+    by_start = {
+        row.bucket.isoformat().replace("+00:00", "Z"): [row.open, row.high, row.low, row.close]
+        for row in written[written.symbol == symbol].itertuples()
+    }
+    assert len(drawn) >= 5
+    assert [start for start, *_ in drawn] == sorted(start for start, *_ in drawn)
+    assert {start: ohlc for start, *ohlc in drawn} == {
+        start: by_start.get(start) for start, *_ in drawn
+    }
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []  # no script error, no failed request
+
+
+def look_at_the_candles(
+    browser: webdriver.Chrome, settings: Settings
+) -> tuple[str, list[list[object]]]:
+    """Wait for the 1-second candlesticks of the symbol the page shows first to grow as their
+    seconds close, then for another symbol's, chosen in the list; return the first symbol and
+    its candles as drawn ``[start, open, high, low, close]``."""
+    status = browser.find_element(By.ID, "candle-status")
+
+    def shown() -> int:
+        return int(status.get_attribute("data-count") or 0)
+
+    eventually(lambda: shown() >= 5, 90, "five 1-second candles on the page")
+    first = shown()
+    eventually(lambda: shown() > first + 2, 30, "new candles as their seconds close")
+    symbol = status.get_attribute("data-symbol")
+    drawn = browser.execute_script(
+        "const t = document.getElementById('candle-chart').data[0];"
+        "return t.x.map((x, i) => [x, t.open[i], t.high[i], t.low[i], t.close[i]]);"
+    )
+    other = next(s for s in SYMBOLS if s != symbol)
+    browser.execute_script(
+        f"const s = document.getElementById('candle-symbol');"
+        f"s.value = '{other}'; s.dispatchEvent(new Event('change'));"
+    )
+    eventually(
+        lambda: status.get_attribute("data-symbol") == other and shown() >= 3,
+        30,
+        f"the candles of {other}",
+    )
+    return symbol, drawn
 
 
 def test_the_dashboard_draws_both_sides_of_the_book_and_they_move(
@@ -181,70 +233,5 @@ def test_the_dashboard_draws_both_sides_of_the_book_and_they_move(
         for entry in browser.get_log("browser")
         if entry["level"] == "SEVERE"
         and (entry["source"] != "network" or "/book" in entry["message"])
-    ]
-    assert errors == []
-
-
-def test_the_dashboard_draws_the_candles_services_candles_as_they_close(
-    browser: webdriver.Chrome, tmp_path: Path, settings: Settings, api: tuple[ServiceProcess, str]
-) -> None:
-    _, url = api
-    settings = settings.replace(candles={"state_dir": str(tmp_path / "state")})
-    candles = start_service("candles", settings, "-q")
-    stop = threading.Event()
-
-    def feed() -> None:  # clean ticks in real time: three symbols, 60 ticks a second
-        live = OrderbookSimulator(SYMBOLS, interval_s=0.05, seed=8)
-        with TickProducer(settings, topic=settings.topics.clean) as producer:
-            for tick in live.stream(stop=stop):
-                producer.send(tick)
-
-    feeding = threading.Thread(target=feed, daemon=True)
-    feeding.start()
-    try:
-        browser.get(url)
-        status = browser.find_element(By.ID, "candle-status")
-
-        def shown() -> int:
-            return int(status.get_attribute("data-count") or 0)
-
-        eventually(lambda: shown() >= 5, 90, "five 1-second candles on the page")
-        first = shown()
-        eventually(lambda: shown() > first + 2, 30, "new candles as their seconds close")
-        symbol = status.get_attribute("data-symbol")
-        page = browser.execute_script(
-            "const t = document.getElementById('candle-chart').data[0];"
-            "return t.x.map((x, i) => [x, t.open[i], t.high[i], t.low[i], t.close[i]]);"
-        )
-        # Another symbol, chosen in the list: its candles replace the first one's.
-        other = next(s for s in SYMBOLS if s != symbol)
-        browser.execute_script(
-            f"const s = document.getElementById('candle-symbol');"
-            f"s.value = '{other}'; s.dispatchEvent(new Event('change'));"
-        )
-        eventually(
-            lambda: status.get_attribute("data-symbol") == other and shown() >= 3,
-            30,
-            f"the candles of {other}",
-        )
-    finally:
-        stop.set()
-        feeding.join(10)
-        candles.stop()
-    # What the page drew is what the service wrote, window for window (read committed).
-    written = read_candles(settings.topics.candles_1s, settings=settings)
-    written = written[written.symbol == symbol]
-    by_start = {
-        row.bucket.isoformat().replace("+00:00", "Z"): [row.open, row.high, row.low, row.close]
-        for row in written.itertuples()
-    }
-    assert len(page) >= 5
-    assert {start: ohlc for start, *ohlc in page} == {start: by_start[start] for start, *_ in page}
-    assert [start for start, *_ in page] == sorted(start for start, *_ in page)
-    errors = [
-        entry
-        for entry in browser.get_log("browser")
-        if entry["level"] == "SEVERE"
-        and (entry["source"] != "network" or "/candles" in entry["message"])
     ]
     assert errors == []
