@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -129,7 +130,9 @@ def test_sigkilled_five_times_mid_window_the_candles_equal_batch_candles(tmp_pat
     seed = rng.randrange(1_000_000)
     print(f"kill moments from seed {seed}")
     rng.seed(seed)
-    publish(settings, market(30_000, minutes=12))
+    # Enough that five services, each killed soon after its first commit, leave ticks for a sixth
+    # (each gets through about 0.3-0.9 s of ticks: 3,000 to 9,000 here).
+    publish(settings, market(60_000, minutes=12))
     total = sum(end_offsets(settings.topics.clean, settings).values())
     services: list[ServiceProcess] = []
     try:
@@ -143,6 +146,7 @@ def test_sigkilled_five_times_mid_window_the_candles_equal_batch_candles(tmp_pat
             assert committed(settings) < total, "it finished before it was killed: more ticks"
             time.sleep(rng.uniform(0.0, 0.6))  # places the kill; waits for nothing
             service.kill()
+            print(f"kill {index + 1}: {committed(settings):,} of {total:,} ticks committed")
         last = start_service("candles", settings, "-q")
         services.append(last)
         wait_for(lambda: committed(settings) == total, 180, "the last service", last)
@@ -154,12 +158,28 @@ def test_sigkilled_five_times_mid_window_the_candles_equal_batch_candles(tmp_pat
     delete_pipeline(settings)
 
 
+def live_feed(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """Clean ticks of five symbols in real time, 2,500 a second, until ``stop``: a stream that
+    has not ended, however fast the processors are."""
+
+    def feed() -> None:
+        live = OrderbookSimulator(SYMBOLS, interval_s=0.002, seed=9)
+        with TickProducer(settings, topic=settings.topics.clean, create_topic=False) as producer:
+            for tick in live.stream(stop=stop):
+                producer.send(tick)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_two_processors_share_the_partitions_and_one_takes_over_when_the_other_dies(
     tmp_path: Path,
 ) -> None:
     settings = candle_settings("candles-group", tmp_path)
-    publish(settings, market(16_000, minutes=11, seed=8))
-    total = sum(end_offsets(settings.topics.clean, settings).values())
+    publish(settings, market(8_000, minutes=4, seed=8))
+    stop = threading.Event()
+    feeding = live_feed(settings, stop)
     first = start_service("candles", settings.replace(candles={"instance": "a"}), "-q")
     second = start_service("candles", settings.replace(candles={"instance": "b"}), "-q")
     try:
@@ -170,11 +190,18 @@ def test_two_processors_share_the_partitions_and_one_takes_over_when_the_other_d
             return len(members) == 2 and all(members.values())
 
         wait_for(both_working, 120, "both processors to hold partitions", second)
-        assert committed(settings) < total, "it finished before one was killed: more ticks"
-        first.kill()
+        first.kill()  # mid-stream: ticks keep coming
+        at_kill = committed(settings)
+        wait_for(lambda: committed(settings) > at_kill, 120, "the survivor to commit", second)
+        stop.set()
+        feeding.join(30)
+        assert not feeding.is_alive()
+        total = sum(end_offsets(settings.topics.clean, settings).values())
+        print(f"one killed at {at_kill:,} ticks committed; {total:,} in all")
         wait_for(lambda: committed(settings) == total, 180, "the survivor", second)
         assert second.stop() == 0, second.output()
     finally:
+        stop.set()
         first.kill()
         second.kill()
     assert_same_candles(settings)
