@@ -94,9 +94,7 @@ def test_five_minute_spreads_rolled_up_from_seconds_match_a_group_by(seed: int) 
     assert closed.spreads
     for stats in closed.spreads:
         inside = [
-            t
-            for t in ticks
-            if t.symbol == stats.symbol and stats.start <= t.event_time < stats.end
+            t for t in ticks if t.symbol == stats.symbol and stats.start <= t.event_time < stats.end
         ]
         spreads = [t.spread for t in inside]
         assert stats.ticks == len(inside)
