@@ -38,6 +38,7 @@ from orderbook_kit.market.candles import ClosedWindows, WindowTick, closed_windo
 from orderbook_kit.market.feed_delays import hold_back
 from orderbook_kit.market.simulator import OrderbookSimulator
 from orderbook_kit.market.tick import Tick, utc_now
+from orderbook_kit.monitoring.scrape import Scrape, scrape
 from orderbook_kit.runtime.launcher import ServiceProcess, start_service
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.store import queries as hot
@@ -228,8 +229,11 @@ def test_held_back_ticks_within_the_grace_update_their_window_and_later_ones_are
         )
     )
     publish(settings, delayed)
-    service = start_service("candles", settings, "-q", "--idle", "3")
-    assert service.wait(120) == 0, service.output()
+    service = start_service("candles", settings, "-q", "--metrics-port", "0")
+    try:
+        exported = watched(service, settings, len(delayed))
+    finally:
+        assert service.stop() == 0, service.output()
 
     expected, closed = batch_candles(settings)
     assert streamed_candles(settings) == expected
@@ -256,7 +260,33 @@ def test_held_back_ticks_within_the_grace_update_their_window_and_later_ones_are
     assert {header(r, HEADER_REASON) for r in aside} == {"late"}
     assert {header(r, HEADER_WINDOWS) for r in aside} == {"candles_1s"}
     assert f"{len(late):,} late" in service.output(), service.output()
+    # What it exported, scraped while it ran: the same counts.
+    assert exported.value("orderbook_candles_late_ticks_total", window="candles_1s") == len(late)
+    assert exported.value("orderbook_candles_ticks_total", route="set_aside", reason="late") == len(
+        late
+    )
+    assert exported.value("orderbook_candles_ticks_total", route="windowed") == len(delayed) - len(
+        late
+    )
+    for window, records in closed.candles.items():
+        assert exported.value("orderbook_candles_records_total", window=window) == len(records)
+    assert exported.value("orderbook_candles_state_bytes") > 0
     delete_pipeline(settings)
+
+
+def watched(service: ServiceProcess, settings: Settings, count: int) -> Scrape:
+    """The service's metrics once it has read ``count`` ticks, every window they close has been
+    sent and its group's lag is 0."""
+    url = service.metrics_url()
+
+    def done() -> bool:
+        now = scrape(url)
+        read = now.value("orderbook_candles_ticks_total")  # windowed and set aside
+        lags = now.by_label("orderbook_consumer_lag_messages", "partition")
+        return read == count and len(lags) == settings.topics.partitions and not any(lags.values())
+
+    wait_for(done, 120, f"the service's metrics to count {count} ticks, at lag 0", service)
+    return scrape(url)
 
 
 HOSTILE: list[tuple[bytes | None, bytes | None, str]] = [
