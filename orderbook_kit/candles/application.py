@@ -214,7 +214,7 @@ class _Pipeline:
         )
         self.send(seconds, second, Candle, topics.candles_1s)
         minutes = seconds.tumbling_window(
-            minute.length_ms, 0, name=minute.name, on_late=self.on_late(minute)
+            minute.length_ms, 0, name=minute.name, on_late=self.on_late(minute, of_ticks=False)
         )
         self.send(_rolled_up(minutes, roll_candles), minute, Candle, topics.candles_1m)
         spreads = seconds.hopping_window(
@@ -222,7 +222,7 @@ class _Pipeline:
             SPREAD_WINDOW.step_ms,
             0,
             name=SPREAD_WINDOW.name,
-            on_late=self.on_late(SPREAD_WINDOW),
+            on_late=self.on_late(SPREAD_WINDOW, of_ticks=False),
         )
         self.send(_rolled_up(spreads, roll_spreads), SPREAD_WINDOW, SpreadStats, topics.spreads_5m)
         if self.settings.candles.live:
@@ -313,11 +313,12 @@ class _Pipeline:
 
         return split
 
-    def on_late(self, window: CandleWindow) -> WindowOnLateCallback:
-        """The engine's call for a tick that came after ``window`` closed: noted (the last
-        branch sets the tick aside) and counted; no log line per late tick. (Only a second can
-        find a tick late: the longer windows take closed seconds, in order, and the running
-        minute closes after the tick's second.)"""
+    def on_late(self, window: CandleWindow, *, of_ticks: bool = True) -> WindowOnLateCallback:
+        """The engine's call for a value that came after ``window`` closed: counted, with no log
+        line each. A window of ticks (``of_ticks``) also notes the tick, for the last branch to
+        set it aside. (Only a second can find a tick late: the running minute closes after the
+        tick's second. A window over closed seconds takes them in order, so never finds one
+        late; if it did, the count would say so, and the tick - in its second - stays there.)"""
         late, counts, name = self.late, self.counts, window.name
 
         def note(
@@ -332,7 +333,8 @@ class _Pipeline:
             partition: int,
             offset: int,
         ) -> bool:
-            late.setdefault((partition, offset), {})[name] = late_by_ms
+            if of_ticks:
+                late.setdefault((partition, offset), {})[name] = late_by_ms
             counts.late[name] += 1
             return False
 
