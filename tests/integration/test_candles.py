@@ -160,11 +160,11 @@ def test_sigkilled_five_times_mid_window_the_candles_equal_batch_candles(tmp_pat
 
 
 def live_feed(settings: Settings, stop: threading.Event) -> threading.Thread:
-    """Clean ticks of five symbols in real time, 2,500 a second, until ``stop``: a stream that
+    """Clean ticks of five symbols in real time, 500 a second, until ``stop``: a stream that
     has not ended, however fast the processors are."""
 
     def feed() -> None:
-        live = OrderbookSimulator(SYMBOLS, interval_s=0.002, seed=9)
+        live = OrderbookSimulator(SYMBOLS, interval_s=0.01, seed=9)
         with TickProducer(settings, topic=settings.topics.clean, create_topic=False) as producer:
             for tick in live.stream(stop=stop):
                 producer.send(tick)
@@ -178,7 +178,7 @@ def test_two_processors_share_the_partitions_and_one_takes_over_when_the_other_d
     tmp_path: Path,
 ) -> None:
     settings = candle_settings("candles-group", tmp_path)
-    publish(settings, market(8_000, minutes=4, seed=8))
+    publish(settings, market(4_000, minutes=4, seed=8))
     stop = threading.Event()
     feeding = live_feed(settings, stop)
     first = start_service("candles", settings.replace(candles={"instance": "a"}), "-q")
