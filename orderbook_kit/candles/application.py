@@ -103,7 +103,7 @@ class CandleCounts:
 
     # Every key is there from the start (at 0): the metrics read these from another thread,
     # and a dict that only changes values, never its keys, can be copied meanwhile.
-    windowed: int = 0  # ticks that went into windows
+    windowed: int = 0  # ticks that went into windows (not the late ones: they are set aside)
     emitted: Counter[str] = dataclasses.field(default_factory=lambda: _zero(WINDOW_NAMES))
     skipped: Counter[str] = dataclasses.field(default_factory=lambda: _zero(SKIP_REASONS))
     late: Counter[str] = dataclasses.field(default_factory=lambda: _zero(WINDOW_NAMES))
@@ -266,7 +266,6 @@ class _Pipeline:
         return self.partitions
 
     def window_tick(self, arrival: Arrival) -> WindowTick:
-        self.counts.windowed += 1
         self.symbol = arrival.tick.symbol  # type: ignore[union-attr]
         return arrival.tick  # type: ignore[return-value]
 
@@ -341,10 +340,15 @@ class _Pipeline:
         return note
 
     def set_aside(self, arrival: Arrival) -> bool:
+        """Whether the message goes to the skipped topic: not a tick, or late for its second.
+        A tick that is neither is counted here, after its windows: it went into one."""
         if arrival.reason is not None:
             return True
         context = message_context()
-        return (context.partition, context.offset) in self.late
+        if (context.partition, context.offset) in self.late:
+            return True
+        self.counts.windowed += 1
+        return False
 
     def skipped_record(self, arrival: Arrival) -> tuple[str | None, bytes, str, str, str]:
         context = message_context()
