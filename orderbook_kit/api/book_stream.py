@@ -12,27 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka import KafkaConsumer
 
 from orderbook_kit.api.stream import ReaderThread, Subscription, wait_for_handover
-from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
+from orderbook_kit.errors import TopicNotFoundError
 from orderbook_kit.kafka.book_topics import BookReader
-from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.market.order_book import OrderBook
 from orderbook_kit.settings.environment import Settings
 
 __all__ = ["BookStream", "BookView", "book_view"]
 
-log = logging.getLogger(__name__)
-
-RETRY_S = 1.0
 START_TIMEOUT_S = 30.0  # to read the snapshot topic to its end when (re)starting
 
 
@@ -107,12 +102,11 @@ class BookStream(ReaderThread):
     and subscribers get each changed book. :meth:`start` and :meth:`close` bound its life."""
 
     thread_name = "book-stream"
+    client_id = "orderbook-kit-api-books"
 
     def __init__(self, settings: Settings, *, buffer: int) -> None:
-        super().__init__()
-        self.settings = settings
+        super().__init__(settings)
         self.buffer = buffer
-        self.error: str | None = None  # why the books cannot be read now, if so
         self.missing: str | None = None  # why there are no books, when no book was ever written
         self._books: dict[str, tuple[OrderBook | None, datetime | None]] = {}
         self._subscriptions: set[BookSubscription] = set()
@@ -147,37 +141,19 @@ class BookStream(ReaderThread):
         with self._lock:
             self._subscriptions.discard(subscription)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                consumer = open_consumer(self.settings, client_id="orderbook-kit-api-books")
-            except (OrderbookKitError, KafkaError) as exc:
-                self.error = (
-                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
-                )
-                self._stop.wait(RETRY_S)
-                continue
-            try:
-                self._read(BookReader(consumer, self.settings))
-            except TopicNotFoundError as exc:
-                # Nothing written yet: an answer (no books), not an outage.
-                self.error, self.missing = None, str(exc)
-                self._stop.wait(RETRY_S)
-            except (OrderbookKitError, KafkaError) as exc:
-                self.error = str(exc)
-                log.info("the book stream stopped (%s); starting again", exc)
-                self._stop.wait(RETRY_S)
-            except Exception as exc:
-                # Anything else (kafka-python 3.0.12's end_offsets raises KeyError for a
-                # partition of a topic created a moment ago) must not end the thread: the API
-                # would hold no books until it restarts.
-                self.error = f"reading the books failed ({type(exc).__name__}: {exc})"
-                log.warning("the book stream failed; starting again", exc_info=exc)
-                self._stop.wait(RETRY_S)
-            finally:
-                consumer.close()
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, TopicNotFoundError):
+            # Nothing written yet: an answer (no books), not an outage.
+            self.error, self.missing = None, str(exc)
+            return
+        # Anything else starts the reader again: kafka-python 3.0.12's end_offsets raises
+        # KeyError for a partition of a topic created a moment ago.
+        super()._failed(exc)
 
-    def _read(self, reader: BookReader) -> None:
+    def _read(self, consumer: KafkaConsumer) -> None:
+        self._follow(BookReader(consumer, self.settings))
+
+    def _follow(self, reader: BookReader) -> None:
         reader.start(time.monotonic() + START_TIMEOUT_S)
         self._take(reader, set(reader.follow.books))
         self.error = self.missing = None

@@ -14,7 +14,6 @@ as by the tick stream.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
 import time
@@ -22,11 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
-from orderbook_kit.api.stream import ReaderThread, Subscription, wait_for_handover
-from orderbook_kit.errors import OrderbookKitError
-from orderbook_kit.kafka.reader import open_consumer
+from orderbook_kit.api.stream import RETRY_S, ReaderThread, Subscription, wait_for_handover
 from orderbook_kit.market.candles import Candle, decode_candle
 from orderbook_kit.market.tick import SYMBOL_PATTERN
 from orderbook_kit.settings.environment import Settings
@@ -34,15 +30,12 @@ from orderbook_kit.settings.timing import POLL_MS
 
 __all__ = ["CANDLE_INTERVALS", "HISTORY", "CandleStream", "CandleSubscription"]
 
-log = logging.getLogger(__name__)
-
 CANDLE_INTERVALS = (1, 60)  # seconds: the candles service's two closed candle topics
 HISTORY = 300  # candles kept per symbol and length: 5 minutes of 1 s candles, 5 hours of 1 min
 # Where a (re)started reader begins: this many records before each partition's end, enough for
 # HISTORY candles of every symbol of a partition while it holds at most this many symbols.
 SYMBOLS_PER_PARTITION = 20
 MAX_SYMBOLS = 1_000  # symbols held per length: a writer of made-up symbols cannot fill memory
-RETRY_S = 1.0
 METADATA_REFRESH_S = 10.0
 SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
@@ -62,13 +55,12 @@ class CandleStream(ReaderThread):
     life; nothing connects before."""
 
     thread_name = "candle-stream"
+    client_id = "orderbook-kit-api-candles"
 
     def __init__(self, settings: Settings, *, buffer: int, history: int = HISTORY) -> None:
-        super().__init__()
-        self.settings = settings
+        super().__init__(settings)
         self.buffer = buffer
         self.history = history
-        self.error: str | None = None  # why no candles can be read now, if so
         self.rejected = 0  # records of the candle topics that were not candles of their length
         self.candles_seen = 0
         self._topics = {
@@ -105,29 +97,6 @@ class CandleStream(ReaderThread):
     def unsubscribe(self, subscription: CandleSubscription) -> None:
         with self._lock:
             self._subscriptions.discard(subscription)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                consumer = open_consumer(self.settings, client_id="orderbook-kit-api-candles")
-            except (OrderbookKitError, KafkaError) as exc:
-                self.error = (
-                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
-                )
-                self._stop.wait(RETRY_S)
-                continue
-            try:
-                self._read(consumer)
-            except (OrderbookKitError, KafkaError) as exc:
-                self.error = f"reading the candle topics failed ({exc})"
-                log.info("the candle stream lost Kafka (%s); reconnecting", exc)
-                self._stop.wait(RETRY_S)
-            except Exception as exc:  # never end the thread: the API would show no candles
-                self.error = f"reading the candles failed ({type(exc).__name__}: {exc})"
-                log.warning("the candle stream failed; starting again", exc_info=exc)
-                self._stop.wait(RETRY_S)
-            finally:
-                consumer.close()
 
     def _assign(self, consumer: KafkaConsumer) -> None:
         """Every partition of both topics (the candles service creates them when it starts, so

@@ -25,7 +25,7 @@ from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import POLL_MS
 
-__all__ = ["ReaderThread", "Subscription", "TickStream", "wait_for_handover"]
+__all__ = ["RETRY_S", "ReaderThread", "Subscription", "TickStream", "wait_for_handover"]
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,18 @@ def wait_for_handover(loops: set[asyncio.AbstractEventLoop]) -> None:
 
 
 class ReaderThread:
-    """A daemon thread that runs :meth:`_run` from :meth:`start` until :meth:`close` sets
-    ``_stop``: the life of the API's readers of Kafka."""
+    """A daemon thread that reads Kafka from :meth:`start` until :meth:`close`: the life of the
+    API's readers. Each round opens a consumer and hands it to :meth:`_read`; whatever ends the
+    round (Kafka unreachable, lost, or anything else - the thread must never end, or the API
+    would serve nothing until restarted) is said in :attr:`error` (:meth:`_failed`), and the next
+    round starts after ``RETRY_S``."""
 
     thread_name = "reader"
+    client_id = "orderbook-kit-api"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.error: str | None = None  # why nothing can be read now, if so
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,7 +99,35 @@ class ReaderThread:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                consumer = open_consumer(self.settings, client_id=self.client_id)
+            except (OrderbookKitError, KafkaError) as exc:
+                self.error = (
+                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
+                )
+                self._stop.wait(RETRY_S)
+                continue
+            try:
+                self._read(consumer)
+            except Exception as exc:
+                self._failed(exc)
+                self._stop.wait(RETRY_S)
+            finally:
+                consumer.close()
+
+    def _read(self, consumer: KafkaConsumer) -> None:
+        """Read with ``consumer`` until told to stop (or return, to start a new round)."""
         raise NotImplementedError
+
+    def _failed(self, exc: Exception) -> None:
+        """Say why the round ended in :attr:`error`."""
+        if isinstance(exc, (OrderbookKitError, KafkaError)):
+            self.error = f"reading Kafka failed ({exc})"
+            log.info("%s lost Kafka (%s); reconnecting", self.thread_name, exc)
+        else:
+            self.error = f"reading Kafka failed ({type(exc).__name__}: {exc})"
+            log.warning("%s failed; starting again", self.thread_name, exc_info=exc)
 
 
 class TickStream(ReaderThread):
@@ -103,10 +137,8 @@ class TickStream(ReaderThread):
     thread_name = "tick-stream"
 
     def __init__(self, settings: Settings, *, buffer: int) -> None:
-        super().__init__()
-        self.settings = settings
+        super().__init__(settings)
         self.buffer = buffer
-        self.error: str | None = None  # why no ticks can flow now, if so
         self.ready = threading.Event()  # set once it reads the topic
         self.ticks_seen = 0
         self._subscriptions: set[Subscription] = set()
@@ -130,24 +162,9 @@ class TickStream(ReaderThread):
         with self._lock:
             return len(self._subscriptions)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                consumer = open_consumer(self.settings, client_id="orderbook-kit-api")
-            except (OrderbookKitError, KafkaError) as exc:
-                self.error = (
-                    f"Kafka at {self.settings.kafka.bootstrap_servers} is unreachable ({exc})"
-                )
-                self._stop.wait(RETRY_S)
-                continue
-            try:
-                self._read(consumer)
-            except KafkaError as exc:
-                self.error = f"reading {self.settings.topics.clean!r} failed ({exc})"
-                log.warning("the tick stream lost Kafka: %s; reconnecting", exc)
-                self._stop.wait(RETRY_S)
-            finally:
-                consumer.close()
+    def _failed(self, exc: Exception) -> None:
+        super()._failed(exc)
+        self.error = f"reading {self.settings.topics.clean!r} failed ({exc})"
 
     def _assign_at_end(self, consumer: KafkaConsumer) -> set[TopicPartition]:
         topic = self.settings.topics.clean
