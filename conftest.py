@@ -108,14 +108,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if unit:
             config.hook.pytest_deselected(items=unit)
             items[:] = [item for item in items if not item.nodeid.startswith("tests/unit/")]
-    _longest_first(items)
-
-
-def _longest_first(items: list[pytest.Item]) -> None:
-    """The notebooks (20-80 s each) and the unit-suite rerun (about 100 s) first, each group in
-    its own order: xdist hands the items out in this order as workers free up, and collected
-    last, a long one left one worker running it alone while the other had nothing to do."""
-    items.sort(key=lambda item: not (item.path.suffix == ".ipynb" or item.nodeid == NO_JVM_RERUN))
 
 
 def _run_each_notebook_once(config: pytest.Config, items: list[pytest.Item]) -> None:
