@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from orderbook_kit.kafka.admin import (
     ensure_topic,
     message_size_limit,
     raise_message_size_limit,
+    retry_while_retriable,
     topic_identity,
 )
 from orderbook_kit.kafka.headers import (
@@ -314,11 +316,22 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             return
         assert self._scope is not None
         settings = self.settings
-        read = read_records(
-            settings.topics.gate_state,
-            settings=settings,
-            partitions=partitions,
-            timeout_s=settings.kafka.delivery_timeout_s,
+        kafka = settings.kafka
+        deadline = time.monotonic() + kafka.delivery_timeout_s
+        # A broker slow to answer the read's first request (a loaded machine; this gate just
+        # woke from a pause) is asked again up to the delivery timeout, like an outage while
+        # running: it is no reason to stop.
+        read = retry_while_retriable(
+            lambda: read_records(
+                settings.topics.gate_state,
+                settings=settings,
+                partitions=partitions,
+                timeout_s=max(deadline - time.monotonic(), 1.0),
+            ),
+            doing=f"Reading the gate's memory of partition(s) {partitions}",
+            bootstrap_servers=kafka.bootstrap_servers,
+            timeout_s=kafka.delivery_timeout_s,
+            timeout_variable="KAFKA_DELIVERY_TIMEOUT_S",
         )
         if read.timed_out:
             raise OrderbookKitError(

@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.confluent.consumer import MEMBER_LOST
 from orderbook_kit.kafka.groups import group_members
-from orderbook_kit.kafka.offsets import committed_total, end_offsets
+from orderbook_kit.kafka.offsets import committed_total, end_offsets, wait_for_committed_reads
 from orderbook_kit.kafka.reader import read_records
 from orderbook_kit.quality.gate import source_of
 from orderbook_kit.quality.outputs import copies_by_source
@@ -55,15 +55,18 @@ def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
     """Every raw message exactly once in clean or dead letters under read_committed, byte for
     byte; (raw messages, records of aborted transactions)."""
     settings = settings.replace(kafka={"client": "kafka-python"})  # the independent reader
-    raw = {
-        (r.partition, r.offset): r.value
-        for r in read_records(settings.topics.raw, settings=settings, timeout_s=60).records
-    }
+    # A commit is answered before its markers are written: wait until they are, so the last
+    # transaction is readable. A partition still held back is reported, not hidden.
+    settled = wait_for_committed_reads(output_topics(settings), settings, timeout_s=60)
+    raw = {(r.partition, r.offset): r.value for r in read_all(settings.topics.raw, settings)}
     written = outputs(settings, "read_committed")
     sources = copies_by_source(written)
     missing = set(raw) - set(sources)
     duplicated = {source: n for source, n in sources.items() if n > 1}
-    assert not missing, f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}; markers settled: "
+        f"{settled}; output partitions held back (stable end < log end): {held_back(settings)}"
+    )
     assert not duplicated, f"{len(duplicated)} written twice, e.g. {list(duplicated)[:5]}"
     assert set(sources) == set(raw)  # and nothing that is not a raw message
     for record in written:  # byte for byte
@@ -71,14 +74,36 @@ def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
     return len(raw), len(outputs(settings, "read_uncommitted")) - len(written)
 
 
+def output_topics(settings: Settings) -> tuple[str, str]:
+    return settings.topics.clean, settings.topics.dead_letters
+
+
 def outputs(settings: Settings, isolation_level: str) -> list[ConsumerRecord]:
     return [
         record
-        for topic in (settings.topics.clean, settings.topics.dead_letters)
-        for record in read_records(
-            topic, settings=settings, timeout_s=60, isolation_level=isolation_level
-        ).records
+        for topic in output_topics(settings)
+        for record in read_all(topic, settings, isolation_level=isolation_level)
     ]
+
+
+def read_all(
+    topic: str, settings: Settings, isolation_level: str = "read_committed"
+) -> list[ConsumerRecord]:
+    """Every record of ``topic``, to its end: a read cut short by its time limit fails here,
+    never as records missing."""
+    read = read_records(topic, settings=settings, timeout_s=120, isolation_level=isolation_level)
+    assert not read.timed_out, f"reading {topic} stopped at its 120 s limit ({read.outage})"
+    return read.records
+
+
+def held_back(settings: Settings) -> dict[str, tuple[int, int]]:
+    """{topic-partition: (last stable offset, log end)} of the outputs that differ."""
+    found = {}
+    for topic in output_topics(settings):
+        stable = end_offsets(topic, settings)
+        ends = end_offsets(topic, settings, isolation_level="read_uncommitted")
+        found |= {f"{topic}-{p}": (stable[p], ends[p]) for p in ends if stable[p] != ends[p]}
+    return found
 
 
 def test_sigkill_at_six_moments_and_each_raw_message_is_written_exactly_once() -> None:
