@@ -21,7 +21,7 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from orderbook_kit.api.stream import ReaderThread, Subscription, wait_for_handover
+from orderbook_kit.api.stream import ReaderThread, Subscription, hand_over
 from orderbook_kit.errors import TopicNotFoundError
 from orderbook_kit.kafka.book_topics import BookReader
 from orderbook_kit.market.order_book import OrderBook
@@ -178,16 +178,11 @@ class BookStream(ReaderThread):
                 book = reader.follow.books[symbol].book
                 self._books[symbol] = (None if book is None else book.copy(), now)
             subscriptions = [s for s in self._subscriptions if s.symbol in symbols]
-        loops: set[asyncio.AbstractEventLoop] = set()
+        gone = hand_over((s.inner, self._view_texts(s)) for s in subscriptions)
         for subscription in subscriptions:
-            view = self.view(subscription.symbol, subscription.depth)
-            if view is None:
-                continue
-            inner = subscription.inner
-            try:
-                inner.loop.call_soon_threadsafe(inner.offer, [view_json(view)])
-            except RuntimeError:  # its event loop has closed: the client is gone
+            if subscription.inner in gone:
                 self.unsubscribe(subscription)
-                continue
-            loops.add(inner.loop)
-        wait_for_handover(loops)
+
+    def _view_texts(self, subscription: BookSubscription) -> list[str]:
+        view = self.view(subscription.symbol, subscription.depth)
+        return [] if view is None else [view_json(view)]

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from kafka import KafkaConsumer, TopicPartition
 
-from orderbook_kit.api.stream import RETRY_S, ReaderThread, Subscription, wait_for_handover
+from orderbook_kit.api.stream import RETRY_S, ReaderThread, Subscription, hand_over
 from orderbook_kit.market.candles import Candle, decode_candle
 from orderbook_kit.market.tick import SYMBOL_PATTERN
 from orderbook_kit.settings.environment import Settings
@@ -169,24 +169,20 @@ class CandleStream(ReaderThread):
         return text
 
     def _publish(self, fresh: list[tuple[int, str, str]]) -> None:
-        """One hand-over per client and poll; then wait (briefly) until the clients' loops have
-        taken them."""
+        """Each client the fresh candles of its symbol and length (:func:`hand_over`)."""
         with self._lock:
             subscriptions = list(self._subscriptions)
-        loops: set[asyncio.AbstractEventLoop] = set()
+        gone = hand_over(
+            (
+                s.inner,
+                [
+                    text
+                    for interval_s, symbol, text in fresh
+                    if interval_s == s.interval_s and symbol == s.symbol
+                ],
+            )
+            for s in subscriptions
+        )
         for subscription in subscriptions:
-            texts = [
-                text
-                for interval_s, symbol, text in fresh
-                if interval_s == subscription.interval_s and symbol == subscription.symbol
-            ]
-            if not texts:
-                continue
-            inner = subscription.inner
-            try:
-                inner.loop.call_soon_threadsafe(inner.offer, texts)
-            except RuntimeError:  # its event loop has closed: the client is gone
+            if subscription.inner in gone:
                 self.unsubscribe(subscription)
-                continue
-            loops.add(inner.loop)
-        wait_for_handover(loops)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -25,7 +26,7 @@ from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import POLL_MS
 
-__all__ = ["RETRY_S", "ReaderThread", "Subscription", "TickStream", "wait_for_handover"]
+__all__ = ["RETRY_S", "ReaderThread", "Subscription", "TickStream", "hand_over"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,25 @@ class Subscription:
                 self.queue.put_nowait(text)
             except asyncio.QueueFull:
                 self.dropped.set()
+
+
+def hand_over(deliveries: Iterable[tuple[Subscription, list[str]]]) -> set[Subscription]:
+    """Give each client its texts on its own event loop - one call per client and poll, not per
+    text - then wait (briefly) until the loops have taken them (:func:`wait_for_handover`).
+    Returns the clients whose event loop has closed: they are gone, for the caller to forget."""
+    gone: set[Subscription] = set()
+    loops: set[asyncio.AbstractEventLoop] = set()
+    for subscription, texts in deliveries:
+        if not texts:
+            continue
+        try:
+            subscription.loop.call_soon_threadsafe(subscription.offer, texts)
+        except RuntimeError:  # its event loop has closed: the client is gone
+            gone.add(subscription)
+            continue
+        loops.add(subscription.loop)
+    wait_for_handover(loops)
+    return gone
 
 
 def wait_for_handover(loops: set[asyncio.AbstractEventLoop]) -> None:
@@ -211,20 +231,12 @@ class TickStream(ReaderThread):
                 self._publish(ticks)
 
     def _publish(self, ticks: list[tuple[str, str]]) -> None:
-        """One hand-over per client and poll, not per tick; then wait (briefly) until the
-        clients' event loops have taken them (:func:`wait_for_handover`)."""
+        """Each client its symbols' ticks (:func:`hand_over`)."""
         with self._lock:
             subscriptions = list(self._subscriptions)
-        loops: set[asyncio.AbstractEventLoop] = set()
-        for subscription in subscriptions:
-            wanted = subscription.symbols
-            texts = [text for symbol, text in ticks if wanted is None or symbol in wanted]
-            if not texts:
-                continue
-            try:
-                subscription.loop.call_soon_threadsafe(subscription.offer, texts)
-            except RuntimeError:  # its event loop has closed: the client is gone
-                self.unsubscribe(subscription)
-                continue
-            loops.add(subscription.loop)
-        wait_for_handover(loops)
+        gone = hand_over(
+            (s, [text for symbol, text in ticks if s.symbols is None or symbol in s.symbols])
+            for s in subscriptions
+        )
+        for subscription in gone:
+            self.unsubscribe(subscription)

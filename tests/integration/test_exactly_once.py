@@ -65,7 +65,7 @@ def assert_each_raw_message_once(settings: Settings) -> tuple[int, int]:
     duplicated = {source: n for source, n in sources.items() if n > 1}
     assert not missing, (
         f"{len(missing)} raw messages missing, e.g. {sorted(missing)[:5]}; markers settled: "
-        f"{settled}; output partitions held back (stable end < log end): {held_back(settings)}"
+        f"{settled}; " + why_missing(settings, missing)
     )
     assert not duplicated, f"{len(duplicated)} written twice, e.g. {list(duplicated)[:5]}"
     assert set(sources) == set(raw)  # and nothing that is not a raw message
@@ -96,14 +96,24 @@ def read_all(
     return read.records
 
 
-def held_back(settings: Settings) -> dict[str, tuple[int, int]]:
-    """{topic-partition: (last stable offset, log end)} of the outputs that differ."""
-    found = {}
+def why_missing(settings: Settings, missing: set[tuple[int, int]]) -> str:
+    """Where the missing messages are, if anywhere: held back by an open transaction, written
+    only in aborted ones, or seen as committed by librdkafka though not by kafka-python."""
+    held = {}
     for topic in output_topics(settings):
         stable = end_offsets(topic, settings)
         ends = end_offsets(topic, settings, isolation_level="read_uncommitted")
-        found |= {f"{topic}-{p}": (stable[p], ends[p]) for p in ends if stable[p] != ends[p]}
-    return found
+        held |= {f"{topic}-{p}": (stable[p], ends[p]) for p in ends if stable[p] != ends[p]}
+    uncommitted = copies_by_source(outputs(settings, "read_uncommitted"))
+    librdkafka = copies_by_source(
+        outputs(settings.replace(kafka={"client": "confluent"}), "read_committed")
+    )
+    where = lambda copies: sum(1 for source in missing if source in copies)  # noqa: E731
+    return (
+        f"output partitions held back (stable end, log end): {held}; of the missing, "
+        f"{where(uncommitted)} are in the log (read_uncommitted), {where(librdkafka)} read as "
+        "committed by librdkafka"
+    )
 
 
 def test_sigkill_at_six_moments_and_each_raw_message_is_written_exactly_once() -> None:
