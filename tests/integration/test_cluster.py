@@ -91,6 +91,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         replicas = partition_replicas(holding[0].topic, settings)
         victim = int(replicas["leader"][holding[0].partition])
         before = committed(settings)
+        print(f"killing node {victim}, leader of {holding[0]}, at {before} committed")
         assert cluster.kill_node(directory, victim)
         gate.resume()
         wait_for(lambda: committed(settings) > before, 120, "a commit after the kill", gate)

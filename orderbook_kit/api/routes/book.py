@@ -11,12 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 
 from orderbook_kit.api.book_stream import BookSubscription
 from orderbook_kit.api.dependencies import Api, Unavailable
-from orderbook_kit.api.routes.live import (
-    SEND_TIMEOUT_S,
-    SYMBOL_PATTERN_RE,
-    WS_POLICY_VIOLATION,
-    WS_TRY_AGAIN_LATER,
-)
+from orderbook_kit.api.routes.live import SEND_TIMEOUT_S, WS_TRY_AGAIN_LATER, opened
 from orderbook_kit.api.schemas import INVALID, UNAVAILABLE, UNKNOWN, Book, Symbol
 from orderbook_kit.market.book_messages import MAX_DEPTH
 
@@ -55,16 +50,9 @@ async def live_book(
 ) -> None:
     """``symbol``'s book to ``depth`` levels, at once and then each time it changes (the book
     as it is then: a slow client gets fewer, fresher books). JSON, as ``GET /book/{symbol}``."""
-    await websocket.accept()
-    if not SYMBOL_PATTERN_RE.fullmatch(symbol):
-        await websocket.close(WS_POLICY_VIOLATION, f"not a symbol: {symbol[:40]!r}")
-        return
-    if not 1 <= depth <= MAX_DEPTH:
-        await websocket.close(WS_POLICY_VIOLATION, f"depth must be 1 to {MAX_DEPTH}")
-        return
+    bad = None if 1 <= depth <= MAX_DEPTH else f"depth must be 1 to {MAX_DEPTH}"
     books = api.books
-    if books.error is not None:
-        await websocket.close(WS_TRY_AGAIN_LATER, f"no order books: {books.error}"[:120])
+    if not await opened(websocket, [symbol], stream=books, what="order books", bad_parameter=bad):
         return
     subscription = books.subscribe(symbol, depth)
     try:

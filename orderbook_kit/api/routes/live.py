@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from orderbook_kit.api.dependencies import Api
-from orderbook_kit.api.stream import Subscription
+from orderbook_kit.api.stream import ReaderThread, Subscription
 from orderbook_kit.market.tick import SYMBOL_PATTERN
 
-__all__ = ["MAX_BATCH", "SEND_TIMEOUT_S", "forward", "router"]
+__all__ = ["MAX_BATCH", "SEND_TIMEOUT_S", "forward", "opened", "router"]
 
 SEND_TIMEOUT_S = 5.0  # a WebSocket client that takes longer to accept one message is dropped
 MAX_BATCH = 200  # ticks per WebSocket message
@@ -31,20 +32,39 @@ async def live_ticks(
     """Clean ticks as they arrive: JSON arrays of ticks (``?symbol=`` repeated to filter). A
     client more than the stream's buffer behind is disconnected with code 1013."""
     wanted = frozenset(symbol) if symbol else None
-    bad = sorted(s for s in wanted or () if not SYMBOL_PATTERN_RE.fullmatch(s))
     stream = api.stream
-    await websocket.accept()
-    if bad:
-        await websocket.close(WS_POLICY_VIOLATION, f"not a symbol: {bad[0][:40]!r}")
-        return
-    if stream.error is not None:
-        await websocket.close(WS_TRY_AGAIN_LATER, f"no live ticks: {stream.error}"[:120])
+    if not await opened(websocket, sorted(wanted or ()), stream=stream, what="live ticks"):
         return
     subscription = stream.subscribe(wanted)
     try:
         await forward(websocket, subscription)
     finally:
         stream.unsubscribe(subscription)
+
+
+async def opened(
+    websocket: WebSocket,
+    symbols: Iterable[str],
+    *,
+    stream: ReaderThread,
+    what: str,
+    bad_parameter: str | None = None,
+) -> bool:
+    """Accept a client; then refuse it - close, and False - when one of ``symbols`` is not a
+    symbol or ``bad_parameter`` says what else is wrong (1008: do not retry as is), or when
+    ``stream`` cannot serve ``what`` now (1013: try again later)."""
+    await websocket.accept()
+    bad = next((s for s in symbols if not SYMBOL_PATTERN_RE.fullmatch(s)), None)
+    if bad is not None:
+        await websocket.close(WS_POLICY_VIOLATION, f"not a symbol: {bad[:40]!r}")
+        return False
+    if bad_parameter is not None:
+        await websocket.close(WS_POLICY_VIOLATION, bad_parameter)
+        return False
+    if stream.error is not None:
+        await websocket.close(WS_TRY_AGAIN_LATER, f"no {what}: {stream.error}"[:120])
+        return False
+    return True
 
 
 async def forward(websocket: WebSocket, subscription: Subscription, what: str = "ticks") -> None:

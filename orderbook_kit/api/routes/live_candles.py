@@ -9,12 +9,7 @@ from fastapi import APIRouter, Query, WebSocket
 
 from orderbook_kit.api.candle_stream import CANDLE_INTERVALS
 from orderbook_kit.api.dependencies import Api
-from orderbook_kit.api.routes.live import (
-    SYMBOL_PATTERN_RE,
-    WS_POLICY_VIOLATION,
-    WS_TRY_AGAIN_LATER,
-    forward,
-)
+from orderbook_kit.api.routes.live import forward, opened
 
 __all__ = ["router"]
 
@@ -29,17 +24,10 @@ async def live_candles(
     holds at once, then each as its window closes. JSON arrays of candles, as the candle topics
     hold them (``start``, ``end``, ``open``, ``high``, ``low``, ``close``, ``ticks``...), each
     window once. A client more than the API's stream buffer behind is closed with code 1013."""
-    await websocket.accept()
-    if not SYMBOL_PATTERN_RE.fullmatch(symbol):
-        await websocket.close(WS_POLICY_VIOLATION, f"not a symbol: {symbol[:40]!r}")
-        return
-    if interval not in CANDLE_INTERVALS:
-        lengths = " or ".join(str(s) for s in CANDLE_INTERVALS)
-        await websocket.close(WS_POLICY_VIOLATION, f"interval must be {lengths} seconds")
-        return
+    lengths = " or ".join(str(s) for s in CANDLE_INTERVALS)
+    bad = None if interval in CANDLE_INTERVALS else f"interval must be {lengths} seconds"
     candles = api.candles
-    if candles.error is not None:
-        await websocket.close(WS_TRY_AGAIN_LATER, f"no candles: {candles.error}"[:120])
+    if not await opened(websocket, [symbol], stream=candles, what="candles", bad_parameter=bad):
         return
     subscription = candles.subscribe(symbol, interval)
     try:
