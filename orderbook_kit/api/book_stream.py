@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from orderbook_kit.market.order_book import OrderBook
 from orderbook_kit.settings.environment import Settings
 
 __all__ = ["BookStream", "BookView", "book_view"]
-
-log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0  # to read the snapshot topic to its end when (re)starting
 
@@ -148,13 +145,6 @@ class BookStream(ReaderThread):
         if isinstance(exc, TopicNotFoundError):
             # Nothing written yet: an answer (no books), not an outage.
             self.error, self.missing = None, str(exc)
-            return
-        if isinstance(exc, (KeyError, ValueError)):
-            # Topics created a moment ago: kafka-python 3.0.12 raises KeyError (end_offsets of a
-            # partition it does not know yet) or ValueError ("No partitions are currently
-            # assigned"). The topics are being made, which is no outage: a 503 for it failed a
-            # dashboard test. The next round finds them.
-            log.info("the book topics are new (%r); reading them again", exc)
             return
         super()._failed(exc)
 

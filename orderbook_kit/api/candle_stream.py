@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from kafka import KafkaConsumer, TopicPartition
 
 from orderbook_kit.api.stream import RETRY_S, ReaderThread, Subscription, hand_over
+from orderbook_kit.kafka.log_offsets import beginning_offsets_of, end_offsets_of
 from orderbook_kit.market.candles import Candle, decode_candle
 from orderbook_kit.market.tick import SYMBOL_PATTERN
 from orderbook_kit.settings.environment import Settings
@@ -110,8 +111,9 @@ class CandleStream(ReaderThread):
         if not new:
             return
         consumer.assign(sorted(assigned))
-        ends = consumer.end_offsets(new)
-        starts = consumer.beginning_offsets(new)
+        timeout_ms = int(self.settings.kafka.client_timeout_s * 1000)
+        ends = end_offsets_of(consumer, new, timeout_ms)
+        starts = beginning_offsets_of(consumer, new, timeout_ms)
         back = self.history * SYMBOLS_PER_PARTITION
         for partition in new:
             consumer.seek(partition, max(starts[partition], ends[partition] - back))

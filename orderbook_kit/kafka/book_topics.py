@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
 from orderbook_kit.kafka.admin import admin_client, ensure_topic
+from orderbook_kit.kafka.log_offsets import end_offsets_of
 from orderbook_kit.kafka.producer import SendFuture, TickProducer
 from orderbook_kit.kafka.reader import open_consumer
 from orderbook_kit.lifecycle import Connectable
@@ -176,9 +177,7 @@ class BookReader:
                 f"{self.settings.kafka.bootstrap_servers}: write a book first (BookWriter, or "
                 "the book service)."
             )
-        consumer.assign(snapshots)
-        consumer.seek_to_beginning(*snapshots)
-        for snapshot in _newest_snapshots(consumer, snapshots, self.follow, deadline).values():
+        for snapshot in self._newest_snapshots(snapshots, deadline).values():
             _take(self.follow, snapshot, self.symbols)
         starts: dict[int, int] = {}  # per update partition: after its oldest newest snapshot
         for sync in self.follow.books.values():
@@ -189,6 +188,15 @@ class BookReader:
         consumer.assign(self.assigned)
         for tp in updates:
             consumer.seek(tp, starts.get(tp.partition, 0))
+
+    def _newest_snapshots(
+        self, snapshots: list[TopicPartition], deadline: float
+    ) -> dict[str, BookSnapshot]:
+        if not snapshots:  # no snapshot topic (yet): every book from the updates alone
+            return {}
+        self.consumer.assign(snapshots)
+        self.consumer.seek_to_beginning(*snapshots)
+        return _newest_snapshots(self.consumer, snapshots, self.follow, deadline)
 
     def poll(self, max_records: int = 5000) -> set[str]:
         """One poll's records into the books, snapshots first (a reader that lost its book
@@ -235,7 +243,7 @@ def follow_books(
     reader = BookReader(consumer, settings, symbols)
     try:
         reader.start(deadline)
-        ends = consumer.end_offsets(reader.assigned)
+        ends = end_offsets_of(consumer, reader.assigned, _left_ms(deadline))
         while time.monotonic() < deadline:
             if until is not None and until(reader.follow):
                 break
@@ -247,6 +255,10 @@ def follow_books(
     finally:
         consumer.close()
     return reader.follow
+
+
+def _left_ms(deadline: float) -> int:
+    return max(int((deadline - time.monotonic()) * 1000), 1)
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -262,7 +274,7 @@ def _newest_snapshots(
     """Read ``partitions`` of the snapshot topic to their ends: the newest snapshot of each
     symbol (until the cleaner has run, older ones are still there)."""
     newest: dict[str, BookSnapshot] = {}
-    ends = consumer.end_offsets(partitions)
+    ends = end_offsets_of(consumer, partitions, _left_ms(deadline))
     while time.monotonic() < deadline:
         if all(consumer.position(tp) >= ends[tp] for tp in partitions):
             break

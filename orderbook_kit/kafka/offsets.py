@@ -12,6 +12,7 @@ from kafka.structs import OffsetAndMetadata
 
 from orderbook_kit.errors import OrderbookKitError
 from orderbook_kit.kafka.admin import admin_client, retry_while_retriable
+from orderbook_kit.kafka.log_offsets import end_offsets_of
 from orderbook_kit.kafka.reader import READ_UNCOMMITTED, open_consumer
 from orderbook_kit.settings.environment import Settings, load_settings
 from orderbook_kit.waiting import poll_until
@@ -36,12 +37,13 @@ def end_offsets(
     transaction begins), or with ``isolation_level="read_uncommitted"`` the log's end."""
     settings = settings or load_settings()
     consumer = open_consumer(settings, isolation_level=isolation_level)
+    timeout_ms = int(settings.kafka.client_timeout_s * 1000)
     try:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         ends = retry_while_retriable(
-            lambda: consumer.end_offsets(partitions),
+            lambda: end_offsets_of(consumer, partitions, timeout_ms),
             doing=f"Reading the end offsets of {topic!r}",
             bootstrap_servers=settings.kafka.bootstrap_servers,
             timeout_s=settings.kafka.client_timeout_s,
@@ -139,9 +141,12 @@ def wait_for_committed_reads(
             for topic in topics
             for p in sorted(ends.partitions_for_topic(topic) or ())
         ]
-        targets = ends.end_offsets(partitions)
+        timeout_ms = int(settings.kafka.client_timeout_s * 1000)
+        targets = end_offsets_of(ends, partitions, timeout_ms)
         behind = lambda: {  # noqa: E731
-            tp: end for tp, end in stable.end_offsets(partitions).items() if end < targets[tp]
+            tp: end
+            for tp, end in end_offsets_of(stable, partitions, timeout_ms).items()
+            if end < targets[tp]
         }
         poll_until(behind, lambda left: not left, what="committed reads", timeout_s=timeout_s)
     except (KafkaError, OrderbookKitError) as exc:

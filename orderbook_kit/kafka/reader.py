@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 from orderbook_kit.errors import OrderbookKitError, TopicNotFoundError
 from orderbook_kit.kafka.admin import client_timeouts, unreachable_error
 from orderbook_kit.kafka.confluent.reader import read_records_confluent
+from orderbook_kit.kafka.log_offsets import end_offsets_of
 from orderbook_kit.kafka.records import RecordsRead
 from orderbook_kit.market.decoding import DecodeFailure, decode_message
 from orderbook_kit.market.frames import KAFKA_COLUMNS, columns_frame
@@ -403,10 +404,7 @@ class _Reader:
 
     def _end_offsets(self) -> dict[TopicPartition, int] | None:
         try:
-            ends: dict[TopicPartition, int] = self.consumer.end_offsets(
-                self.partitions, timeout_ms=self._remaining_ms()
-            )
-            return ends
+            return end_offsets_of(self.consumer, self.partitions, self._remaining_ms())
         except KafkaError as exc:
             self._outage(exc)
             return None

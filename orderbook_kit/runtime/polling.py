@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from orderbook_kit.errors import BrokerUnreachableError, OrderbookKitError
 from orderbook_kit.kafka.admin import retry_while_retriable
 from orderbook_kit.kafka.confluent.consumer import ConfluentGroupConsumer
+from orderbook_kit.kafka.log_offsets import end_offsets_of
 from orderbook_kit.settings.environment import Settings
 from orderbook_kit.settings.timing import SERVICE_POLL_MS, SESSION_TIMEOUT_MS
 
@@ -54,7 +55,7 @@ def offsets_past_the_end(
     if not sought:
         return {}
     ends = retry_while_retriable(
-        lambda: consumer.end_offsets(list(sought)),
+        lambda: end_offsets_of(consumer, list(sought), int(settings.kafka.client_timeout_s * 1000)),
         doing="Reading the end offsets of the partitions it resumes",
         bootstrap_servers=settings.kafka.bootstrap_servers,
         timeout_s=settings.kafka.client_timeout_s,
@@ -186,7 +187,7 @@ class RunLimits:
             return True
         timeout_ms = int(self.settings.kafka.client_timeout_s * 1000)
         try:
-            ends = self.consumer.end_offsets(assigned, timeout_ms=timeout_ms)
+            ends = end_offsets_of(self.consumer, assigned, timeout_ms)
             behind = [
                 tp
                 for tp in assigned

@@ -101,7 +101,7 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         )
         gate.kill()
         assert ingest.stop() == 0, ingest.output()
-        gate = start_service("quality", settings, "-q")
+        first, gate = gate, start_service("quality", settings, "-q")
         raw_count = sum(end_offsets(settings.topics.raw, settings).values())
         wait_for(lambda: committed(settings) == raw_count, 180, "the gate to finish", gate)
         assert gate.stop() == 0, gate.output()
@@ -110,7 +110,11 @@ def test_the_gate_is_exactly_once_through_a_leader_killed_mid_transaction(
         gate.kill()
         if victim is not None:
             cluster.start_node(directory, victim, timeout_s=120)
-    checked, aborted = assert_each_raw_message_once(settings)
+    try:
+        checked, aborted = assert_each_raw_message_once(settings)
+    except AssertionError:
+        print(f"the killed gate:\n{first.output()}\nits successor:\n{gate.output()}")
+        raise
     assert checked == raw_count > 1000  # ticks, and the faults injected among them
     assert aborted > 0  # the killed gate's open transaction: in the log, never read as committed
     print(f"{raw_count} raw messages, each once; {aborted} record(s) of aborted transactions")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from kafka import KafkaProducer
 
-from orderbook_kit.kafka.admin import admin_client, topic_config
+from orderbook_kit.kafka.admin import admin_client, ensure_topic, topic_config
 from orderbook_kit.kafka.book_topics import BookWriter, follow_books
 from orderbook_kit.market.book_messages import BookUpdate
 from orderbook_kit.market.depth_simulator import DepthSimulator
@@ -70,3 +71,25 @@ def test_a_lost_and_a_spoiled_update_are_noticed_and_the_next_snapshot_repairs_t
     # A new reader starts from that snapshot: the damaged stretch is behind it.
     repaired = follow_books(settings).books["TTF-GAS"]
     assert repaired.book == book and repaired.snapshots_used == 1 and not repaired.lost
+
+
+def test_with_no_snapshot_topic_yet_the_books_are_rebuilt_from_the_updates_alone() -> None:
+    # The update topic may exist before the snapshot topic (a writer of its own, or the
+    # snapshot topic's metadata not out yet): that is no error. Updates from a symbol's first
+    # (seq 1, on an empty book) are a whole book by themselves.
+    settings = book_settings()
+    simulator = DepthSimulator(SYMBOLS, seed=5, updates_per_tick=2)
+    updates = [update for _, step in simulator.events(100) for update in step]
+    with admin_client(settings.kafka.bootstrap_servers, 10) as admin:
+        ensure_topic(admin, settings.topics.book_updates, settings.topics.partitions)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    for update in updates:
+        producer.send(
+            settings.topics.book_updates, key=update.symbol.encode(), value=update.to_json()
+        )
+    producer.flush()
+    producer.close()
+    follow = follow_books(settings)
+    assert follow.updates_read == len(updates) and follow.snapshots_read == 0
+    for symbol in SYMBOLS:
+        assert follow.books[symbol].book == simulator.books[symbol]
