@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 FATAL = (ProducerFencedError,)
 
 
+class TransactionLostError(KafkaError):
+    """The broker aborted the open transaction under the producer (see
+    :meth:`TransactionalProducer._check_still_open`)."""
+
+
 class FencedError(OrderbookKitError):
     """Another producer with the same transactional id started: this one must stop."""
 
@@ -114,6 +119,7 @@ class TransactionalProducer:
         self.in_transaction = False
         self.committed = 0  # transactions committed
         self.aborted = 0  # ... and aborted
+        self._began_as = (-1, -1)  # the producer id and epoch the open transaction began with
 
     def connect(self) -> TransactionalProducer:
         """Open the producer and register its transactional id (fencing the previous holder,
@@ -167,6 +173,7 @@ class TransactionalProducer:
         if not self.in_transaction:
             self._require().begin_transaction()
             self.in_transaction = True
+            self._began_as = self._identity()
 
     def send(
         self,
@@ -201,6 +208,10 @@ class TransactionalProducer:
                 if time.monotonic() >= deadline:
                     raise
                 log.info("no metadata of %r yet (%s); asking again", topic, exc)
+            except KafkaError as exc:
+                if self._identity() != self._began_as:
+                    raise self._lost(exc) from exc
+                raise
 
     def commit(self, offsets: dict[TopicPartition, int], group_metadata: object) -> None:
         """Add ``offsets`` (the next offset to read, per partition) for the consumer group of
@@ -212,43 +223,45 @@ class TransactionalProducer:
             return
         marks = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         try:
+            self._check_still_open()
             if marks:
                 tm = producer._transaction_manager
                 self._wait(tm.send_offsets_to_transaction(marks, group_metadata), "its offsets")
             self._wait(producer._transaction_manager.begin_commit(), "its commit")
+            # The commit waits for the transaction's last writes: one of them may have failed
+            # and ended the transaction on the way (see _check_still_open).
+            self._check_still_open()
         except FATAL as exc:
             raise self._fenced(exc) from exc
         except KafkaError as exc:
             self.abort()
             raise TransactionAbortedError(
                 f"The transaction of {self.transactional_id!r} did not commit "
-                f"({type(exc).__name__}: {exc}); it was aborted, so none of its writes count.",
+                f"({type(exc).__name__}: {exc}); it was ended (aborted, unless the broker had "
+                "begun committing it), so the batch is read again from the committed offsets.",
                 member_lost=isinstance(exc, CommitFailedError),
             ) from exc
         self.in_transaction = False
         self.committed += 1
 
     def abort(self) -> None:
-        """Abort the open transaction (its records stay in the log, marked aborted: readers of
-        committed data skip them). A producer that cannot abort (the broker did not answer in
-        time, and kafka-python keeps it in an error state) is replaced by a new one with the same
-        transactional id, whose start aborts the transaction on the broker."""
+        """End the open transaction by replacing the producer with a new one of the same
+        transactional id. Starting it makes the broker settle the transaction - abort it, or
+        finish the commit it had begun - before anything else, and bumps the producer epoch,
+        which fences whatever the old producer still had on its way: a write, or an offset
+        commit that would otherwise land after the abort and be committed with the next
+        transaction.
+
+        kafka-python's own abort is not enough after a failure: with a node down it waited out
+        its whole bound, and it ends a transaction whose start it did not see answered only in
+        its own books (no EndTxn is sent). On the three-node cluster both lost batches: a
+        transaction the gate had aborted was committed after all, or its offsets were."""
         if not self.in_transaction or self._producer is None:
             return
         self.in_transaction = False
         self.aborted += 1
-        try:
-            self._wait(self._producer._transaction_manager.begin_abort(), "its abort")
-        except FATAL as exc:
-            raise self._fenced(exc) from exc
-        except KafkaError as exc:
-            log.warning(
-                "could not abort (%s): starting transactional id %r again",
-                exc,
-                self.transactional_id,
-            )
-            self.close()
-            self.connect()
+        self.close()
+        self.connect()
 
     def close(self, timeout_s: float | None = None) -> None:
         """Close; an open transaction is left for the broker to abort (readers never see it)."""
@@ -259,6 +272,39 @@ class TransactionalProducer:
                 producer.close(timeout=0 if timeout_s is None else timeout_s)
             except KafkaError as exc:
                 log.debug("closing the transactional producer: %s", exc)
+
+    def _check_still_open(self) -> None:
+        """Raise if the transaction :meth:`begin` opened is no longer open on the broker.
+
+        kafka-python 3.0.12 recovers from some failed writes (OutOfOrderSequence,
+        UnknownProducerId, InvalidProducerEpoch: a partition's new leader after a node died) by
+        bumping the producer's epoch (KIP-360), which makes the broker abort the open
+        transaction - and goes on as if it were open: a commit then "succeeds" without
+        committing anything (kafka-python skips the EndTxn of a transaction it no longer counts
+        as started). The gate would then read on past a batch that was never written. Seen on
+        the three-node cluster with a leader killed mid-transaction. So a new producer id or
+        epoch is an abort, and the batch is handled again."""
+        if self._identity() != self._began_as:
+            raise TransactionLostError(
+                f"kafka-python bumped the producer epoch of {self.transactional_id!r} during the "
+                "transaction (a write failed: a partition's leader moved), so the broker "
+                "aborted it"
+            )
+
+    def _identity(self) -> tuple[int, int]:
+        """The producer id and epoch: a new one means the broker ended the open transaction."""
+        current = self._require()._transaction_manager.producer_id_and_epoch
+        return current.producer_id, current.epoch
+
+    def _lost(self, exc: KafkaError) -> TransactionAbortedError:
+        """The error of a send refused because the transaction was lost (see
+        :meth:`_check_still_open`)."""
+        self.abort()
+        return TransactionAbortedError(
+            f"The transaction of {self.transactional_id!r} was aborted by the broker after "
+            f"kafka-python bumped its producer epoch ({type(exc).__name__}: {exc}); none of its "
+            "writes count."
+        )
 
     def _wait(self, result: Any, what: str) -> None:
         """What ``send_offsets_to_transaction``, ``commit_transaction`` and ``abort_transaction``

@@ -57,7 +57,7 @@ from orderbook_kit.kafka.headers import (
 )
 from orderbook_kit.kafka.offsets import wait_for_committed_reads
 from orderbook_kit.kafka.reader import read_records
-from orderbook_kit.kafka.transactions import Transactions
+from orderbook_kit.kafka.transactions import TransactionAbortedError, Transactions
 from orderbook_kit.market.checks import QualityChecker, Verdict
 from orderbook_kit.market.reasons import Reason
 from orderbook_kit.market.tick import Tick
@@ -300,9 +300,14 @@ class QualityGate(GroupService[GateStats], BatchHandler[GateStats]):
             self._memory.pop(partition, None)
         self._restore([tp.partition for tp in batches if tp.partition not in self._memory])
         before = replace(stats, rejected=Counter(stats.rejected))
-        writer.begin()
-        clean = self._process(batches, writer, stats)
-        self._save_memory(batches, writer)
+        try:
+            writer.begin()
+            clean = self._process(batches, writer, stats)
+            self._save_memory(batches, writer)
+        except TransactionAbortedError:
+            # Its transaction was lost on the way: the counts go back when it is forgotten.
+            self._uncommitted = _Uncommitted(stats, before, [])
+            raise
         stats.batches += 1
         self._uncommitted = _Uncommitted(stats, before, clean)
         if not self.exactly_once:

@@ -216,23 +216,31 @@ class KafkaTransactions:
         try:
             writer.commit(offsets, consumer.group_metadata())
         except TransactionAbortedError as exc:
-            log.warning("%s; handling the batch again", exc)
-            if exc.member_lost:
-                # Paused past its session: the group gave its partitions to another member.
-                # Joining again gets it a fresh share, read from the committed offsets.
-                self.on_abort(consumer.assignment())
-                self.rejoin()
-            else:
-                self._rewind(consumer)
+            self.recover(consumer, exc)
+
+    def recover(self, consumer: GroupConsumer, aborted: TransactionAbortedError) -> None:
+        """After the batch's transaction was aborted - at its commit, or while it was written:
+        read the batch again from the committed offsets."""
+        log.warning("%s; handling the batch again", aborted)
+        if aborted.member_lost:
+            # Paused past its session: the group gave its partitions to another member.
+            # Joining again gets it a fresh share, read from the committed offsets.
+            self.on_abort(consumer.assignment())
+            self.rejoin()
+        else:
+            self._rewind(consumer)
 
     def _rewind(self, consumer: GroupConsumer) -> None:
         assigned = consumer.assignment()
+        sought: dict[int, int | None] = {}
         for tp in assigned:
             committed = consumer.committed(tp, timeout_ms=10_000)
+            sought[tp.partition] = committed
             if committed is None:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
+        log.warning("back to the committed offsets (None: the beginning): %s", sought)
         self.on_abort(set(assigned))
 
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
@@ -444,12 +452,25 @@ class GroupLoop(Generic[StatsT]):
             batches = self._poll(poller, limits.batch_size(handler.handled(stats), self.max_batch))
             if batches:
                 limits.got_messages()
-                self.keeper.commit(consumer, handler.handle(batches, stats))
+                self._handle(consumer, batches, stats)
             elif passed := self._passed_without_messages():
                 self.keeper.commit(consumer, handler.passed(passed, stats))
             self.keeper.commit(consumer, handler.after_poll(stats))
         self.keeper.commit(consumer, handler.finish(stats))
         return stats
+
+    def _handle(self, consumer: GroupConsumer, batches: Batches, stats: StatsT) -> None:
+        """The batch to the handler, then its offsets to the keeper. A transaction the broker
+        aborted while the batch was written (a send raised :class:`TransactionAbortedError`) is
+        recovered from as one whose commit failed."""
+        try:
+            offsets = self.handler.handle(batches, stats)
+        except TransactionAbortedError as exc:
+            if not isinstance(self.keeper, KafkaTransactions):
+                raise
+            self.keeper.recover(consumer, exc)
+            return
+        self.keeper.commit(consumer, offsets)
 
     def rejoin(self) -> None:
         """Leave the group and join it again (at the next poll): for a member the group has
