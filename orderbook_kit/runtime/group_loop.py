@@ -216,31 +216,40 @@ class KafkaTransactions:
         try:
             writer.commit(offsets, consumer.group_metadata())
         except TransactionAbortedError as exc:
-            self.recover(consumer, exc)
+            self.recover(consumer, exc, offsets)
 
-    def recover(self, consumer: GroupConsumer, aborted: TransactionAbortedError) -> None:
-        """After the batch's transaction was aborted - at its commit, or while it was written:
-        read the batch again from the committed offsets."""
-        log.warning("%s; handling the batch again", aborted)
-        if aborted.member_lost:
+    def recover(
+        self,
+        consumer: GroupConsumer,
+        failed: TransactionAbortedError,
+        offsets: Offsets | None = None,
+    ) -> None:
+        """After the batch's transaction failed - at its commit (``offsets``: the batch's), or
+        while it was written: read the batch again from the committed offsets. Unless they show
+        that it committed after all (ending a transaction whose commit the broker had begun
+        finishes that commit): then the batch counts, as if the commit had answered."""
+        if failed.member_lost:
             # Paused past its session: the group gave its partitions to another member.
             # Joining again gets it a fresh share, read from the committed offsets.
+            log.warning("%s; handling the batch again", failed)
             self.on_abort(consumer.assignment())
             self.rejoin()
-        else:
-            self._rewind(consumer)
-
-    def _rewind(self, consumer: GroupConsumer) -> None:
+            return
         assigned = consumer.assignment()
-        sought: dict[int, int | None] = {}
-        for tp in assigned:
-            committed = consumer.committed(tp, timeout_ms=10_000)
-            sought[tp.partition] = committed
-            if committed is None:
+        committed = {tp: consumer.committed(tp, timeout_ms=10_000) for tp in assigned}
+        if offsets and all((committed.get(tp) or 0) >= offset for tp, offset in offsets.items()):
+            log.warning("%s; it committed after all, so the batch counts", failed)
+            return
+        log.warning(
+            "%s; handling the batch again, from the committed offsets %s (None: the beginning)",
+            failed,
+            {tp.partition: offset for tp, offset in committed.items()},
+        )
+        for tp, offset in committed.items():
+            if offset is None:
                 consumer.seek_to_beginning(tp)
             else:
-                consumer.seek(tp, committed)
-        log.warning("back to the committed offsets (None: the beginning): %s", sought)
+                consumer.seek(tp, offset)
         self.on_abort(set(assigned))
 
     def past_the_end(self, tp: TopicPartition, offset: int, end: int) -> OrderbookKitError:
