@@ -73,7 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["ORDERBOOK_FREE_PORTS"] = f"{low}-{low + size - 1}"
 
 
-# Runs every unit test in a subprocess with no Java, no Maven and no database on the machine.
+# Runs every unit test in a subprocess with no Java, no Maven and no database on the machine
+# (in two halves: the items' ids end in [half-1-of-2] and [half-2-of-2]).
 NO_JVM_RERUN = (
     "tests/integration/test_jvm_tools.py::"
     "test_the_unit_tests_pass_with_no_java_no_maven_and_no_database"
@@ -103,7 +104,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # When that rerun is part of the session (a full `make test`), it is where the unit tests
     # run - once, in the strictest setting - rather than a second time here. (`make unit`, or
     # any run of tests/unit alone, runs them here as usual.)
-    if any(item.nodeid == NO_JVM_RERUN for item in items):
+    if any(item.nodeid.startswith(NO_JVM_RERUN) for item in items):
         unit = [item for item in items if item.nodeid.startswith("tests/unit/")]
         if unit:
             config.hook.pytest_deselected(items=unit)

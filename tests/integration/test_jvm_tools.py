@@ -50,10 +50,19 @@ def path_without_jvm_tools(folder: Path) -> str:
     return str(folder)
 
 
-def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(tmp_path: Path) -> None:
+# In two halves (alternate files), so that the two test workers can share them.
+UNIT_TEST_FILES = sorted((REPO / "tests" / "unit").glob("test_*.py"))
+HALVES = 2
+
+
+@pytest.mark.parametrize("half", range(HALVES), ids=lambda half: f"half-{half + 1}-of-{HALVES}")
+def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(
+    tmp_path: Path, half: int
+) -> None:
     # `make unit` is what a learner without Java runs: the README promises it needs none of them.
     # In a full `make test` this is where the unit tests run (the root conftest.py leaves them
     # out of the session), so a failure below lists the failing unit tests.
+    files = [str(path.relative_to(REPO)) for path in UNIT_TEST_FILES[half::HALVES]]
     path = path_without_jvm_tools(tmp_path / "bin")
     assert shutil.which("java", path=path) is None and shutil.which("mvn", path=path) is None
     environment = {
@@ -65,7 +74,7 @@ def test_the_unit_tests_pass_with_no_java_no_maven_and_no_database(tmp_path: Pat
         "DATABASE_URL": "postgresql://orderbook@127.0.0.1:1/orderbook",
     }  # no JAVA_HOME, no broker address: a machine that never had a JVM
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/unit"],
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *files],
         cwd=REPO,
         env=environment,
         capture_output=True,
