@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Protocol
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 __all__ = ["beginning_offsets_of", "end_offsets_of"]
@@ -33,6 +33,14 @@ class LogEnds(Protocol):
     ) -> dict[TopicPartition, int]: ...
 
 
+class LogStarts(Protocol):
+    """kafka-python's consumer: where each partition's log begins."""
+
+    def beginning_offsets(
+        self, partitions: list[TopicPartition], timeout_ms: int
+    ) -> dict[TopicPartition, int]: ...
+
+
 def end_offsets_of(
     consumer: LogEnds, partitions: Collection[TopicPartition], timeout_ms: int
 ) -> dict[TopicPartition, int]:
@@ -42,7 +50,7 @@ def end_offsets_of(
 
 
 def beginning_offsets_of(
-    consumer: KafkaConsumer, partitions: Collection[TopicPartition], timeout_ms: int
+    consumer: LogStarts, partitions: Collection[TopicPartition], timeout_ms: int
 ) -> dict[TopicPartition, int]:
     """``consumer.beginning_offsets(partitions)``, each of ``partitions`` answered within
     ``timeout_ms``."""

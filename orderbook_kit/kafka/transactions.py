@@ -307,10 +307,10 @@ class TransactionalProducer:
         )
 
     def _wait(self, result: Any, what: str) -> None:
-        """What ``send_offsets_to_transaction``, ``commit_transaction`` and ``abort_transaction``
-        do, with a bound: kafka-python 3.0.12 waits for the broker's answer without one, and
-        waited minutes when a node of a cluster was killed mid-transaction. Past the transaction
-        timeout the broker aborts the transaction anyway, so that is the bound."""
+        """What ``send_offsets_to_transaction`` and ``commit_transaction`` do, with a bound:
+        kafka-python 3.0.12 waits for the broker's answer without one, and waited minutes when a
+        node of a cluster was killed mid-transaction. Past the transaction timeout the broker
+        aborts the transaction anyway, so that is the bound."""
         assert self._producer is not None
         self._producer._sender.wakeup()
         if not result.wait(timeout_ms=TRANSACTION_TIMEOUT_MS):
